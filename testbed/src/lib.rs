@@ -1,0 +1,5 @@
+//! The esk test bed: local emulators of the Compute Engine disks API and the Kubernetes API,
+//! moto_server for EC2, and a harness that points the real `gcloud`, `aws` and `kubectl` at
+//! them on 127.0.0.1. Test support only; never shipped.
+
+pub mod http;
