@@ -1,0 +1,176 @@
+//! The one kubectl wrapper: apply many objects in one call, get by label, delete by name.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use super::process::{args, Tool};
+use crate::manifest::{to_yaml_stream, Manifest, ObjectRef, KINDS, NODE_LABEL};
+use crate::record::{record_name, Record};
+use crate::render::selector_string;
+use crate::spec::Spec;
+
+pub struct Kubectl {
+    tool: Tool,
+    context: Option<String>,
+    namespace: String,
+}
+
+/// What `observe` learns from the cluster.
+pub struct ClusterState {
+    pub objects: Vec<(ObjectRef, Option<u8>)>,
+    pub record: Option<Record>,
+}
+
+impl Kubectl {
+    pub fn new(context: Option<String>, namespace: &str) -> Result<Kubectl, crate::error::Refused> {
+        Ok(Kubectl {
+            tool: Tool::find(
+                "kubectl",
+                "kubectl (https://kubernetes.io/docs/tasks/tools/)",
+            )?,
+            context,
+            namespace: namespace.to_string(),
+        })
+    }
+
+    fn base(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        if let Some(c) = &self.context {
+            a.push(format!("--context={c}"));
+        }
+        a.push(format!("--namespace={}", self.namespace));
+        a
+    }
+
+    /// The current context's name (for guessing the cloud).
+    pub fn current_context(&self) -> Result<Option<String>> {
+        if let Some(c) = &self.context {
+            return Ok(Some(c.clone()));
+        }
+        let out = self.tool.run(&args(["config", "current-context"]), None)?;
+        Ok(out
+            .success()
+            .then(|| out.stdout.trim().to_string())
+            .filter(|s| !s.is_empty()))
+    }
+
+    pub fn namespace_exists(&self) -> Result<bool> {
+        let mut a = self.base();
+        a.extend(args([
+            "get",
+            "namespace",
+            "--ignore-not-found",
+            "-o",
+            "name",
+        ]));
+        a.push(self.namespace.clone());
+        Ok(!self.tool.run_ok(&a, None)?.trim().is_empty())
+    }
+
+    /// Every object of the kinds esk manages that carries the cluster's labels.
+    pub fn cluster_state(&self, spec: &Spec) -> Result<ClusterState> {
+        let kinds: Vec<&str> = KINDS
+            .iter()
+            .filter(|(k, _)| *k != "Namespace")
+            .map(|(_, plural)| *plural)
+            .collect();
+        let mut a = self.base();
+        a.extend(args([
+            "get",
+            &kinds.join(","),
+            "-l",
+            &selector_string(spec),
+            "-o",
+            "json",
+        ]));
+        let out = self.tool.run_ok(&a, None)?;
+        let list: Value = serde_json::from_str(&out).context("kubectl get printed invalid JSON")?;
+        let mut objects = Vec::new();
+        let mut record = None;
+        for item in list["items"].as_array().into_iter().flatten() {
+            let kind = item["kind"].as_str().unwrap_or_default().to_string();
+            let name = item["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let node = item["metadata"]["labels"][NODE_LABEL]
+                .as_str()
+                .and_then(|n| n.parse().ok());
+            if kind == "ConfigMap" && name == record_name(spec) {
+                let data: BTreeMap<String, String> =
+                    serde_json::from_value(item["data"].clone()).unwrap_or_default();
+                record = Record::from_data(&data);
+            }
+            objects.push((ObjectRef { kind, name }, node));
+        }
+        objects.sort();
+        Ok(ClusterState { objects, record })
+    }
+
+    /// One server-side apply of every manifest.
+    pub fn apply(&self, manifests: &[Manifest]) -> Result<()> {
+        if manifests.is_empty() {
+            return Ok(());
+        }
+        let mut a = self.base();
+        a.extend(args([
+            "apply",
+            "--server-side",
+            "--field-manager=esk",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ]));
+        self.tool.run_ok(&a, Some(&to_yaml_stream(manifests)))?;
+        Ok(())
+    }
+
+    /// Deletes exactly these objects (missing ones are fine), waiting until they are gone.
+    pub fn delete(&self, objects: &[ObjectRef]) -> Result<()> {
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let mut a = self.base();
+        a.extend(args(["delete", "--ignore-not-found", "--wait=true"]));
+        for o in objects {
+            a.push(format!("{}/{}", resource(&o.kind), o.name));
+        }
+        self.tool.run_ok(&a, None)?;
+        Ok(())
+    }
+
+    /// Node names of the cluster (for spreading local volumes).
+    pub fn node_names(&self) -> Result<Vec<String>> {
+        let mut a = self.base();
+        a.extend(args(["get", "nodes", "-o", "json"]));
+        let list: Value = serde_json::from_str(&self.tool.run_ok(&a, None)?)
+            .context("kubectl get nodes printed invalid JSON")?;
+        let mut names: Vec<String> = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    pub fn tool(&self) -> &Tool {
+        &self.tool
+    }
+
+    pub fn base_args(&self) -> Vec<String> {
+        self.base()
+    }
+}
+
+/// The resource name kubectl takes for a kind.
+pub fn resource(kind: &str) -> &str {
+    KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, r)| *r)
+        .unwrap_or(kind)
+}

@@ -1,0 +1,156 @@
+//! Command-line arguments and their conversion into a validated `Spec`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::UsageError;
+use crate::profile::Profile;
+use crate::spec::{cloud_id, Cloud, Location, Name, NodeCount, Spec, MAX_NAME_LEN};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "esk",
+    version,
+    about = "Stand up and manage an EventStoreDB / KurrentDB cluster on Kubernetes",
+    long_about = "Stand up and manage an EventStoreDB / KurrentDB cluster on Kubernetes, one \
+                  persistent disk per node.\n\nExit codes: 0 done, 1 a cloud or kubectl call \
+                  failed (re-run to resume), 2 invalid input (nothing changed), 3 refused by a \
+                  safety rule or a missing tool (nothing changed)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Cluster name: a DNS label, at most 40 characters.
+    #[arg(long, global = true, default_value = "es")]
+    pub name: String,
+    /// Kubernetes namespace.
+    #[arg(short = 'n', long, global = true, default_value = "default")]
+    pub namespace: String,
+    /// kubeconfig context to use (default: the current context).
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+    /// Where the disks live: gke, aws, kind or dynamic (default: from the kube context name,
+    /// else the profile).
+    #[arg(long, global = true)]
+    pub cloud: Option<String>,
+    /// A built-in profile name or a profile YAML file.
+    #[arg(long, global = true, default_value = "default")]
+    pub profile: String,
+    /// Override a profile value, e.g. --set disk.sizeGb=50 (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Directory of templates that replace or add to the built-in ones.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// GCP project (default: gcloud's).
+    #[arg(long, global = true)]
+    pub project: Option<String>,
+    /// Zone of the disks: a GCE zone or an AWS availability zone.
+    #[arg(long, global = true)]
+    pub zone: Option<String>,
+    /// AWS region (default: the AWS environment's).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Answer yes to confirmations (required to delete disks when not on a terminal).
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    /// Only errors and the final summary.
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Show every command esk runs.
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print (or write to a directory) every manifest for an N-node cluster; no cluster needed.
+    Render {
+        /// Number of nodes (1-99).
+        nodes: String,
+        /// Output: a directory to write one file per object into, or - for stdout.
+        #[arg(short = 'o', long, default_value = "-")]
+        output: String,
+    },
+    /// Create the cluster's disks and objects; re-running is a no-op.
+    Create {
+        /// Number of nodes (1-99).
+        nodes: String,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Take over existing disks named by a pattern such as 'esdisk-{i}': label and bind
+        /// them, never format or delete them.
+        #[arg(long, value_name = "PATTERN")]
+        adopt_disks: Option<String>,
+    },
+    /// Delete everything esk applied for the cluster, and its disks unless --keep-disks.
+    Delete {
+        /// Keep every disk (a later `esk create` finds the same data).
+        #[arg(long)]
+        keep_disks: bool,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Resize by recreating with M nodes; existing disks are reused, surplus disks kept.
+    Resize {
+        /// New number of nodes (1-99).
+        nodes: String,
+        /// Delete the disks of nodes beyond M (asks for confirmation unless --yes).
+        #[arg(long)]
+        prune_disks: bool,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+impl Global {
+    /// Everything but the node count, validated. `nodes` is 1 where a command has none.
+    pub fn spec(&self, nodes: NodeCount, detected: Option<Cloud>) -> Result<Spec, UsageError> {
+        let name = Name::parse("cluster name", &self.name, MAX_NAME_LEN)?;
+        let namespace = Name::parse("namespace", &self.namespace, 63)?;
+        let mut profile = Profile::load(&self.profile)?;
+        for assignment in &self.set {
+            profile.set(assignment)?;
+        }
+        let cloud = match (&self.cloud, detected) {
+            (Some(c), _) => c.parse()?,
+            (None, Some(c)) => c,
+            (None, None) => profile.str("cloud")?.parse()?,
+        };
+        let opt =
+            |what: &str, v: &Option<String>| v.as_deref().map(|v| cloud_id(what, v)).transpose();
+        let location = Location {
+            project: opt("project", &self.project)?,
+            region: opt("region", &self.region)?,
+            zone: opt("zone", &self.zone)?,
+        };
+        if let Some(context) = &self.context {
+            if context.is_empty() || context.contains(['\n', '\r', '\0']) {
+                return Err(UsageError::new("--context must be a single-line name"));
+            }
+        }
+        Ok(Spec {
+            name,
+            namespace,
+            nodes,
+            cloud,
+            location,
+            profile,
+        })
+    }
+}
+
+/// Parses the node count of a command (kept as a string in clap so the error is one line).
+pub fn node_count(raw: &str) -> Result<NodeCount, UsageError> {
+    raw.parse()
+}

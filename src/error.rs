@@ -1,0 +1,70 @@
+//! Errors that decide the exit code. Everything else is an `anyhow::Error` and exits 1.
+
+use std::fmt;
+
+/// Exit codes, documented in README.md.
+pub mod exit {
+    /// A cloud or kubectl call failed; what was done is listed and a re-run resumes.
+    pub const FAILED: i32 = 1;
+    /// Invalid input or usage; nothing was changed.
+    pub const USAGE: i32 = 2;
+    /// A safety rule or a missing prerequisite stopped esk before any change.
+    pub const REFUSED: i32 = 3;
+}
+
+/// Bad input: a one-line message, exit code 2, and no side effects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(String);
+
+impl UsageError {
+    pub fn new(msg: impl Into<String>) -> UsageError {
+        UsageError(one_line(msg.into()))
+    }
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// esk declined to go on (a safety rule, a missing tool, no confirmation): exit code 3, nothing
+/// changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(String);
+
+impl Refused {
+    pub fn new(msg: impl Into<String>) -> Refused {
+        Refused(one_line(msg.into()))
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Keeps user-supplied text from breaking the one-line error contract.
+fn one_line(msg: String) -> String {
+    if msg.contains(['\n', '\r']) {
+        msg.replace('\r', "\\r").replace('\n', "\\n")
+    } else {
+        msg
+    }
+}
+
+/// The exit code for an error that reached `main`.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    if err.downcast_ref::<UsageError>().is_some() {
+        exit::USAGE
+    } else if err.downcast_ref::<Refused>().is_some() {
+        exit::REFUSED
+    } else {
+        exit::FAILED
+    }
+}

@@ -1,0 +1,178 @@
+//! Carries out a `Plan` through the adapters, in an order that is safe to interrupt: disks
+//! first (a re-run finds them), then objects, the record last; disks are deleted only after
+//! the objects that used them.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+
+use crate::adapters::kubectl::Kubectl;
+use crate::adapters::DiskAdapter;
+use crate::manifest::{Manifest, ObjectRef};
+use crate::plan::{Disk, DiskStep, Plan};
+use crate::record::Record;
+use crate::render::{NodeDisk, Templates};
+use crate::report::Reporter;
+use crate::spec::Spec;
+
+/// What was done, for the summary line.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub disks_created: Vec<String>,
+    pub disks_adopted: Vec<String>,
+    pub disks_deleted: Vec<String>,
+    pub disks_kept: Vec<String>,
+    pub objects_deleted: usize,
+    pub objects_applied: usize,
+}
+
+pub struct Executor<'a> {
+    pub spec: &'a Spec,
+    pub disks: &'a dyn DiskAdapter,
+    pub kubectl: &'a Kubectl,
+    pub templates: &'a Templates,
+    pub report: &'a Reporter,
+    /// Recorded with the cluster (the zone or region the disks are in).
+    pub zone: String,
+}
+
+impl Executor<'_> {
+    pub fn run(&self, plan: &Plan) -> Result<Outcome> {
+        let mut outcome = Outcome::default();
+        let mut created: BTreeMap<String, Disk> = BTreeMap::new();
+
+        let to_create: Vec<(u8, String)> = plan
+            .disks
+            .iter()
+            .filter_map(|s| match s {
+                DiskStep::Create { node, name, .. } => Some((*node, name.clone())),
+                _ => None,
+            })
+            .collect();
+        if !to_create.is_empty() {
+            let label = format!("creating {} disk(s)", to_create.len());
+            let disks = self
+                .report
+                .step(&label, || self.disks.create(&to_create))
+                .context("creating disks (re-run to resume; disks already created are kept)")?;
+            for d in disks {
+                created.insert(d.name.clone(), d);
+            }
+            outcome.disks_created = to_create.iter().map(|(_, n)| n.clone()).collect();
+        }
+
+        let to_adopt: Vec<(u8, Disk)> = plan
+            .disks
+            .iter()
+            .filter_map(|s| match s {
+                DiskStep::Adopt { node, disk } => Some((*node, disk.clone())),
+                _ => None,
+            })
+            .collect();
+        if !to_adopt.is_empty() {
+            let label = format!("labelling {} adopted disk(s)", to_adopt.len());
+            self.report.step(&label, || self.disks.adopt(&to_adopt))?;
+            outcome.disks_adopted = to_adopt.iter().map(|(_, d)| d.name.clone()).collect();
+        }
+
+        if !plan.delete.is_empty() {
+            let label = format!("deleting {} object(s)", plan.delete.len());
+            self.report
+                .step(&label, || self.kubectl.delete(&plan.delete))?;
+            outcome.objects_deleted = plan.delete.len();
+        }
+
+        if !plan.apply.is_empty() {
+            let manifests = self.final_manifests(plan, &created)?;
+            let label = format!("applying {} object(s)", manifests.len());
+            self.report
+                .step(&label, || self.kubectl.apply(&manifests))?;
+            outcome.objects_applied = manifests.len();
+        }
+
+        let doomed: Vec<Disk> = plan.disks_to_delete().into_iter().cloned().collect();
+        if !doomed.is_empty() {
+            let label = format!("deleting {} disk(s)", doomed.len());
+            self.report.step(&label, || self.disks.delete(&doomed))?;
+            outcome.disks_deleted = doomed.iter().map(|d| d.name.clone()).collect();
+        }
+        outcome.disks_kept = plan
+            .disks
+            .iter()
+            .filter_map(|s| match s {
+                DiskStep::Keep { disk, .. } | DiskStep::KeepSurplus { disk } => {
+                    Some(disk.name.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        Ok(outcome)
+    }
+
+    /// Renders with the real disk handles (new disks may have handles only now) and adds the
+    /// namespace and the record.
+    fn final_manifests(
+        &self,
+        plan: &Plan,
+        created: &BTreeMap<String, Disk>,
+    ) -> Result<Vec<Manifest>> {
+        let mut nodes: Vec<NodeDisk> = plan.node_disks();
+        let names = disk_names_by_node(plan);
+        for n in &mut nodes {
+            if let Some(d) = names.get(&n.index).and_then(|name| created.get(name)) {
+                n.source = d.source.clone();
+            }
+            if n.source.kind == "csi" && n.source.handle.is_empty() {
+                anyhow::bail!(
+                    "no volume id known for node {} after creating its disk",
+                    n.index
+                );
+            }
+        }
+        let mut manifests = Vec::new();
+        if plan.create_namespace {
+            manifests.push(namespace_manifest(self.spec));
+        }
+        manifests.extend(self.templates.render(self.spec, &nodes)?);
+        let record = Record {
+            nodes: self.spec.nodes.get(),
+            cloud: self.spec.cloud.to_string(),
+            profile: self.spec.profile.name.clone(),
+            zone: self.zone.clone(),
+            disks: names.values().cloned().collect(),
+        };
+        manifests.push(record.manifest(self.spec));
+        Ok(manifests)
+    }
+}
+
+fn disk_names_by_node(plan: &Plan) -> BTreeMap<u8, String> {
+    plan.disks
+        .iter()
+        .filter_map(|s| match s {
+            DiskStep::Create { node, name, .. } => Some((*node, name.clone())),
+            DiskStep::Keep { node, disk } | DiskStep::Adopt { node, disk } => {
+                Some((*node, disk.name.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The namespace, created when missing and never deleted by esk (other things may live there).
+fn namespace_manifest(spec: &Spec) -> Manifest {
+    let value = serde_yaml::from_str(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {}\n  labels:\n    {}: esk\n",
+        spec.namespace,
+        crate::manifest::MANAGED_BY
+    ))
+    .unwrap_or_default();
+    Manifest {
+        source: "namespace".into(),
+        object: ObjectRef {
+            kind: "Namespace".into(),
+            name: spec.namespace.to_string(),
+        },
+        value,
+    }
+}

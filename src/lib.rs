@@ -1,0 +1,17 @@
+//! esk: stand up and manage an EventStoreDB / KurrentDB cluster on Kubernetes.
+//!
+//! Data flows one way: CLI args → a validated [`spec::Spec`] → a pure [`plan::Plan`]
+//! (printable for `--dry-run`) → [`execute::Executor`] over the adapters → a report.
+
+pub mod adapters;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod execute;
+pub mod manifest;
+pub mod plan;
+pub mod profile;
+pub mod record;
+pub mod render;
+pub mod report;
+pub mod spec;

@@ -1,0 +1,434 @@
+//! The pure heart of esk: given what the user asked for and what exists, decide what to do.
+//! Idempotency, keep-disks, adoption and resize rules live here and nowhere else; the
+//! executor only carries a `Plan` out, and `--dry-run` prints it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::error::{Refused, UsageError};
+use crate::manifest::{Manifest, ObjectRef};
+use crate::record::Record;
+use crate::render::{DiskSource, NodeDisk};
+use crate::spec::Spec;
+
+/// Who a disk belongs to, read from its labels or tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// Labelled for this cluster (same name and namespace).
+    This,
+    /// Labelled by esk for another cluster, shown as `namespace/name`.
+    Other(String),
+    /// No esk labels: somebody else's disk, never touched without --adopt-disks.
+    Foreign,
+}
+
+/// A disk as observed through a disk adapter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Disk {
+    pub name: String,
+    /// The cloud's id (GCE numeric id, EBS vol-…), for reports.
+    pub id: String,
+    pub node: Option<u8>,
+    pub owner: Owner,
+    pub source: DiskSource,
+}
+
+/// Everything esk looked at before planning.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    pub disks: Vec<Disk>,
+    /// Objects carrying this cluster's labels, with their node label if any.
+    pub objects: Vec<(ObjectRef, Option<u8>)>,
+    pub record: Option<Record>,
+    pub namespace_exists: bool,
+}
+
+impl Observed {
+    /// Node count of the cluster as it stands: the record, else the node workloads found.
+    pub fn current_size(&self) -> Option<u8> {
+        if let Some(r) = &self.record {
+            return Some(r.nodes);
+        }
+        let nodes = self
+            .objects
+            .iter()
+            .filter(|(o, n)| n.is_some() && (o.kind == "Deployment" || o.kind == "StatefulSet"))
+            .count();
+        (nodes > 0).then_some(nodes as u8)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum DiskStep {
+    Create {
+        node: u8,
+        name: String,
+        source: DiskSource,
+    },
+    Keep {
+        node: u8,
+        disk: Disk,
+    },
+    Adopt {
+        node: u8,
+        disk: Disk,
+    },
+    /// A disk of this cluster that no node uses now (after a shrink); kept.
+    KeepSurplus {
+        disk: Disk,
+    },
+    Delete {
+        disk: Disk,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Delete,
+    Resize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub action: Action,
+    pub title: String,
+    pub disks: Vec<DiskStep>,
+    /// Deleted before anything is applied (resize deletes the node workloads to recreate them).
+    pub delete: Vec<ObjectRef>,
+    pub create_namespace: bool,
+    pub apply: Vec<ObjectRef>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Disks that will carry the nodes, in node order, with how each appears in its PV.
+    pub fn node_disks(&self) -> Vec<NodeDisk> {
+        let mut nodes: Vec<NodeDisk> = self
+            .disks
+            .iter()
+            .filter_map(|step| match step {
+                DiskStep::Create { node, source, .. } => Some(NodeDisk {
+                    index: *node,
+                    source: source.clone(),
+                }),
+                DiskStep::Keep { node, disk } | DiskStep::Adopt { node, disk } => Some(NodeDisk {
+                    index: *node,
+                    source: disk.source.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        nodes.sort_by_key(|n| n.index);
+        nodes
+    }
+
+    pub fn disks_to_delete(&self) -> Vec<&Disk> {
+        self.disks
+            .iter()
+            .filter_map(|s| match s {
+                DiskStep::Delete { disk } => Some(disk),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn is_noop(&self) -> bool {
+        self.delete.is_empty()
+            && !self.create_namespace
+            && self
+                .disks
+                .iter()
+                .all(|s| matches!(s, DiskStep::Keep { .. } | DiskStep::KeepSurplus { .. }))
+    }
+}
+
+/// How `create` names the disk of node i when it has none: the default scheme, or the
+/// `--adopt-disks` pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdoptPattern(String);
+
+impl AdoptPattern {
+    pub fn parse(raw: &str) -> Result<AdoptPattern, UsageError> {
+        let probe = raw.replace("{i}", "7");
+        let valid = raw.matches("{i}").count() == 1
+            && crate::spec::Name::parse("adopted disk name", &probe, 63).is_ok();
+        if valid {
+            Ok(AdoptPattern(raw.to_string()))
+        } else {
+            Err(UsageError::new(format!(
+                "--adopt-disks pattern \"{}\" must contain {{i}} once and otherwise be a valid \
+                 disk name, e.g. 'esdisk-{{i}}'",
+                raw.escape_debug()
+            )))
+        }
+    }
+
+    pub fn name(&self, i: u8) -> String {
+        self.0.replace("{i}", &i.to_string())
+    }
+}
+
+/// The disk names `create`/`resize` would look for besides the labelled ones.
+pub fn wanted_disk_names(spec: &Spec, adopt: Option<&AdoptPattern>) -> Vec<String> {
+    spec.nodes
+        .indices()
+        .map(|i| adopt.map_or_else(|| spec.disk_name(i), |p| p.name(i)))
+        .collect()
+}
+
+/// Renders the manifests for a set of node disks; the plan only needs their names.
+pub type Renderer<'a> = &'a dyn Fn(&[NodeDisk]) -> Result<Vec<Manifest>, UsageError>;
+
+pub fn plan_create(
+    spec: &Spec,
+    observed: &Observed,
+    adopt: Option<&AdoptPattern>,
+    planned_source: &dyn Fn(&str, u8) -> DiskSource,
+    render: Renderer,
+) -> anyhow::Result<Plan> {
+    if let Some(current) = observed.current_size() {
+        if current != spec.nodes.get() {
+            return Err(UsageError::new(format!(
+                "cluster {} in namespace {} has {current} nodes; use `esk resize {}` to change it",
+                spec.name, spec.namespace, spec.nodes
+            ))
+            .into());
+        }
+    }
+    let mut plan = plan_nodes(spec, observed, adopt, planned_source, false)?;
+    plan.action = Action::Create;
+    plan.title = title("create", spec);
+    plan.apply = refs(&render(&plan.node_disks())?);
+    plan.create_namespace = !observed.namespace_exists;
+    Ok(plan)
+}
+
+pub fn plan_resize(
+    spec: &Spec,
+    observed: &Observed,
+    prune_disks: bool,
+    planned_source: &dyn Fn(&str, u8) -> DiskSource,
+    render: Renderer,
+) -> anyhow::Result<Plan> {
+    let Some(current) = observed.current_size() else {
+        return Err(UsageError::new(format!(
+            "no cluster {} in namespace {}: use `esk create {}`",
+            spec.name, spec.namespace, spec.nodes
+        ))
+        .into());
+    };
+    let mut plan = plan_nodes(spec, observed, None, planned_source, prune_disks)?;
+    plan.action = Action::Resize;
+    plan.title = format!("{} (from {current} nodes)", title("resize", spec));
+    // Recreate: every node workload goes, then comes back with the new cluster size; the
+    // storage objects of nodes beyond the new size go too (their disks stay unless pruned).
+    let m = spec.nodes.get();
+    plan.delete = observed
+        .objects
+        .iter()
+        .filter(|(o, node)| match node {
+            Some(i) if *i > m => true,
+            Some(_) => o.kind == "Deployment" || o.kind == "StatefulSet",
+            None => false,
+        })
+        .map(|(o, _)| o.clone())
+        .collect();
+    plan.delete.sort();
+    plan.apply = refs(&render(&plan.node_disks())?);
+    plan.create_namespace = !observed.namespace_exists;
+    Ok(plan)
+}
+
+pub fn plan_delete(spec: &Spec, observed: &Observed, keep_disks: bool) -> Plan {
+    let disks = observed
+        .disks
+        .iter()
+        .filter(|d| d.owner == Owner::This)
+        .map(|d| {
+            if keep_disks {
+                DiskStep::KeepSurplus { disk: d.clone() }
+            } else {
+                DiskStep::Delete { disk: d.clone() }
+            }
+        })
+        .collect();
+    let mut delete: Vec<ObjectRef> = observed.objects.iter().map(|(o, _)| o.clone()).collect();
+    delete.sort_by_key(|o| std::cmp::Reverse(crate::manifest::kind_rank(&o.kind)));
+    let mut warnings = Vec::new();
+    if delete.is_empty() {
+        warnings.push(format!(
+            "no objects of cluster {} found in namespace {}",
+            spec.name, spec.namespace
+        ));
+    }
+    Plan {
+        action: Action::Delete,
+        title: format!(
+            "delete cluster {} in namespace {}",
+            spec.name, spec.namespace
+        ),
+        disks,
+        delete,
+        create_namespace: false,
+        apply: Vec::new(),
+        warnings,
+    }
+}
+
+/// Assigns a disk to every node 1..=N and classifies the rest.
+fn plan_nodes(
+    spec: &Spec,
+    observed: &Observed,
+    adopt: Option<&AdoptPattern>,
+    planned_source: &dyn Fn(&str, u8) -> DiskSource,
+    prune_surplus: bool,
+) -> anyhow::Result<Plan> {
+    let n = spec.nodes.get();
+    let mut owned: BTreeMap<u8, &Disk> = BTreeMap::new();
+    let mut steps = Vec::new();
+    let mut warnings: Vec<String> = spec.nodes.quorum_warning().into_iter().collect();
+    let mut used = std::collections::BTreeSet::new();
+    for d in observed.disks.iter().filter(|d| d.owner == Owner::This) {
+        match d.node {
+            Some(i) if !owned.contains_key(&i) => {
+                owned.insert(i, d);
+            }
+            _ => warnings.push(format!(
+                "disk {} is labelled for this cluster but not as a node's only disk; left alone",
+                d.name
+            )),
+        }
+    }
+    for i in spec.nodes.indices() {
+        if let Some(disk) = owned.get(&i) {
+            used.insert(disk.name.clone());
+            steps.push(DiskStep::Keep {
+                node: i,
+                disk: (*disk).clone(),
+            });
+            continue;
+        }
+        let name = adopt.map_or_else(|| spec.disk_name(i), |p| p.name(i));
+        match observed.disks.iter().find(|d| d.name == name) {
+            Some(d) if d.owner == Owner::This => {
+                return Err(Refused::new(format!(
+                    "disk {name} is labelled for node {:?} of this cluster, not node {i}; fix its labels first",
+                    d.node
+                ))
+                .into())
+            }
+            Some(d) => match (&d.owner, adopt) {
+                (Owner::Foreign, Some(_)) => {
+                    used.insert(name.clone());
+                    steps.push(DiskStep::Adopt { node: i, disk: d.clone() })
+                }
+                (Owner::Foreign, None) => {
+                    return Err(Refused::new(format!(
+                        "disk {name} exists but is not labelled for cluster {}; refusing to use \
+                         it (pass --adopt-disks '{}-disk-{{i}}' to take over such disks, or pick \
+                         another --name)",
+                        spec.name, spec.name
+                    ))
+                    .into())
+                }
+                (Owner::Other(who), _) => {
+                    return Err(Refused::new(format!(
+                        "disk {name} belongs to esk cluster {who}; refusing to use it"
+                    ))
+                    .into())
+                }
+                (Owner::This, _) => unreachable!("handled above"),
+            },
+            None => steps.push(DiskStep::Create {
+                node: i,
+                source: planned_source(&name, i),
+                name,
+            }),
+        }
+    }
+    for d in observed.disks.iter().filter(|d| d.owner == Owner::This) {
+        if used.contains(&d.name) {
+            continue;
+        }
+        if prune_surplus && d.node.is_some_and(|i| i > n) {
+            steps.push(DiskStep::Delete { disk: d.clone() });
+        } else {
+            steps.push(DiskStep::KeepSurplus { disk: d.clone() });
+        }
+    }
+    let surplus = steps
+        .iter()
+        .filter(|s| matches!(s, DiskStep::KeepSurplus { .. }))
+        .count();
+    if surplus > 0 {
+        warnings.push(format!(
+            "{surplus} disk(s) of this cluster are not used by any node and are kept \
+             (`esk resize {n} --prune-disks` deletes them)"
+        ));
+    }
+    Ok(Plan {
+        action: Action::Create,
+        title: String::new(),
+        disks: steps,
+        delete: Vec::new(),
+        create_namespace: false,
+        apply: Vec::new(),
+        warnings,
+    })
+}
+
+fn title(verb: &str, spec: &Spec) -> String {
+    format!(
+        "{verb} cluster {} in namespace {} with {} node(s) on {} (profile {})",
+        spec.name, spec.namespace, spec.nodes, spec.cloud, spec.profile.name
+    )
+}
+
+fn refs(manifests: &[Manifest]) -> Vec<ObjectRef> {
+    manifests.iter().map(|m| m.object.clone()).collect()
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Plan: {}", self.title)?;
+        for w in &self.warnings {
+            writeln!(f, "  ! {w}")?;
+        }
+        if !self.disks.is_empty() {
+            writeln!(f, "Disks:")?;
+        }
+        for step in &self.disks {
+            match step {
+                DiskStep::Create { node, name, .. } => {
+                    writeln!(f, "  + create  {name} (node {node})")?
+                }
+                DiskStep::Keep { node, disk } => {
+                    writeln!(f, "  = keep    {} (node {node}, exists)", disk.name)?
+                }
+                DiskStep::Adopt { node, disk } => writeln!(
+                    f,
+                    "  ~ adopt   {} (node {node}: label it, keep its data)",
+                    disk.name
+                )?,
+                DiskStep::KeepSurplus { disk } => {
+                    writeln!(f, "  = keep    {} (unused)", disk.name)?
+                }
+                DiskStep::Delete { disk } => writeln!(f, "  - delete  {}", disk.name)?,
+            }
+        }
+        if !self.delete.is_empty() || !self.apply.is_empty() || self.create_namespace {
+            writeln!(f, "Objects:")?;
+        }
+        for o in &self.delete {
+            writeln!(f, "  - delete  {o}")?;
+        }
+        if self.create_namespace {
+            writeln!(f, "  + create  Namespace")?;
+        }
+        for o in &self.apply {
+            writeln!(f, "  ~ apply   {o}")?;
+        }
+        Ok(())
+    }
+}

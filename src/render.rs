@@ -1,0 +1,274 @@
+//! Templates → manifests. Templates are data (`templates/*.j2`), embedded in the binary and
+//! overridable file by file with `--templates DIR`. Every `{{ value }}` is JSON-escaped (the
+//! auto-escape mode for all templates), so no value can break out of its YAML scalar.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use minijinja::{AutoEscape, Environment, Value as JValue};
+use serde::Serialize;
+
+use crate::error::UsageError;
+use crate::manifest::{
+    kind_rank, Manifest, COMPONENT, INSTANCE, MANAGED_BY, NAMESPACE_LABEL, NODE_LABEL,
+};
+use crate::spec::Spec;
+
+const BUILT_IN: &[(&str, &str)] = &[
+    ("_helpers.j2", include_str!("../templates/_helpers.j2")),
+    (
+        "headless-service.yaml.j2",
+        include_str!("../templates/headless-service.yaml.j2"),
+    ),
+    (
+        "frontend-configmap.yaml.j2",
+        include_str!("../templates/frontend-configmap.yaml.j2"),
+    ),
+    (
+        "frontend-deployment.yaml.j2",
+        include_str!("../templates/frontend-deployment.yaml.j2"),
+    ),
+    (
+        "frontend-service.yaml.j2",
+        include_str!("../templates/frontend-service.yaml.j2"),
+    ),
+    (
+        "node-pv.yaml.j2",
+        include_str!("../templates/node-pv.yaml.j2"),
+    ),
+    (
+        "node-pvc.yaml.j2",
+        include_str!("../templates/node-pvc.yaml.j2"),
+    ),
+    (
+        "node-deployment.yaml.j2",
+        include_str!("../templates/node-deployment.yaml.j2"),
+    ),
+];
+
+/// How node i's disk appears in its PersistentVolume. Chosen by the disk adapter.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiskSource {
+    /// "csi" or "local".
+    pub kind: String,
+    pub driver: String,
+    /// The CSI volume handle, or "" where it is not known yet (a dry run of a new AWS volume).
+    pub handle: String,
+    pub path: String,
+    pub topology_key: String,
+    pub topology_value: String,
+}
+
+/// One node's inputs to the per-node templates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeDisk {
+    pub index: u8,
+    pub source: DiskSource,
+}
+
+pub struct Templates {
+    env: Environment<'static>,
+    names: Vec<String>,
+}
+
+impl Templates {
+    /// The built-in templates, with any `*.j2` file in `dir` replacing or adding to them.
+    pub fn load(dir: Option<&Path>) -> Result<Templates, UsageError> {
+        let mut sources: BTreeMap<String, String> = BUILT_IN
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        if let Some(dir) = dir {
+            let entries = std::fs::read_dir(dir).map_err(|e| {
+                UsageError::new(format!("cannot read templates from {}: {e}", dir.display()))
+            })?;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".j2") {
+                    let text = std::fs::read_to_string(entry.path()).map_err(|e| {
+                        UsageError::new(format!("cannot read {}: {e}", entry.path().display()))
+                    })?;
+                    sources.insert(name, text);
+                }
+            }
+        }
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| AutoEscape::Json);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_trim_blocks(false);
+        for (name, text) in &sources {
+            env.add_template_owned(name.clone(), text.clone())
+                .map_err(|e| template_error(&e))?;
+        }
+        let names = sources
+            .keys()
+            .filter(|n| !n.starts_with('_'))
+            .cloned()
+            .collect();
+        Ok(Templates { env, names })
+    }
+
+    /// Every manifest for `spec`, in apply order. `disks` holds one entry per node.
+    pub fn render(&self, spec: &Spec, disks: &[NodeDisk]) -> Result<Vec<Manifest>, UsageError> {
+        let mut env = self.env.clone();
+        register_label_functions(&mut env, spec);
+        let ctx = base_context(spec);
+        let mut out = Vec::new();
+        for name in &self.names {
+            let template = env.get_template(name).map_err(|e| template_error(&e))?;
+            if name.starts_with("node-") {
+                for disk in disks {
+                    let node = node_context(spec, disk);
+                    let ctx = merge(&ctx, "node", node);
+                    let text = template.render(ctx).map_err(|e| template_error(&e))?;
+                    out.extend(parse_documents(name, &text, spec)?);
+                }
+            } else {
+                let text = template.render(&ctx).map_err(|e| template_error(&e))?;
+                out.extend(parse_documents(name, &text, spec)?);
+            }
+        }
+        out.sort_by(|a, b| {
+            (kind_rank(&a.object.kind), a.node(), &a.object.name).cmp(&(
+                kind_rank(&b.object.kind),
+                b.node(),
+                &b.object.name,
+            ))
+        });
+        Ok(out)
+    }
+}
+
+fn template_error(e: &minijinja::Error) -> UsageError {
+    let place = match (e.name(), e.line()) {
+        (Some(n), Some(l)) => format!("{n}:{l}: "),
+        (Some(n), None) => format!("{n}: "),
+        _ => String::new(),
+    };
+    let detail = e.detail().map(|d| format!(" ({d})")).unwrap_or_default();
+    UsageError::new(format!("template error: {place}{}{detail}", e.kind()))
+}
+
+fn parse_documents(source: &str, text: &str, spec: &Spec) -> Result<Vec<Manifest>, UsageError> {
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let value = serde_yaml::Value::deserialize(doc)
+            .map_err(|e| UsageError::new(format!("{source} did not render valid YAML: {e}")))?;
+        if value.is_null() {
+            continue;
+        }
+        let m = Manifest::from_value(source, value, spec.namespace.as_str(), spec.name.as_str())
+            .map_err(|e| UsageError::new(format!("{source}: {e}")))?;
+        out.push(m);
+    }
+    Ok(out)
+}
+
+use serde::Deserialize;
+
+fn base_context(spec: &Spec) -> JValue {
+    let generation = spec.profile.u64("generation").unwrap_or(25);
+    let mut ports = vec![port("http", 2113), port("replication", 1112)];
+    if generation < 20 {
+        ports.pop();
+        ports.extend([
+            port("int-http", 2112),
+            port("int-tcp", 1112),
+            port("ext-tcp", 1113),
+        ]);
+    }
+    minijinja::context! {
+        cluster => minijinja::context! {
+            name => spec.name.as_str(),
+            namespace => spec.namespace.as_str(),
+            size => spec.nodes.get(),
+            dns => cluster_dns(spec),
+            cloud => spec.cloud.as_str(),
+        },
+        profile => JValue::from_serialize(&spec.profile.values),
+        ports => ports,
+        http_scheme => "http",
+    }
+}
+
+fn port(name: &str, port: u16) -> JValue {
+    minijinja::context! { name => name, port => port }
+}
+
+pub fn cluster_dns(spec: &Spec) -> String {
+    format!("{}.{}.svc.cluster.local", spec.name, spec.namespace)
+}
+
+/// Names of node i's objects; the PV is cluster-scoped, so it carries the namespace.
+pub fn pv_name(spec: &Spec, i: u8) -> String {
+    format!("{}-{}", spec.namespace, spec.disk_name(i))
+}
+
+pub fn pvc_name(spec: &Spec, i: u8) -> String {
+    format!("{}-data-{i}", spec.name)
+}
+
+fn node_context(spec: &Spec, disk: &NodeDisk) -> JValue {
+    let i = disk.index;
+    minijinja::context! {
+        index => i,
+        name => spec.node_name(i),
+        fqdn => format!("{}.{}", spec.node_name(i), cluster_dns(spec)),
+        pv => pv_name(spec, i),
+        pvc => pvc_name(spec, i),
+        disk => JValue::from_serialize(&disk.source),
+    }
+}
+
+fn merge(base: &JValue, key: &str, value: JValue) -> JValue {
+    let mut map: BTreeMap<String, JValue> = BTreeMap::new();
+    if let Ok(iter) = base.try_iter() {
+        for k in iter {
+            if let Ok(v) = base.get_item(&k) {
+                map.insert(k.to_string(), v);
+            }
+        }
+    }
+    map.insert(key.to_string(), value);
+    JValue::from_serialize(&map)
+}
+
+/// The label sets, as template functions: `labels(component, node=none)` for metadata and
+/// `selector(component, node=none)` for the immutable selectors (a subset that never changes).
+pub fn labels(spec: &Spec, component: &str, node: Option<u8>) -> BTreeMap<String, String> {
+    let mut l = selector(spec, component, node);
+    l.insert(MANAGED_BY.into(), "esk".into());
+    l.insert(NAMESPACE_LABEL.into(), spec.namespace.to_string());
+    l
+}
+
+pub fn selector(spec: &Spec, component: &str, node: Option<u8>) -> BTreeMap<String, String> {
+    let mut l = BTreeMap::new();
+    l.insert("app.kubernetes.io/name".into(), "eventstore".into());
+    l.insert(INSTANCE.into(), spec.name.to_string());
+    l.insert(COMPONENT.into(), component.into());
+    if let Some(i) = node {
+        l.insert(NODE_LABEL.into(), i.to_string());
+    }
+    l
+}
+
+fn register_label_functions(env: &mut Environment<'static>, spec: &Spec) {
+    let s = spec.clone();
+    env.add_function("labels", move |component: String, node: Option<u8>| {
+        JValue::from_serialize(labels(&s, &component, node))
+    });
+    let s = spec.clone();
+    env.add_function("selector", move |component: String, node: Option<u8>| {
+        JValue::from_serialize(selector(&s, &component, node))
+    });
+}
+
+/// The label selector that finds every object of the cluster.
+pub fn selector_string(spec: &Spec) -> String {
+    format!(
+        "{MANAGED_BY}=esk,{INSTANCE}={},{NAMESPACE_LABEL}={}",
+        spec.name, spec.namespace
+    )
+}

@@ -1,0 +1,304 @@
+//! The validated description of the cluster a command works on. Nothing past argument parsing
+//! sees raw user input: every name here has been checked for what Kubernetes and the clouds
+//! accept, so it can reach a template or a command line safely.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::UsageError;
+use crate::profile::Profile;
+
+/// The longest cluster name: leaves room for `-disk-99`, `-frontend` and the like inside the
+/// 63-character limit of DNS labels, GCE disk names and label values.
+pub const MAX_NAME_LEN: usize = 40;
+
+/// A DNS-1035 label (lower-case letters, digits and '-', starting with a letter and not ending
+/// with '-'): valid as a Kubernetes object name, a Service name, a hostname, a GCE disk name and a
+/// label value.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Name(String);
+
+impl Name {
+    pub fn parse(what: &str, value: &str, max_len: usize) -> Result<Name, UsageError> {
+        let shown = value.escape_debug();
+        if value.is_empty() {
+            return Err(UsageError::new(format!("{what} must not be empty")));
+        }
+        if value.len() > max_len {
+            return Err(UsageError::new(format!(
+                "{what} \"{shown}\" is {} characters long; at most {max_len} are allowed",
+                value.len()
+            )));
+        }
+        let valid_chars = value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let starts_ok = value.as_bytes()[0].is_ascii_lowercase();
+        let ends_ok = !value.ends_with('-');
+        if !(valid_chars && starts_ok && ends_ok) {
+            return Err(UsageError::new(format!(
+                "{what} \"{shown}\" is not valid: use lower-case letters, digits and '-', \
+                 starting with a letter and ending with a letter or digit"
+            )));
+        }
+        Ok(Name(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The number of EventStore nodes: 1..=MAX.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeCount(u8);
+
+impl NodeCount {
+    pub const MAX: u8 = 99;
+
+    pub fn new(n: u8) -> Result<NodeCount, UsageError> {
+        if n == 0 || n > Self::MAX {
+            return Err(UsageError::new(format!(
+                "node count must be between 1 and {}, got {n}",
+                Self::MAX
+            )));
+        }
+        Ok(NodeCount(n))
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+
+    /// Node indices 1..=N, as the old scripts numbered them.
+    pub fn indices(self) -> impl Iterator<Item = u8> {
+        1..=self.0
+    }
+
+    /// An even-sized cluster tolerates no more failures than the odd size below it.
+    pub fn quorum_warning(self) -> Option<String> {
+        let n = self.0;
+        (n % 2 == 0).then(|| {
+            format!(
+                "warning: {n} nodes need {} for quorum and survive only {} failure(s), \
+                 the same as {} nodes; prefer an odd count",
+                n / 2 + 1,
+                (n - 1) / 2,
+                n - 1
+            )
+        })
+    }
+}
+
+impl FromStr for NodeCount {
+    type Err = UsageError;
+
+    fn from_str(s: &str) -> Result<NodeCount, UsageError> {
+        let trimmed = s.trim();
+        let parsed: i64 = trimmed.parse().map_err(|_| {
+            UsageError::new(format!(
+                "node count must be a whole number between 1 and {}, got \"{}\"",
+                Self::MAX,
+                s.escape_debug()
+            ))
+        })?;
+        if !(1..=i64::from(Self::MAX)).contains(&parsed) {
+            return Err(UsageError::new(format!(
+                "node count must be between 1 and {}, got {parsed}",
+                Self::MAX
+            )));
+        }
+        NodeCount::new(parsed as u8)
+    }
+}
+
+impl fmt::Display for NodeCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Where the disks live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cloud {
+    Gke,
+    Aws,
+    Kind,
+    Dynamic,
+}
+
+impl Cloud {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Gke => "gke",
+            Cloud::Aws => "aws",
+            Cloud::Kind => "kind",
+            Cloud::Dynamic => "dynamic",
+        }
+    }
+
+    /// Guesses the cloud from a kube context name, as the managed services name them.
+    pub fn from_context(context: &str) -> Option<Cloud> {
+        if context.starts_with("gke_") {
+            Some(Cloud::Gke)
+        } else if context.starts_with("arn:aws:eks:") || context.contains(".eksctl.io") {
+            Some(Cloud::Aws)
+        } else if ["kind-", "minikube", "k3d-", "docker-desktop"]
+            .iter()
+            .any(|p| context.starts_with(p))
+        {
+            Some(Cloud::Kind)
+        } else {
+            None
+        }
+    }
+}
+
+impl FromStr for Cloud {
+    type Err = UsageError;
+
+    fn from_str(s: &str) -> Result<Cloud, UsageError> {
+        match s {
+            "gke" | "gcp" | "gcloud" => Ok(Cloud::Gke),
+            "aws" | "eks" => Ok(Cloud::Aws),
+            "kind" | "local" => Ok(Cloud::Kind),
+            "dynamic" => Ok(Cloud::Dynamic),
+            other => Err(UsageError::new(format!(
+                "unknown cloud \"{}\": use gke, aws, kind or dynamic",
+                other.escape_debug()
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Cloud {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where on the cloud the disks are made. Project and zone for GKE; region and availability
+/// zone for AWS; unused for kind and dynamic.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Location {
+    pub project: Option<String>,
+    pub region: Option<String>,
+    pub zone: Option<String>,
+}
+
+/// Checks a cloud identifier (project, zone, region) before it reaches a command line or a
+/// manifest: the clouds use lower-case letters, digits and '-' (and ':' / '.' in legacy
+/// domain-scoped GCP project ids).
+pub fn cloud_id(what: &str, value: &str) -> Result<String, UsageError> {
+    let ok = !value.is_empty()
+        && value.len() <= 100
+        && value.as_bytes()[0].is_ascii_alphanumeric()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:".contains(&b));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(UsageError::new(format!(
+            "{what} \"{}\" is not valid: use lower-case letters, digits and '-'",
+            value.escape_debug()
+        )))
+    }
+}
+
+/// Everything a command needs to know about the cluster, validated.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub name: Name,
+    pub namespace: Name,
+    pub nodes: NodeCount,
+    pub cloud: Cloud,
+    pub location: Location,
+    pub profile: Profile,
+}
+
+impl Spec {
+    /// Disk (or local volume) name for node `i`; the scheme the cluster record and the
+    /// adapters agree on.
+    pub fn disk_name(&self, i: u8) -> String {
+        format!("{}-disk-{i}", self.name)
+    }
+
+    pub fn node_name(&self, i: u8) -> String {
+        format!("{}-{i}", self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_accept_dns_labels_only() {
+        assert!(Name::parse("name", "es", MAX_NAME_LEN).is_ok());
+        assert!(Name::parse("name", "es-prod-2", MAX_NAME_LEN).is_ok());
+        for bad in [
+            "", "Es", "es;rm", "es\nx: y", "1es", "es-", "es_1", "e s", "és",
+        ] {
+            assert!(
+                Name::parse("name", bad, MAX_NAME_LEN).is_err(),
+                "{bad:?} accepted"
+            );
+        }
+        let long = "a".repeat(64);
+        let err = Name::parse("name", &long, MAX_NAME_LEN).unwrap_err();
+        assert!(err.to_string().contains("at most 40"), "{err}");
+    }
+
+    #[test]
+    fn error_messages_stay_on_one_line() {
+        let err = Name::parse("name", "es\nx: y", MAX_NAME_LEN).unwrap_err();
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn node_counts_are_bounded() {
+        assert_eq!("5".parse::<NodeCount>().unwrap().get(), 5);
+        assert_eq!("99".parse::<NodeCount>().unwrap().get(), 99);
+        for bad in ["0", "-1", "abc", "100000", "", "3.5", "100"] {
+            assert!(bad.parse::<NodeCount>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn even_counts_warn_about_quorum() {
+        assert!(NodeCount::new(4).unwrap().quorum_warning().is_some());
+        assert!(NodeCount::new(3).unwrap().quorum_warning().is_none());
+        let w = NodeCount::new(2).unwrap().quorum_warning().unwrap();
+        assert!(w.contains("survive only 0"), "{w}");
+    }
+
+    #[test]
+    fn clouds_come_from_context_names() {
+        assert_eq!(
+            Cloud::from_context("gke_p_us-central1-a_c"),
+            Some(Cloud::Gke)
+        );
+        assert_eq!(
+            Cloud::from_context("arn:aws:eks:us-east-1:1:cluster/x"),
+            Some(Cloud::Aws)
+        );
+        assert_eq!(Cloud::from_context("kind-dev"), Some(Cloud::Kind));
+        assert_eq!(Cloud::from_context("prod"), None);
+    }
+
+    #[test]
+    fn cloud_ids_refuse_shell_and_yaml_syntax() {
+        assert!(cloud_id("zone", "us-central1-a").is_ok());
+        assert!(cloud_id("project", "example.com:my-proj").is_ok());
+        for bad in ["", "a b", "a;b", "a\nb", "A", "-a", "$(x)"] {
+            assert!(cloud_id("zone", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}
