@@ -3,7 +3,7 @@
 //! (with TCP_NODELAY, or every request of a Python or Go client stalls ~40 ms on Nagle).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -167,7 +167,10 @@ fn read_request(reader: &mut impl BufRead) -> std::io::Result<Option<Request>> {
         return Ok(None);
     };
     let mut parts = request_line.split_whitespace();
-    let method = parts.next().ok_or_else(|| invalid("no method"))?.to_string();
+    let method = parts
+        .next()
+        .ok_or_else(|| invalid("no method"))?
+        .to_string();
     let target = parts.next().ok_or_else(|| invalid("no target"))?;
     let mut headers = BTreeMap::new();
     while let Some(line) = read_line(reader)? {
