@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::adapters::gcloud::Gcloud;
+use crate::adapters;
 use crate::adapters::kubectl::Kubectl;
 use crate::adapters::process::set_verbose;
 use crate::adapters::DiskAdapter;
@@ -85,7 +85,7 @@ fn render(g: &Global, nodes: NodeCount, output: &str) -> Result<()> {
     let cloud = g.cloud.as_deref().map(str::parse::<Cloud>).transpose()?;
     let spec = g.spec(nodes, cloud)?;
     let templates = Templates::load(g.templates.as_deref())?;
-    let disks = offline_adapter(&spec)?;
+    let disks = adapters::offline(&spec)?;
     let node_disks: Vec<NodeDisk> = spec
         .nodes
         .indices()
@@ -103,13 +103,6 @@ fn render(g: &Global, nodes: NodeCount, output: &str) -> Result<()> {
         Ok(())
     } else {
         write_dir(Path::new(output), &manifests)
-    }
-}
-
-fn offline_adapter(spec: &Spec) -> Result<Box<dyn DiskAdapter>> {
-    match spec.cloud {
-        Cloud::Gke => Ok(Box::new(Gcloud::offline(spec, None)?)),
-        other => Err(UsageError::new(format!("cloud {other} is not supported yet")).into()),
     }
 }
 
@@ -136,6 +129,7 @@ struct Session<'a> {
     kubectl: Kubectl,
     disks: Box<dyn DiskAdapter>,
     zone: String,
+    notes: Vec<String>,
     report: &'a Reporter,
 }
 
@@ -149,22 +143,14 @@ impl<'a> Session<'a> {
         let context = kubectl.current_context()?;
         let detected = explicit.or_else(|| context.as_deref().and_then(Cloud::from_context));
         let spec = g.spec(nodes, detected)?;
-        let (disks, zone): (Box<dyn DiskAdapter>, String) = match spec.cloud {
-            Cloud::Gke => {
-                let gc = Gcloud::new(&spec, context.as_deref())?;
-                let zone = gc.zone().to_string();
-                (Box::new(gc), zone)
-            }
-            other => {
-                return Err(UsageError::new(format!("cloud {other} is not supported yet")).into())
-            }
-        };
+        let connected = adapters::connect(&spec, context.as_deref(), &kubectl)?;
         Ok(Session {
             spec,
             templates,
             kubectl,
-            disks,
-            zone,
+            disks: connected.disks,
+            zone: connected.zone,
+            notes: connected.notes,
             report,
         })
     }
@@ -198,7 +184,8 @@ impl<'a> Session<'a> {
         })
     }
 
-    fn finish(&self, plan: Plan, dry_run: bool, yes: bool) -> Result<()> {
+    fn finish(&self, mut plan: Plan, dry_run: bool, yes: bool) -> Result<()> {
+        plan.warnings.splice(0..0, self.notes.iter().cloned());
         if dry_run {
             print!("{plan}");
             println!("Dry run: nothing was changed.");

@@ -216,7 +216,8 @@ fn node_context(spec: &Spec, disk: &NodeDisk) -> JValue {
         name => spec.node_name(i),
         fqdn => format!("{}.{}", spec.node_name(i), cluster_dns(spec)),
         pv => pv_name(spec, i),
-        pvc => pvc_name(spec, i),
+        // With dynamic provisioning the claim is the disk, named by the adapter.
+        pvc => if disk.source.kind == "dynamic" { disk.source.handle.clone() } else { pvc_name(spec, i) },
         disk => JValue::from_serialize(&disk.source),
     }
 }

@@ -6,11 +6,9 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::process::{args, parallel_map, Tool};
-use super::{
-    assert_owned, disk_labels, owner_of, DiskAdapter, CLUSTER_KEY, MANAGED_KEY, NAMESPACE_KEY,
-};
+use super::{assert_owned, disk_labels, owner_of, DiskAdapter, CLUSTER_KEY};
 use crate::error::UsageError;
-use crate::plan::Disk;
+use crate::plan::{Disk, Owner};
 use crate::render::DiskSource;
 use crate::spec::{cloud_id, Spec};
 
@@ -169,19 +167,29 @@ fn node_from_default_name(spec: &Spec, name: &str) -> Option<u8> {
 
 impl DiskAdapter for Gcloud {
     fn list(&self, names: &[String]) -> Result<Vec<Disk>> {
-        let mut filter = format!(
-            "(labels.{CLUSTER_KEY}={} AND labels.{NAMESPACE_KEY}={} AND labels.{MANAGED_KEY}=esk)",
-            self.spec.name, self.spec.namespace
-        );
+        // gcloud's filter language will not mix a parenthesised AND with OR, so the filter
+        // only narrows the list; ownership (cluster, namespace, managed-by) is decided here.
+        let mut filter = format!("labels.{CLUSTER_KEY}={}", self.spec.name);
         if !names.is_empty() {
-            filter.push_str(&format!(" OR name=({})", names.join(" ")));
+            // Names are validated DNS labels: no regex metacharacters beyond '-'.
+            filter.push_str(&format!(" OR name~'^({})$'", names.join("|")));
         }
         let mut a = args(["compute", "disks", "list", "--format=json"]);
         a.push(format!("--project={}", self.project));
         a.push(format!("--zones={}", self.zone));
         a.push(format!("--filter={filter}"));
-        let out = self.tool()?.run_ok(&a, None)?;
-        self.parse_disks(&out)
+        let tool = self.tool()?;
+        let out = tool.run(&a, None)?;
+        // A failed list still exits 0 and prints `[]`, with only a warning on stderr; taking
+        // that for "no disks" would make esk create disks that exist.
+        if !out.success() || out.stderr.contains("Some requests did not succeed") {
+            return Err(tool.failure(&a, &out));
+        }
+        let disks = self.parse_disks(&out.stdout)?;
+        Ok(disks
+            .into_iter()
+            .filter(|d| d.owner == Owner::This || names.contains(&d.name))
+            .collect())
     }
 
     fn planned_source(&self, name: &str, _node: u8) -> DiskSource {
@@ -206,7 +214,24 @@ impl DiskAdapter for Gcloud {
         a.push(format!("--labels={}", labels.join(",")));
         a.push("--format=json".into());
         let out = self.tool()?.run_ok(&a, None)?;
-        self.parse_disks(&out)
+        let mut created = self.parse_disks(&out)?;
+        // A disk named by an --adopt-disks pattern cannot carry its node in its name, so it
+        // gets its node label the slow way, one call each.
+        let unnamed: Vec<(u8, Disk)> = created
+            .iter()
+            .filter(|d| d.node.is_none())
+            .filter_map(|d| {
+                let (i, _) = disks.iter().find(|(_, n)| *n == d.name)?;
+                Some((*i, d.clone()))
+            })
+            .collect();
+        self.adopt(&unnamed)?;
+        for d in &mut created {
+            if let Some((i, _)) = unnamed.iter().find(|(_, u)| u.name == d.name) {
+                d.node = Some(*i);
+            }
+        }
+        Ok(created)
     }
 
     fn adopt(&self, disks: &[(u8, Disk)]) -> Result<()> {

@@ -11,6 +11,7 @@ use crate::record::{record_name, Record};
 use crate::render::selector_string;
 use crate::spec::Spec;
 
+#[derive(Clone)]
 pub struct Kubectl {
     tool: Tool,
     context: Option<String>,
@@ -143,10 +144,7 @@ impl Kubectl {
 
     /// Node names of the cluster (for spreading local volumes).
     pub fn node_names(&self) -> Result<Vec<String>> {
-        let mut a = self.base();
-        a.extend(args(["get", "nodes", "-o", "json"]));
-        let list: Value = serde_json::from_str(&self.tool.run_ok(&a, None)?)
-            .context("kubectl get nodes printed invalid JSON")?;
+        let list = self.get_json(&args(["nodes"]))?;
         let mut names: Vec<String> = list["items"]
             .as_array()
             .into_iter()
@@ -157,12 +155,17 @@ impl Kubectl {
         Ok(names)
     }
 
-    pub fn tool(&self) -> &Tool {
-        &self.tool
-    }
-
-    pub fn base_args(&self) -> Vec<String> {
-        self.base()
+    /// `kubectl <args> -o json` in the namespace, parsed.
+    pub fn get_json(&self, get_args: &[String]) -> Result<Value> {
+        let mut a = self.base();
+        a.push("get".into());
+        a.extend(get_args.iter().cloned());
+        a.extend(args(["-o", "json"]));
+        let out = self.tool.run_ok(&a, None)?;
+        if out.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&out).context("kubectl get printed invalid JSON")
     }
 }
 

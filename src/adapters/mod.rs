@@ -2,11 +2,16 @@
 //! disk (GCE PD, EBS, a local directory, a dynamically provisioned PVC); kubectl owns the
 //! cluster objects.
 
+pub mod aws;
+pub mod dynamic;
 pub mod gcloud;
 pub mod kubectl;
+pub mod local;
 pub mod process;
 
 use anyhow::Result;
+
+use crate::spec::Cloud;
 
 use crate::plan::{Disk, Owner};
 use crate::render::DiskSource;
@@ -65,4 +70,57 @@ pub fn assert_owned(disks: &[Disk]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A connected disk adapter, the zone its disks are in (for the record), and anything the
+/// user should know before the plan runs.
+pub struct Connected {
+    pub disks: Box<dyn DiskAdapter>,
+    pub zone: String,
+    pub notes: Vec<String>,
+}
+
+/// The disk adapter for `spec.cloud`, with its CLI found and its location resolved.
+pub fn connect(
+    spec: &Spec,
+    context: Option<&str>,
+    kubectl: &kubectl::Kubectl,
+) -> Result<Connected> {
+    let mut notes = Vec::new();
+    let (disks, zone): (Box<dyn DiskAdapter>, String) = match spec.cloud {
+        Cloud::Gke => {
+            let g = gcloud::Gcloud::new(spec, context)?;
+            let zone = g.zone().to_string();
+            (Box::new(g), zone)
+        }
+        Cloud::Aws => {
+            let a = aws::Aws::new(spec, context)?;
+            let zone = a.zone().to_string();
+            (Box::new(a), zone)
+        }
+        Cloud::Kind => {
+            if let Some(name) = context.and_then(|c| c.strip_prefix("kind-")) {
+                if which::which("kind").is_ok() {
+                    notes.push(format!("target: kind cluster {name} (context kind-{name})"));
+                }
+            }
+            (Box::new(local::Local::new(spec, kubectl)?), String::new())
+        }
+        Cloud::Dynamic => {
+            let d = dynamic::Dynamic::new(spec, kubectl);
+            notes.extend(d.reclaim_warning()?);
+            (Box::new(d), String::new())
+        }
+    };
+    Ok(Connected { disks, zone, notes })
+}
+
+/// The adapter `render` uses: it only says how disks would appear, and runs nothing.
+pub fn offline(spec: &Spec) -> Result<Box<dyn DiskAdapter>> {
+    Ok(match spec.cloud {
+        Cloud::Gke => Box::new(gcloud::Gcloud::offline(spec, None)?),
+        Cloud::Aws => Box::new(aws::Aws::offline(spec, None)?),
+        Cloud::Kind => Box::new(local::Local::offline(spec)),
+        Cloud::Dynamic => Box::new(dynamic::Dynamic::offline(spec)),
+    })
 }

@@ -1,0 +1,286 @@
+//! EBS volumes through the real `aws` CLI. The EC2 API creates one volume per call, so creates
+//! and deletes run as bounded parallel processes; each create carries a client token so a
+//! retried request cannot make a second volume. Credentials come from the usual AWS
+//! environment and are never read or printed by esk.
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use super::process::{args, parallel_map, Tool};
+use super::{assert_owned, disk_labels, owner_of, DiskAdapter, CLUSTER_KEY, NAMESPACE_KEY};
+use crate::error::UsageError;
+use crate::plan::Disk;
+use crate::render::DiskSource;
+use crate::spec::{cloud_id, Spec};
+
+pub const CSI_DRIVER: &str = "ebs.csi.aws.com";
+pub const TOPOLOGY_KEY: &str = "topology.kubernetes.io/zone";
+/// How many aws processes run at once (each is a Python process of ~0.6 s).
+const PARALLEL: usize = 8;
+
+pub struct Aws {
+    tool: Option<Tool>,
+    spec: Spec,
+    region: String,
+    zone: String,
+}
+
+impl Aws {
+    /// Region from --region, the AWS environment or an EKS context ARN; zone from --zone,
+    /// else the region's first zone (`<region>a`).
+    pub fn offline(spec: &Spec, context: Option<&str>) -> Result<Aws> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let from_arn = context
+            .and_then(|c| c.strip_prefix("arn:aws:eks:"))
+            .and_then(|rest| rest.split(':').next())
+            .map(str::to_string);
+        let region = spec
+            .location
+            .region
+            .clone()
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .or(from_arn)
+            .ok_or_else(|| {
+                UsageError::new("aws volumes need a region: pass --region or set AWS_REGION")
+            })?;
+        let region = cloud_id("region", &region)?;
+        let zone = match &spec.location.zone {
+            Some(z) => z.clone(),
+            None => format!("{region}a"),
+        };
+        if !zone.starts_with(&region) {
+            return Err(UsageError::new(format!(
+                "availability zone {zone} is not in region {region}"
+            ))
+            .into());
+        }
+        Ok(Aws {
+            tool: None,
+            spec: spec.clone(),
+            region,
+            zone,
+        })
+    }
+
+    pub fn new(spec: &Spec, context: Option<&str>) -> Result<Aws> {
+        let mut a = Aws::offline(spec, context)?;
+        a.tool = Some(Tool::find(
+            "aws",
+            "the AWS CLI (https://aws.amazon.com/cli/, or `pip install awscli`)",
+        )?);
+        Ok(a)
+    }
+
+    pub fn zone(&self) -> &str {
+        &self.zone
+    }
+
+    fn tool(&self) -> Result<&Tool> {
+        self.tool
+            .as_ref()
+            .context("internal error: aws adapter used without aws")
+    }
+
+    fn ec2(&self, action: &str) -> Vec<String> {
+        vec![
+            "ec2".into(),
+            action.into(),
+            format!("--region={}", self.region),
+            "--output=json".into(),
+        ]
+    }
+
+    fn source(&self, volume_id: &str) -> DiskSource {
+        DiskSource {
+            kind: "csi".into(),
+            driver: CSI_DRIVER.into(),
+            handle: volume_id.into(),
+            path: String::new(),
+            topology_key: TOPOLOGY_KEY.into(),
+            topology_value: self.zone.clone(),
+        }
+    }
+
+    fn to_disk(&self, v: &Value) -> Option<Disk> {
+        let id = v["VolumeId"].as_str()?.to_string();
+        let tag = |k: &str| {
+            v["Tags"]
+                .as_array()?
+                .iter()
+                .find(|t| t["Key"] == k)
+                .and_then(|t| t["Value"].as_str().map(str::to_string))
+        };
+        let name = tag("Name").unwrap_or_else(|| id.clone());
+        let (owner, node) = owner_of(&self.spec, tag);
+        Some(Disk {
+            name,
+            source: self.source(&id),
+            id,
+            node,
+            owner,
+        })
+    }
+
+    fn describe(&self, filters: &[String]) -> Result<Vec<Disk>> {
+        let mut a = self.ec2("describe-volumes");
+        a.push("--filters".into());
+        a.extend(filters.iter().cloned());
+        let out = self.tool()?.run_ok(&a, None)?;
+        let v: Value = serde_json::from_str(&out).context("aws printed invalid JSON")?;
+        Ok(v["Volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| v["State"] != "deleting" && v["State"] != "deleted")
+            .filter_map(|v| self.to_disk(v))
+            .collect())
+    }
+
+    fn tag_list(&self, node: u8, name: &str) -> Vec<(String, String)> {
+        let mut tags: Vec<(String, String)> = disk_labels(&self.spec, node)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        tags.push(("Name".into(), name.into()));
+        tags
+    }
+}
+
+impl DiskAdapter for Aws {
+    fn list(&self, names: &[String]) -> Result<Vec<Disk>> {
+        let owned = vec![
+            format!("Name=tag:{CLUSTER_KEY},Values={}", self.spec.name),
+            format!("Name=tag:{NAMESPACE_KEY},Values={}", self.spec.namespace),
+        ];
+        let named = vec![format!("Name=tag:Name,Values={}", names.join(","))];
+        let queries: Vec<&Vec<String>> = if names.is_empty() {
+            vec![&owned]
+        } else {
+            vec![&owned, &named]
+        };
+        let mut disks = Vec::new();
+        for result in parallel_map(&queries, 2, |f| self.describe(f)) {
+            for d in result? {
+                if !disks.iter().any(|x: &Disk| x.id == d.id) {
+                    disks.push(d);
+                }
+            }
+        }
+        disks.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(disks)
+    }
+
+    fn planned_source(&self, _name: &str, _node: u8) -> DiskSource {
+        // The volume id exists only once the volume does.
+        self.source("")
+    }
+
+    fn create(&self, disks: &[(u8, String)]) -> Result<Vec<Disk>> {
+        if disks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let p = &self.spec.profile;
+        let size = p.u64("disk.sizeGb")?.to_string();
+        let kind = p.str("disk.awsType")?;
+        let run_id = run_id();
+        let identity = format!("{}/{}", self.spec.namespace, self.spec.name);
+        let tool = self.tool()?;
+        let created = parallel_map(disks, PARALLEL, |(i, name)| -> Result<Disk> {
+            let tags: Vec<String> = self
+                .tag_list(*i, name)
+                .into_iter()
+                .map(|(k, v)| format!("{{Key={k},Value={v}}}"))
+                .collect();
+            let mut a = self.ec2("create-volume");
+            a.extend([
+                format!("--availability-zone={}", self.zone),
+                format!("--size={size}"),
+                format!("--volume-type={kind}"),
+                format!(
+                    "--tag-specifications=ResourceType=volume,Tags=[{}]",
+                    tags.join(",")
+                ),
+                // Same token on a retry of this run's request: EC2 returns the same volume.
+                format!("--client-token=esk-{:016x}-{i}-{run_id}", fnv1a(&identity)),
+            ]);
+            let out = tool.run_ok(&a, None)?;
+            let v: Value =
+                serde_json::from_str(&out).context("aws create-volume printed invalid JSON")?;
+            self.to_disk(&v)
+                .with_context(|| format!("aws create-volume returned no volume for {name}"))
+        });
+        let mut ok = Vec::new();
+        let mut errors = Vec::new();
+        for r in created {
+            match r {
+                Ok(d) => ok.push(d),
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        if !ok.is_empty() {
+            let mut a = args(["ec2", "wait", "volume-available"]);
+            a.push(format!("--region={}", self.region));
+            a.push("--volume-ids".into());
+            a.extend(ok.iter().map(|d| d.id.clone()));
+            tool.run_ok(&a, None)?;
+        }
+        if !errors.is_empty() {
+            let made: Vec<&str> = ok.iter().map(|d| d.name.as_str()).collect();
+            anyhow::bail!(
+                "created {} of {} volumes ({}); failures:\n{}",
+                ok.len(),
+                disks.len(),
+                made.join(", "),
+                errors.join("\n")
+            );
+        }
+        Ok(ok)
+    }
+
+    fn adopt(&self, disks: &[(u8, Disk)]) -> Result<()> {
+        let tool = self.tool()?;
+        let results = parallel_map(disks, PARALLEL, |(i, d)| {
+            let mut a = self.ec2("create-tags");
+            a.push(format!("--resources={}", d.id));
+            a.push("--tags".into());
+            a.extend(
+                self.tag_list(*i, &d.name)
+                    .into_iter()
+                    .map(|(k, v)| format!("Key={k},Value={v}")),
+            );
+            tool.run_ok(&a, None)
+        });
+        results.into_iter().collect::<Result<Vec<_>>>()?;
+        Ok(())
+    }
+
+    fn delete(&self, disks: &[Disk]) -> Result<()> {
+        assert_owned(disks)?;
+        let tool = self.tool()?;
+        let results = parallel_map(disks, PARALLEL, |d| {
+            let mut a = self.ec2("delete-volume");
+            a.push(format!("--volume-id={}", d.id));
+            tool.run_ok(&a, None)
+        });
+        results.into_iter().collect::<Result<Vec<_>>>()?;
+        Ok(())
+    }
+}
+
+/// Distinguishes this run's client tokens from an earlier run's (EC2 remembers tokens, and a
+/// token reused with other parameters is an error).
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}{:x}", nanos & 0xffff_ffff_ffff, std::process::id())
+}
+
+/// A short stable digest of the cluster identity, keeping client tokens within EC2's 64 chars.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
