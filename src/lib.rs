@@ -15,3 +15,4 @@ pub mod record;
 pub mod render;
 pub mod report;
 pub mod spec;
+pub mod tls;
