@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::error::UsageError;
 use crate::profile::Profile;
-use crate::spec::{cloud_id, Cloud, Location, Name, NodeCount, Spec, MAX_NAME_LEN};
+use crate::spec::{cloud_id, Cloud, Location, Name, NodeCount, Security, Spec, MAX_NAME_LEN};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -67,6 +67,32 @@ pub struct Global {
     /// Show every command esk runs.
     #[arg(short = 'v', long, global = true)]
     pub verbose: bool,
+    /// Run without TLS and authentication (20.10+ are secure by default). Not for production.
+    #[arg(long, global = true)]
+    pub insecure: bool,
+    /// Who can reach the frontend: internal (a ClusterIP Service) or public (a LoadBalancer
+    /// limited to --allow-cidr).
+    #[arg(
+        long,
+        global = true,
+        default_value = "internal",
+        value_name = "internal|public"
+    )]
+    pub expose: String,
+    /// Source ranges allowed to reach a public frontend (repeatable).
+    #[arg(long = "allow-cidr", global = true, value_name = "CIDR")]
+    pub allow_cidr: Vec<String>,
+    /// How nodes run: one Deployment per node, or one StatefulSet.
+    #[arg(
+        long,
+        global = true,
+        default_value = "deployment",
+        value_name = "deployment|statefulset"
+    )]
+    pub workload: String,
+    /// Allow what is otherwise refused as unsafe (a 2-node cluster).
+    #[arg(long, global = true)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +104,9 @@ pub enum Command {
         /// Output: a directory to write one file per object into, or - for stdout.
         #[arg(short = 'o', long, default_value = "-")]
         output: String,
+        /// Also print freshly generated TLS Secrets and passwords (private keys included).
+        #[arg(long)]
+        include_secrets: bool,
     },
     /// Create the cluster's disks and objects; re-running is a no-op.
     Create {
@@ -90,6 +119,9 @@ pub enum Command {
         /// them, never format or delete them.
         #[arg(long, value_name = "PATTERN")]
         adopt_disks: Option<String>,
+        /// Replace the cluster CA and every node certificate.
+        #[arg(long)]
+        rotate_certs: bool,
     },
     /// Delete everything esk applied for the cluster, and its disks unless --keep-disks.
     Delete {
@@ -110,6 +142,9 @@ pub enum Command {
         /// Print the plan and change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Replace the cluster CA and every node certificate.
+        #[arg(long)]
+        rotate_certs: bool,
     },
 }
 
@@ -139,12 +174,46 @@ impl Global {
                 return Err(UsageError::new("--context must be a single-line name"));
             }
         }
+        let public = match self.expose.as_str() {
+            "internal" => false,
+            "public" => true,
+            other => {
+                return Err(UsageError::new(format!(
+                    "--expose takes internal or public, got \"{}\"",
+                    other.escape_debug()
+                )))
+            }
+        };
+        let allow_cidrs = self
+            .allow_cidr
+            .iter()
+            .map(|c| crate::spec::cidr(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        if public && allow_cidrs.is_empty() {
+            return Err(UsageError::new(
+                "--expose public needs --allow-cidr (0.0.0.0/0 opens the cluster to everyone)",
+            ));
+        }
+        if nodes.get() == 2 && !self.force {
+            return Err(UsageError::new(
+                "a 2-node cluster stops when either node does (quorum is 2); use 1 or 3 nodes, \
+                 or --force",
+            ));
+        }
+        let generation = profile.u64("generation")?;
         Ok(Spec {
             name,
             namespace,
             nodes,
             cloud,
             location,
+            workload: self.workload.parse()?,
+            security: Security {
+                tls: generation >= 20 && !self.insecure,
+                public,
+                allow_cidrs,
+                required_anti_affinity: profile.str("node.antiAffinity")? != "preferred",
+            },
             profile,
         })
     }

@@ -13,6 +13,7 @@ use crate::plan::{Disk, DiskStep, Plan};
 use crate::record::Record;
 use crate::render::{NodeDisk, Templates};
 use crate::report::Reporter;
+use crate::secrets::{self, SecretData};
 use crate::spec::Spec;
 
 /// What was done, for the summary line.
@@ -34,6 +35,9 @@ pub struct Executor<'a> {
     pub report: &'a Reporter,
     /// Recorded with the cluster (the zone or region the disks are in).
     pub zone: String,
+    /// TLS material and passwords already in the cluster.
+    pub secrets: &'a SecretData,
+    pub rotate_certs: bool,
 }
 
 impl Executor<'_> {
@@ -133,6 +137,17 @@ impl Executor<'_> {
         if plan.create_namespace {
             manifests.push(namespace_manifest(self.spec));
         }
+        let (material, issued) = secrets::material(self.spec, self.secrets, self.rotate_certs)?;
+        if issued.new_ca {
+            self.report.info("generated a new cluster CA");
+        }
+        if !issued.new_node_certs.is_empty() {
+            self.report.info(&format!(
+                "issued certificates for node(s) {:?}",
+                issued.new_node_certs
+            ));
+        }
+        manifests.extend(material);
         manifests.extend(self.templates.render(self.spec, &nodes)?);
         let record = Record {
             nodes: self.spec.nodes.get(),

@@ -14,5 +14,6 @@ pub mod profile;
 pub mod record;
 pub mod render;
 pub mod report;
+pub mod secrets;
 pub mod spec;
 pub mod tls;

@@ -41,6 +41,8 @@ pub struct Observed {
     pub objects: Vec<(ObjectRef, Option<u8>)>,
     pub record: Option<Record>,
     pub namespace_exists: bool,
+    /// The cluster's Secrets (CA, node certificates, passwords), decoded.
+    pub secrets: crate::secrets::SecretData,
 }
 
 impl Observed {
@@ -199,7 +201,7 @@ pub fn plan_create(
     let mut plan = plan_nodes(spec, observed, adopt, planned_source, false)?;
     plan.action = Action::Create;
     plan.title = title("create", spec);
-    plan.apply = refs(&render(&plan.node_disks())?);
+    plan.apply = refs(spec, &render(&plan.node_disks())?);
     plan.create_namespace = !observed.namespace_exists;
     Ok(plan)
 }
@@ -229,13 +231,12 @@ pub fn plan_resize(
         .iter()
         .filter(|(o, node)| match node {
             Some(i) if *i > m => true,
-            Some(_) => o.kind == "Deployment" || o.kind == "StatefulSet",
-            None => false,
+            _ => o.kind == "Deployment" && node.is_some() || o.kind == "StatefulSet",
         })
         .map(|(o, _)| o.clone())
         .collect();
     plan.delete.sort();
-    plan.apply = refs(&render(&plan.node_disks())?);
+    plan.apply = refs(spec, &render(&plan.node_disks())?);
     plan.create_namespace = !observed.namespace_exists;
     Ok(plan)
 }
@@ -253,7 +254,13 @@ pub fn plan_delete(spec: &Spec, observed: &Observed, keep_disks: bool) -> Plan {
             }
         })
         .collect();
-    let mut delete: Vec<ObjectRef> = observed.objects.iter().map(|(o, _)| o.clone()).collect();
+    // The CA and the passwords stay with the disks: the data on them was written under them.
+    let mut delete: Vec<ObjectRef> = observed
+        .objects
+        .iter()
+        .map(|(o, _)| o.clone())
+        .filter(|o| !(keep_disks && crate::secrets::kept_with_disks(spec, o)))
+        .collect();
     delete.sort_by_key(|o| std::cmp::Reverse(crate::manifest::kind_rank(&o.kind)));
     let mut warnings = Vec::new();
     if delete.is_empty() {
@@ -287,7 +294,7 @@ fn plan_nodes(
     let n = spec.nodes.get();
     let mut owned: BTreeMap<u8, &Disk> = BTreeMap::new();
     let mut steps = Vec::new();
-    let mut warnings: Vec<String> = spec.nodes.quorum_warning().into_iter().collect();
+    let mut warnings = spec_warnings(spec);
     let mut used = std::collections::BTreeSet::new();
     for d in observed.disks.iter().filter(|d| d.owner == Owner::This) {
         match d.node {
@@ -385,8 +392,37 @@ fn title(verb: &str, spec: &Spec) -> String {
     )
 }
 
-fn refs(manifests: &[Manifest]) -> Vec<ObjectRef> {
-    manifests.iter().map(|m| m.object.clone()).collect()
+/// What an apply will touch: the rendered objects, the TLS material and the record.
+fn refs(spec: &Spec, manifests: &[Manifest]) -> Vec<ObjectRef> {
+    let mut out: Vec<ObjectRef> = crate::secrets::object_refs(spec);
+    out.extend(manifests.iter().map(|m| m.object.clone()));
+    out.push(ObjectRef {
+        kind: "ConfigMap".into(),
+        name: crate::record::record_name(spec),
+    });
+    out
+}
+
+/// Warnings about the requested shape itself, shown with every plan and render.
+pub fn spec_warnings(spec: &Spec) -> Vec<String> {
+    let mut w: Vec<String> = spec.nodes.quorum_warning().into_iter().collect();
+    if !spec.security.tls {
+        if spec.generation() >= 20 {
+            w.push(
+                "warning: --insecure: no TLS and no authentication; never use this in production"
+                    .into(),
+            );
+        } else {
+            w.push("warning: EventStore 5 runs without TLS; keep it on a private network".into());
+        }
+    }
+    if spec.security.public {
+        w.push(format!(
+            "warning: the frontend is public (a LoadBalancer) for {}",
+            spec.security.allow_cidrs.join(", ")
+        ));
+    }
+    w
 }
 
 impl fmt::Display for Plan {

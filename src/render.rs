@@ -6,45 +6,35 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use minijinja::{AutoEscape, Environment, Value as JValue};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::UsageError;
 use crate::manifest::{
     kind_rank, Manifest, COMPONENT, INSTANCE, MANAGED_BY, NAMESPACE_LABEL, NODE_LABEL,
 };
-use crate::spec::Spec;
+use crate::spec::{Spec, Workload};
 
-const BUILT_IN: &[(&str, &str)] = &[
-    ("_helpers.j2", include_str!("../templates/_helpers.j2")),
-    (
-        "headless-service.yaml.j2",
-        include_str!("../templates/headless-service.yaml.j2"),
-    ),
-    (
-        "frontend-configmap.yaml.j2",
-        include_str!("../templates/frontend-configmap.yaml.j2"),
-    ),
-    (
-        "frontend-deployment.yaml.j2",
-        include_str!("../templates/frontend-deployment.yaml.j2"),
-    ),
-    (
-        "frontend-service.yaml.j2",
-        include_str!("../templates/frontend-service.yaml.j2"),
-    ),
-    (
-        "node-pv.yaml.j2",
-        include_str!("../templates/node-pv.yaml.j2"),
-    ),
-    (
-        "node-pvc.yaml.j2",
-        include_str!("../templates/node-pvc.yaml.j2"),
-    ),
-    (
-        "node-deployment.yaml.j2",
-        include_str!("../templates/node-deployment.yaml.j2"),
-    ),
-];
+/// Embeds `templates/<name>` under its file name.
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../templates/", $name)))),*]
+    };
+}
+
+const BUILT_IN: &[(&str, &str)] = templates!(
+    "_helpers.j2",
+    "_pod.j2",
+    "headless-service.yaml.j2",
+    "frontend-configmap.yaml.j2",
+    "frontend-deployment.yaml.j2",
+    "frontend-service.yaml.j2",
+    "pdb.yaml.j2",
+    "networkpolicy.yaml.j2",
+    "node-pv.yaml.j2",
+    "node-pvc.yaml.j2",
+    "node-deployment.yaml.j2",
+    "statefulset.yaml.j2",
+);
 
 /// How node i's disk appears in its PersistentVolume. Chosen by the disk adapter.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -165,19 +155,17 @@ fn parse_documents(source: &str, text: &str, spec: &Spec) -> Result<Vec<Manifest
     Ok(out)
 }
 
-use serde::Deserialize;
-
 fn base_context(spec: &Spec) -> JValue {
-    let generation = spec.profile.u64("generation").unwrap_or(25);
-    let mut ports = vec![port("http", 2113), port("replication", 1112)];
-    if generation < 20 {
-        ports.pop();
-        ports.extend([
-            port("int-http", 2112),
-            port("int-tcp", 1112),
-            port("ext-tcp", 1113),
-        ]);
-    }
+    let ports = if spec.generation() < 20 {
+        vec![
+            port("ext-http", 2113, false),
+            port("ext-tcp", 1113, false),
+            port("int-http", 2112, true),
+            port("int-tcp", 1112, true),
+        ]
+    } else {
+        vec![port("http", 2113, false), port("replication", 1112, true)]
+    };
     minijinja::context! {
         cluster => minijinja::context! {
             name => spec.name.as_str(),
@@ -188,12 +176,25 @@ fn base_context(spec: &Spec) -> JValue {
         },
         profile => JValue::from_serialize(&spec.profile.values),
         ports => ports,
-        http_scheme => "http",
+        http_scheme => if spec.security.tls { "https" } else { "http" },
+        tls => spec.security.tls,
+        tls_common_name => crate::tls::NODE_COMMON_NAME,
+        ca_configmap => crate::secrets::ca_configmap(spec),
+        credentials_secret => crate::secrets::credentials_secret(spec),
+        anti_affinity => if spec.security.required_anti_affinity { "required" } else { "preferred" },
+        workload => match spec.workload { Workload::Deployment => "deployment", Workload::StatefulSet => "statefulset" },
+        public => spec.security.public,
+        allow_cidrs => spec.security.allow_cidrs.clone(),
+        node_secrets => spec.nodes.indices().map(|i| minijinja::context! {
+            secret => crate::secrets::node_secret(spec, i),
+            host => spec.node_name(i),
+        }).collect::<Vec<_>>(),
     }
 }
 
-fn port(name: &str, port: u16) -> JValue {
-    minijinja::context! { name => name, port => port }
+/// A container port; `internal` ones are reachable only from the cluster's own nodes.
+fn port(name: &str, port: u16, internal: bool) -> JValue {
+    minijinja::context! { name => name, port => port, internal => internal }
 }
 
 pub fn cluster_dns(spec: &Spec) -> String {
@@ -205,8 +206,13 @@ pub fn pv_name(spec: &Spec, i: u8) -> String {
     format!("{}-{}", spec.namespace, spec.disk_name(i))
 }
 
+/// Node i's claim. A StatefulSet finds its claims by name, `<template>-<set>-<ordinal>`, so
+/// esk pre-creates them under that name.
 pub fn pvc_name(spec: &Spec, i: u8) -> String {
-    format!("{}-data-{i}", spec.name)
+    match spec.workload {
+        Workload::Deployment => format!("{}-data-{i}", spec.name),
+        Workload::StatefulSet => format!("data-{}-{}", spec.name, i - 1),
+    }
 }
 
 fn node_context(spec: &Spec, disk: &NodeDisk) -> JValue {
@@ -216,6 +222,7 @@ fn node_context(spec: &Spec, disk: &NodeDisk) -> JValue {
         name => spec.node_name(i),
         fqdn => format!("{}.{}", spec.node_name(i), cluster_dns(spec)),
         pv => pv_name(spec, i),
+        tls_secret => crate::secrets::node_secret(spec, i),
         // With dynamic provisioning the claim is the disk, named by the adapter.
         pvc => if disk.source.kind == "dynamic" { disk.source.handle.clone() } else { pvc_name(spec, i) },
         disk => JValue::from_serialize(&disk.source),

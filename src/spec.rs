@@ -212,6 +212,40 @@ pub fn cloud_id(what: &str, value: &str) -> Result<String, UsageError> {
     }
 }
 
+/// How the nodes run: one Deployment per node (the old scripts' shape) or one StatefulSet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    Deployment,
+    StatefulSet,
+}
+
+impl FromStr for Workload {
+    type Err = UsageError;
+
+    fn from_str(s: &str) -> Result<Workload, UsageError> {
+        match s {
+            "deployment" => Ok(Workload::Deployment),
+            "statefulset" => Ok(Workload::StatefulSet),
+            other => Err(UsageError::new(format!(
+                "unknown workload \"{}\": use deployment or statefulset",
+                other.escape_debug()
+            ))),
+        }
+    }
+}
+
+/// Safety choices that change what is rendered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Security {
+    /// TLS between nodes and clients, with esk's CA (20.10+ only; 5.x has none).
+    pub tls: bool,
+    /// The frontend Service is a LoadBalancer reachable from `allow_cidrs`.
+    pub public: bool,
+    pub allow_cidrs: Vec<String>,
+    /// Never two nodes on one Kubernetes node (else only preferred: the cluster is too small).
+    pub required_anti_affinity: bool,
+}
+
 /// Everything a command needs to know about the cluster, validated.
 #[derive(Clone, Debug)]
 pub struct Spec {
@@ -221,17 +255,47 @@ pub struct Spec {
     pub cloud: Cloud,
     pub location: Location,
     pub profile: Profile,
+    pub workload: Workload,
+    pub security: Security,
+}
+
+/// Checks an IPv4 or IPv6 CIDR such as 203.0.113.0/24.
+pub fn cidr(value: &str) -> Result<String, UsageError> {
+    let bad = || {
+        UsageError::new(format!(
+            "--allow-cidr \"{}\" is not a CIDR such as 203.0.113.0/24",
+            value.escape_debug()
+        ))
+    };
+    let (addr, bits) = value.split_once('/').ok_or_else(bad)?;
+    let addr: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+    let bits: u8 = bits.parse().map_err(|_| bad())?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    if bits > max {
+        return Err(bad());
+    }
+    Ok(value.to_string())
 }
 
 impl Spec {
+    /// Major version family of the profile (5, 24, 25…): picks setting names and ports.
+    pub fn generation(&self) -> u64 {
+        self.profile.u64("generation").unwrap_or(25)
+    }
+
     /// Disk (or local volume) name for node `i`; the scheme the cluster record and the
     /// adapters agree on.
     pub fn disk_name(&self, i: u8) -> String {
         format!("{}-disk-{i}", self.name)
     }
 
+    /// The pod hostname of node i: `<name>-<i>` for Deployments, `<name>-<i-1>` for a
+    /// StatefulSet (ordinals start at 0).
     pub fn node_name(&self, i: u8) -> String {
-        format!("{}-{i}", self.name)
+        match self.workload {
+            Workload::Deployment => format!("{}-{i}", self.name),
+            Workload::StatefulSet => format!("{}-{}", self.name, i - 1),
+        }
     }
 }
 
@@ -291,6 +355,15 @@ mod tests {
         );
         assert_eq!(Cloud::from_context("kind-dev"), Some(Cloud::Kind));
         assert_eq!(Cloud::from_context("prod"), None);
+    }
+
+    #[test]
+    fn cidrs_are_checked() {
+        assert!(cidr("203.0.113.0/24").is_ok());
+        assert!(cidr("2001:db8::/32").is_ok());
+        for bad in ["203.0.113.0", "203.0.113.0/33", "x/8", "10.0.0.0/8; rm", ""] {
+            assert!(cidr(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -198,6 +198,18 @@ fn set_validity(params: &mut CertificateParams, days: u64) -> Result<()> {
     Ok(())
 }
 
+/// A fresh 2048-bit RSA key as an rcgen key pair (rcgen can sign with RSA through ring, but
+/// not generate it).
+fn rsa_key_pair() -> Result<KeyPair> {
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048)?;
+    let pem = key.to_pkcs8_pem(LineEnding::LF)?;
+    Ok(KeyPair::from_pem_and_sign_algo(
+        &pem,
+        &rcgen::PKCS_RSA_SHA256,
+    )?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,13 +411,4 @@ mod tests {
             assert!(!p.contains(['0', 'O', 'o', '1', 'I', 'l']));
         }
     }
-}
-
-/// A fresh 2048-bit RSA key as an rcgen key pair (rcgen can sign with RSA through ring, but
-/// not generate it).
-fn rsa_key_pair() -> Result<KeyPair> {
-    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-    let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048)?;
-    let pem = key.to_pkcs8_pem(LineEnding::LF)?;
-    Ok(KeyPair::from_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256)?)
 }

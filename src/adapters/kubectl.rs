@@ -9,6 +9,7 @@ use super::process::{args, Tool};
 use crate::manifest::{to_yaml_stream, Manifest, ObjectRef, KINDS, NODE_LABEL};
 use crate::record::{record_name, Record};
 use crate::render::selector_string;
+use crate::secrets::{decode, SecretData};
 use crate::spec::Spec;
 
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct Kubectl {
 pub struct ClusterState {
     pub objects: Vec<(ObjectRef, Option<u8>)>,
     pub record: Option<Record>,
+    /// The cluster's Secrets, decoded (kept in memory only; never printed).
+    pub secrets: SecretData,
 }
 
 impl Kubectl {
@@ -90,6 +93,7 @@ impl Kubectl {
         let list: Value = serde_json::from_str(&out).context("kubectl get printed invalid JSON")?;
         let mut objects = Vec::new();
         let mut record = None;
+        let mut secrets = SecretData::new();
         for item in list["items"].as_array().into_iter().flatten() {
             let kind = item["kind"].as_str().unwrap_or_default().to_string();
             let name = item["metadata"]["name"]
@@ -104,10 +108,17 @@ impl Kubectl {
                     serde_json::from_value(item["data"].clone()).unwrap_or_default();
                 record = Record::from_data(&data);
             }
+            if kind == "Secret" {
+                secrets.insert(name.clone(), decode(&item["data"]));
+            }
             objects.push((ObjectRef { kind, name }, node));
         }
         objects.sort();
-        Ok(ClusterState { objects, record })
+        Ok(ClusterState {
+            objects,
+            record,
+            secrets,
+        })
     }
 
     /// One server-side apply of every manifest.

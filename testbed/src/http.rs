@@ -145,6 +145,9 @@ fn serve_connection(stream: TcpStream, handler: Handler) {
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let response = handler(request);
         if write_response(&mut writer, &response).is_err() || close {
+            // The server keeps a clone of every stream (to close it on drop), so dropping
+            // ours would not end the connection: a client reading to EOF would hang.
+            let _ = writer.shutdown(Shutdown::Both);
             return;
         }
     }

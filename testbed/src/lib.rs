@@ -2,4 +2,10 @@
 //! moto_server for EC2, and a harness that points the real `gcloud`, `aws` and `kubectl` at
 //! them on 127.0.0.1. Test support only; never shipped.
 
+pub mod bed;
+pub mod gce;
 pub mod http;
+pub mod kube;
+pub mod moto;
+
+pub use bed::TestBed;

@@ -1,0 +1,231 @@
+//! TLS material and passwords, built in code rather than templates so private keys never pass
+//! through `render` (unless asked) and reach kubectl only on stdin. The CA and the passwords
+//! outlive `delete --keep-disks` (the data on the disks was written under them); node
+//! certificates are reused until `--rotate-certs`.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::manifest::{Manifest, ObjectRef};
+use crate::render::{cluster_dns, labels};
+use crate::spec::Spec;
+use crate::tls::{self, Ca, NodeCert};
+
+pub fn ca_secret(spec: &Spec) -> String {
+    format!("{}-ca", spec.name)
+}
+
+pub fn ca_configmap(spec: &Spec) -> String {
+    format!("{}-ca-cert", spec.name)
+}
+
+pub fn credentials_secret(spec: &Spec) -> String {
+    format!("{}-credentials", spec.name)
+}
+
+pub fn node_secret(spec: &Spec, i: u8) -> String {
+    format!("{}-node-{i}-tls", spec.name)
+}
+
+/// Objects `delete --keep-disks` leaves in place with the disks.
+pub fn kept_with_disks(spec: &Spec, object: &ObjectRef) -> bool {
+    object.kind == "Secret"
+        && (object.name == ca_secret(spec) || object.name == credentials_secret(spec))
+}
+
+/// Secret data already in the cluster, decoded: secret name → key → value.
+pub type SecretData = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Decodes a Secret's base64 `data`.
+pub fn decode(data: &Value) -> BTreeMap<String, String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    data.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            let bytes = b64.decode(v.as_str()?).ok()?;
+            Some((k.clone(), String::from_utf8(bytes).ok()?))
+        })
+        .collect()
+}
+
+/// The SANs of node i's certificate: its stable DNS names, the cluster's, and localhost.
+pub fn node_dns_names(spec: &Spec, i: u8) -> Vec<String> {
+    let node = spec.node_name(i);
+    let cluster = cluster_dns(spec);
+    vec![
+        format!("{node}.{cluster}"),
+        format!("{node}.{}.{}.svc", spec.name, spec.namespace),
+        node,
+        cluster,
+        format!("{}.{}.svc", spec.name, spec.namespace),
+    ]
+}
+
+/// The names of the objects `material` makes, for plans and `render`.
+pub fn object_refs(spec: &Spec) -> Vec<ObjectRef> {
+    let secret = |name: String| ObjectRef {
+        kind: "Secret".into(),
+        name,
+    };
+    if !spec.security.tls {
+        return Vec::new();
+    }
+    let mut refs = vec![
+        secret(credentials_secret(spec)),
+        secret(ca_secret(spec)),
+        ObjectRef {
+            kind: "ConfigMap".into(),
+            name: ca_configmap(spec),
+        },
+    ];
+    refs.extend(spec.nodes.indices().map(|i| secret(node_secret(spec, i))));
+    refs
+}
+
+/// What a run did with the TLS material, for the report.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Issued {
+    pub new_ca: bool,
+    pub new_node_certs: Vec<u8>,
+}
+
+/// The Secrets (and the CA certificate ConfigMap) for `spec`, reusing what `existing` has.
+pub fn material(
+    spec: &Spec,
+    existing: &SecretData,
+    rotate: bool,
+) -> Result<(Vec<Manifest>, Issued)> {
+    let mut out = Vec::new();
+    let mut issued = Issued::default();
+    if !spec.security.tls {
+        // Without TLS the servers run without authentication: no passwords to keep.
+        return Ok((out, issued));
+    }
+    let creds = existing.get(&credentials_secret(spec));
+    let password = |key: &str| -> Result<String> {
+        match creds.and_then(|c| c.get(key)) {
+            Some(p) if !p.is_empty() => Ok(p.clone()),
+            _ => tls::password(),
+        }
+    };
+    out.push(secret(
+        spec,
+        &credentials_secret(spec),
+        "Opaque",
+        None,
+        &[
+            ("admin-password", password("admin-password")?),
+            ("ops-password", password("ops-password")?),
+        ],
+    ));
+    let stored_ca = existing.get(&ca_secret(spec)).and_then(|d| {
+        let ca = Ca {
+            cert_pem: d.get("ca.crt")?.clone(),
+            key_pem: d.get("ca.key")?.clone(),
+        };
+        tls::ca_matches(&ca).then_some(ca)
+    });
+    let ca = match (&stored_ca, rotate) {
+        (Some(ca), false) => ca.clone(),
+        _ => {
+            issued.new_ca = true;
+            tls::new_ca(spec.name.as_str())?
+        }
+    };
+    out.push(secret(
+        spec,
+        &ca_secret(spec),
+        "Opaque",
+        None,
+        &[
+            ("ca.crt", ca.cert_pem.clone()),
+            ("ca.key", ca.key_pem.clone()),
+        ],
+    ));
+    out.push(ca_cert_configmap(spec, &ca.cert_pem));
+    for i in spec.nodes.indices() {
+        let stored = existing.get(&node_secret(spec, i)).and_then(|d| {
+            // Reuse only a certificate issued by the CA in use now.
+            (d.get("ca.crt") == Some(&ca.cert_pem)).then(|| NodeCert {
+                cert_pem: d.get("tls.crt").cloned().unwrap_or_default(),
+                key_pem: d.get("tls.key").cloned().unwrap_or_default(),
+            })
+        });
+        let cert = match stored {
+            Some(c) if !c.cert_pem.is_empty() && !c.key_pem.is_empty() => c,
+            _ => {
+                issued.new_node_certs.push(i);
+                tls::node_cert(&ca, &node_dns_names(spec, i))?
+            }
+        };
+        out.push(secret(
+            spec,
+            &node_secret(spec, i),
+            "kubernetes.io/tls",
+            Some(i),
+            &[
+                ("tls.crt", cert.cert_pem),
+                ("tls.key", cert.key_pem),
+                ("ca.crt", ca.cert_pem.clone()),
+            ],
+        ));
+    }
+    Ok((out, issued))
+}
+
+fn metadata(spec: &Spec, name: &str, component: &str, node: Option<u8>) -> Value {
+    json!({
+        "name": name,
+        "namespace": spec.namespace.as_str(),
+        "labels": labels(spec, component, node),
+    })
+}
+
+fn secret(
+    spec: &Spec,
+    name: &str,
+    kind: &str,
+    node: Option<u8>,
+    data: &[(&str, String)],
+) -> Manifest {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let data: serde_json::Map<String, Value> = data
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(b64.encode(v))))
+        .collect();
+    let component = if node.is_some() { "tls" } else { "secrets" };
+    let value = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(spec, name, component, node),
+        "type": kind,
+        "data": data,
+    });
+    manifest("Secret", name, value)
+}
+
+fn ca_cert_configmap(spec: &Spec, cert_pem: &str) -> Manifest {
+    let name = ca_configmap(spec);
+    let value = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(spec, &name, "tls", None),
+        "data": {"ca.crt": cert_pem},
+    });
+    manifest("ConfigMap", &name, value)
+}
+
+fn manifest(kind: &str, name: &str, value: Value) -> Manifest {
+    Manifest {
+        source: "secrets".into(),
+        object: ObjectRef {
+            kind: kind.into(),
+            name: name.into(),
+        },
+        value: serde_yaml::to_value(value).unwrap_or_default(),
+    }
+}

@@ -1,0 +1,1086 @@
+//! The real `kubectl` against the Kubernetes API emulator (testbed::kube). Each test has its
+//! own emulator, kubeconfig, KUBECACHEDIR and HOME, so they run in parallel. A kubectl process
+//! costs ~60–120 ms.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use testbed::kube::{Fault, KubeEmulator};
+
+struct Bed {
+    kube: KubeEmulator,
+    dir: tempfile::TempDir,
+}
+
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "kubectl failed: {self:?}");
+        self
+    }
+
+    fn failed(self) -> Run {
+        assert_ne!(self.code, 0, "kubectl should have failed: {self:?}");
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).expect("kubectl printed JSON")
+    }
+}
+
+impl Bed {
+    fn new() -> Bed {
+        let bed = Bed {
+            kube: KubeEmulator::start().expect("start the emulator"),
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        bed.kube
+            .write_kubeconfig(&bed.dir.path().join("kubeconfig"), "gke_p_us-central1-a_c")
+            .expect("write kubeconfig");
+        bed
+    }
+
+    fn kubectl_with_input(&self, args: &[&str], input: &str) -> Run {
+        let mut command = Command::new("kubectl");
+        for proxy in ["http_proxy", "https_proxy", "all_proxy", "no_proxy"] {
+            command.env_remove(proxy).env_remove(proxy.to_uppercase());
+        }
+        command
+            .args(args)
+            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+            .env("KUBECACHEDIR", self.dir.path().join("cache"))
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .expect("kubectl runs (it comes with google-cloud-cli)");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes()).expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("kubectl finishes");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Run {
+        self.kubectl_with_input(args, "")
+    }
+
+    fn apply(&self, manifest: &str) -> Run {
+        self.kubectl_with_input(
+            &["apply", "--server-side", "--field-manager=esk", "-f", "-"],
+            manifest,
+        )
+    }
+
+    fn resource_version(&self, kind: &str, namespace: Option<&str>, name: &str) -> String {
+        let object = self
+            .kube
+            .get(kind, namespace, name)
+            .unwrap_or_else(|| panic!("{kind} {name} is stored"));
+        object["metadata"]["resourceVersion"]
+            .as_str()
+            .expect("resourceVersion")
+            .to_string()
+    }
+
+    /// (kind, namespace, name) → resourceVersion of every stored object.
+    fn versions(&self) -> BTreeMap<String, String> {
+        self.kube
+            .objects()
+            .iter()
+            .map(|o| {
+                let m = &o["metadata"];
+                (
+                    format!("{}/{}/{}", o["kind"], m["namespace"], m["name"]),
+                    m["resourceVersion"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn names(list: &Value) -> Vec<String> {
+    let mut names: Vec<String> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap_or(""),
+                o["metadata"]["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The manifest esk renders for one node: Namespace, ConfigMap, headless Service, a static
+/// CSI PersistentVolume, a PVC pre-bound to it and a Deployment.
+fn manifest(nginx_upstream: &str, disk: &str, node_label: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: es
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: nginx
+  namespace: es
+  labels: {{app.kubernetes.io/instance: es, app.kubernetes.io/managed-by: esk}}
+data:
+  nginx.conf: "upstream {nginx_upstream};"
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: es
+  namespace: es
+  labels: {{app.kubernetes.io/instance: es}}
+spec:
+  clusterIP: None
+  publishNotReadyAddresses: true
+  selector: {{app.kubernetes.io/instance: es}}
+  ports:
+  - {{name: http, port: 2113}}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: es-1
+  labels: {{app.kubernetes.io/instance: es}}
+spec:
+  capacity: {{storage: 10Gi}}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: ""
+  claimRef: {{namespace: es, name: data-es-1}}
+  csi:
+    driver: pd.csi.storage.gke.io
+    volumeHandle: projects/p/zones/us-central1-a/disks/{disk}
+    fsType: ext4
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data-es-1
+  namespace: es
+  labels: {{app.kubernetes.io/instance: es}}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  volumeName: es-1
+  resources: {{requests: {{storage: 10Gi}}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: es-1
+  namespace: es
+  labels: {{app.kubernetes.io/instance: es, node: "1"}}
+spec:
+  replicas: 1
+  strategy: {{type: Recreate}}
+  selector:
+    matchLabels: {{app.kubernetes.io/instance: es, node: "{node_label}"}}
+  template:
+    metadata:
+      labels: {{app.kubernetes.io/instance: es, node: "{node_label}"}}
+    spec:
+      hostname: es-1
+      subdomain: es
+      containers:
+      - name: es
+        image: docker.kurrent.io/kurrent-latest/kurrentdb:25.0.0
+        env:
+        - {{name: KURRENTDB_CLUSTER_SIZE, value: "3"}}
+        volumeMounts: [{{name: data, mountPath: /var/lib/kurrentdb}}]
+      volumes:
+      - name: data
+        persistentVolumeClaim: {{claimName: data-es-1}}
+"#
+    )
+}
+
+fn default_manifest() -> String {
+    manifest("es.es.svc.cluster.local:2113", "esdisk-1", "1")
+}
+
+fn deployment(name: &str, labels: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  namespace: default
+  labels: {{{labels}}}
+spec:
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers: [{{name: c, image: "nginx:1.27"}}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+  namespace: default
+  labels: {{{labels}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{port: 80}}]
+"#
+    )
+}
+
+#[test]
+fn server_side_apply_stores_objects_and_a_rerun_changes_nothing() {
+    let bed = Bed::new();
+    let run = bed.apply(&default_manifest()).ok();
+    assert!(
+        run.stdout
+            .contains("deployment.apps/es-1 serverside-applied"),
+        "{run:?}"
+    );
+
+    let svc = bed.kube.get("Service", Some("es"), "es").expect("service");
+    assert_eq!(svc["spec"]["clusterIP"], "None");
+    assert_eq!(svc["spec"]["publishNotReadyAddresses"], true);
+    let pvc = bed
+        .kube
+        .get("PersistentVolumeClaim", Some("es"), "data-es-1")
+        .expect("pvc");
+    assert_eq!(pvc["status"]["phase"], "Bound");
+    let pv = bed.kube.get("PersistentVolume", None, "es-1").expect("pv");
+    assert_eq!(pv["status"]["phase"], "Bound");
+    assert_eq!(pv["spec"]["claimRef"]["uid"], pvc["metadata"]["uid"]);
+    let deploy = bed
+        .kube
+        .get("Deployment", Some("es"), "es-1")
+        .expect("deployment");
+    assert_eq!(deploy["metadata"]["generation"], 1);
+    assert_eq!(deploy["status"]["readyReplicas"], 1);
+    assert!(bed.kube.requests().iter().any(|r| r
+        == "PATCH /apis/apps/v1/namespaces/es/deployments/es-1?fieldManager=esk&fieldValidation=Strict&force=false"));
+
+    let before = bed.versions();
+    let mutating = bed.kube.mutating_requests();
+    bed.apply(&default_manifest()).ok();
+    assert_eq!(
+        bed.versions(),
+        before,
+        "a re-apply must not change any object"
+    );
+    assert_eq!(bed.kube.mutating_requests(), mutating + 6);
+
+    let cm_before = bed.resource_version("ConfigMap", Some("es"), "nginx");
+    bed.apply(&manifest("es.es.svc.cluster.local:2114", "esdisk-1", "1"))
+        .ok();
+    let after = bed.versions();
+    let changed: Vec<&String> = after
+        .keys()
+        .filter(|k| after.get(*k) != before.get(*k))
+        .collect();
+    assert_eq!(changed, vec!["\"ConfigMap\"/\"es\"/\"nginx\""]);
+    assert_ne!(
+        bed.resource_version("ConfigMap", Some("es"), "nginx"),
+        cm_before
+    );
+    let cm = bed
+        .kube
+        .get("ConfigMap", Some("es"), "nginx")
+        .expect("configmap");
+    assert_eq!(
+        cm["data"]["nginx.conf"],
+        "upstream es.es.svc.cluster.local:2114;"
+    );
+}
+
+#[test]
+fn get_by_label_returns_exactly_the_labelled_objects() {
+    let bed = Bed::new();
+    bed.kube.seed(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "unlabelled", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "x"}}}
+    }));
+    bed.kube.seed(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "other", "namespace": "default", "labels": {"app.kubernetes.io/instance": "other"}},
+        "spec": {"ports": [{"port": 80}]}
+    }));
+    let mut manifests = String::new();
+    for node in 1..=3 {
+        manifests += &deployment(
+            &format!("es-{node}"),
+            &format!("app.kubernetes.io/instance: es, node: \"{node}\""),
+        );
+        manifests += "---\n";
+    }
+    bed.apply(&manifests).ok();
+
+    let run = bed
+        .kubectl(&[
+            "get",
+            "deploy,svc",
+            "-n",
+            "default",
+            "-l",
+            "app.kubernetes.io/instance=es",
+            "-o",
+            "json",
+        ])
+        .ok();
+    assert_eq!(
+        names(&run.json()),
+        vec![
+            "Deployment/es-1",
+            "Deployment/es-2",
+            "Deployment/es-3",
+            "Service/es-1",
+            "Service/es-2",
+            "Service/es-3"
+        ]
+    );
+    let run = bed
+        .kubectl(&[
+            "get",
+            "deploy",
+            "-A",
+            "-l",
+            "app.kubernetes.io/instance=es,node in (2,3)",
+            "-o",
+            "json",
+        ])
+        .ok();
+    assert_eq!(
+        names(&run.json()),
+        vec!["Deployment/es-2", "Deployment/es-3"]
+    );
+    let run = bed
+        .kubectl(&["get", "deploy", "-l", "node notin (2),node", "-o", "json"])
+        .ok();
+    assert_eq!(
+        names(&run.json()),
+        vec!["Deployment/es-1", "Deployment/es-3"]
+    );
+    let run = bed
+        .kubectl(&["get", "svc", "-l", "!node", "-o", "json"])
+        .ok();
+    assert_eq!(names(&run.json()), vec!["Service/other"]);
+    let run = bed
+        .kubectl(&["get", "deploy", "-l", "node!=1", "-o", "json"])
+        .ok();
+    assert_eq!(
+        names(&run.json()),
+        vec![
+            "Deployment/es-2",
+            "Deployment/es-3",
+            "Deployment/unlabelled"
+        ]
+    );
+    let run = bed
+        .kubectl(&[
+            "get",
+            "deploy",
+            "--field-selector",
+            "metadata.name=es-2",
+            "-o",
+            "json",
+        ])
+        .ok();
+    assert_eq!(names(&run.json()), vec!["Deployment/es-2"]);
+    let run = bed.kubectl(&["get", "deploy", "-l", "node in 2"]).failed();
+    assert!(run.stderr.contains("BadRequest"), "{run:?}");
+}
+
+#[test]
+fn delete_by_label_removes_only_labelled_objects_and_reruns_cleanly() {
+    let bed = Bed::new();
+    bed.apply(&deployment("es-1", "app.kubernetes.io/instance: es"))
+        .ok();
+    bed.apply(&deployment("keep", "app.kubernetes.io/instance: other"))
+        .ok();
+    bed.kube.seed(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "nginx", "namespace": "default", "labels": {"app.kubernetes.io/instance": "es"}},
+        "data": {"a": "b"}
+    }));
+
+    let args = [
+        "delete",
+        "deploy,svc,cm",
+        "-l",
+        "app.kubernetes.io/instance=es",
+        "--ignore-not-found",
+    ];
+    let run = bed.kubectl(&args).ok();
+    assert!(
+        run.stdout.contains("deployment.apps \"es-1\" deleted"),
+        "{run:?}"
+    );
+    assert!(bed
+        .kube
+        .get("Deployment", Some("default"), "es-1")
+        .is_none());
+    assert!(bed.kube.get("Service", Some("default"), "es-1").is_none());
+    assert!(bed
+        .kube
+        .get("ConfigMap", Some("default"), "nginx")
+        .is_none());
+    assert!(bed
+        .kube
+        .get("Deployment", Some("default"), "keep")
+        .is_some());
+    assert!(bed.kube.get("Service", Some("default"), "keep").is_some());
+
+    bed.kubectl(&args).ok();
+    let run = bed.kubectl(&["delete", "deploy", "es-1"]).failed();
+    assert!(run.stderr.contains("NotFound"), "{run:?}");
+}
+
+#[test]
+fn refuses_what_a_real_api_server_refuses() {
+    let bed = Bed::new();
+    bed.apply(&default_manifest()).ok();
+    let before = bed.versions();
+
+    let run = bed
+        .apply(&manifest("es.es.svc.cluster.local:2113", "esdisk-1", "one"))
+        .failed();
+    assert!(
+        run.stderr.contains("spec.selector") && run.stderr.contains("field is immutable"),
+        "{run:?}"
+    );
+    let deploy = bed
+        .kube
+        .get("Deployment", Some("es"), "es-1")
+        .expect("deployment");
+    assert_eq!(deploy["spec"]["selector"]["matchLabels"]["node"], "1");
+
+    let run = bed
+        .apply(&manifest("es.es.svc.cluster.local:2113", "esdisk-9", "1"))
+        .failed();
+    assert!(run.stderr.contains("immutable"), "{run:?}");
+    let pv = bed.kube.get("PersistentVolume", None, "es-1").expect("pv");
+    assert_eq!(
+        pv["spec"]["csi"]["volumeHandle"],
+        "projects/p/zones/us-central1-a/disks/esdisk-1"
+    );
+    assert_eq!(bed.versions(), before, "refused applies change nothing");
+
+    let old_api = "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: old, namespace: es}\n\
+                   spec:\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: c, image: x}]}\n";
+    let run = bed.apply(old_api).failed();
+    assert!(
+        run.stderr
+            .contains("no matches for kind \"Deployment\" in version \"extensions/v1beta1\""),
+        "{run:?}"
+    );
+
+    let run = bed
+        .apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Es_1, namespace: es}\n")
+        .failed();
+    assert!(
+        run.stderr
+            .contains("metadata.name: Invalid value: \"Es_1\""),
+        "{run:?}"
+    );
+    let run = bed.apply("apiVersion: v1\nkind: Service\nmetadata: {name: 1es, namespace: es}\nspec: {ports: [{port: 1}]}\n").failed();
+    assert!(run.stderr.contains("DNS-1035"), "{run:?}");
+
+    let run = bed
+        .apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: es}\ndata: {a: b}\nbogus: 1\n")
+        .failed();
+    assert!(
+        run.stderr.contains(".bogus: field not declared in schema"),
+        "{run:?}"
+    );
+    let run = bed
+        .kubectl_with_input(
+            &["create", "-f", "-"],
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: es, labelz: {}}\n",
+        )
+        .failed();
+    assert!(
+        run.stderr
+            .contains("strict decoding error: unknown field \"metadata.labelz\""),
+        "{run:?}"
+    );
+
+    let run = bed
+        .apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: nope}\n")
+        .failed();
+    assert!(
+        run.stderr.contains("namespaces \"nope\" not found"),
+        "{run:?}"
+    );
+
+    let run = bed
+        .kubectl_with_input(
+            &["create", "-f", "-"],
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: nginx, namespace: es}\n",
+        )
+        .failed();
+    assert!(run.stderr.contains("AlreadyExists"), "{run:?}");
+    assert!(bed.kube.get("ConfigMap", Some("es"), "x").is_none());
+}
+
+#[test]
+fn immutable_configmaps_and_claims_stay_as_they_are() {
+    let bed = Bed::new();
+    bed.apply(&default_manifest()).ok();
+    let immutable = |value: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: frozen, namespace: es}}\nimmutable: true\ndata: {{a: \"{value}\"}}\n")
+    };
+    bed.apply(&immutable("1")).ok();
+    let run = bed.apply(&immutable("2")).failed();
+    assert!(
+        run.stderr
+            .contains("field is immutable when `immutable` is set"),
+        "{run:?}"
+    );
+
+    let claim = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data-es-1, namespace: es}\n\
+                 spec:\n  accessModes: [ReadWriteOnce]\n  storageClassName: standard\n  volumeName: es-1\n  resources: {requests: {storage: 10Gi}}\n";
+    let run = bed.apply(claim).failed();
+    assert!(
+        run.stderr.contains("spec is immutable after creation"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn nodes_and_storage_classes_are_listed() {
+    let bed = Bed::new();
+    for name in ["gke-c-pool-1", "gke-c-pool-2"] {
+        bed.kube.seed(json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"topology.gke.io/zone": "us-central1-a"}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}
+        }));
+    }
+    bed.kube.seed(json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "standard-rwo", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "pd.csi.storage.gke.io", "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer"
+    }));
+    let run = bed.kubectl(&["get", "nodes", "-o", "json"]).ok();
+    assert_eq!(
+        names(&run.json()),
+        vec!["Node/gke-c-pool-1", "Node/gke-c-pool-2"]
+    );
+    let run = bed
+        .kubectl(&[
+            "get",
+            "no",
+            "-l",
+            "topology.gke.io/zone=us-central1-a",
+            "-o",
+            "name",
+        ])
+        .ok();
+    assert_eq!(run.stdout, "node/gke-c-pool-1\nnode/gke-c-pool-2\n");
+    let run = bed.kubectl(&["get", "sc"]).ok();
+    assert!(run.stdout.contains("standard-rwo"), "{run:?}");
+    let run = bed
+        .kubectl(&["get", "storageclass", "standard-rwo", "-o", "json"])
+        .ok();
+    assert_eq!(run.json()["provisioner"], "pd.csi.storage.gke.io");
+    assert_eq!(bed.kube.mutating_requests(), 0);
+}
+
+#[test]
+fn claims_are_provisioned_from_the_default_storage_class() {
+    let bed = Bed::new();
+    bed.kube.seed(json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "ebs.csi.aws.com", "reclaimPolicy": "Delete"
+    }));
+    let claim =
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: default}\n\
+                 spec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 5Gi}}\n";
+    bed.apply(claim).ok();
+    let pvc = bed
+        .kube
+        .get("PersistentVolumeClaim", Some("default"), "data")
+        .expect("pvc");
+    assert_eq!(pvc["status"]["phase"], "Bound");
+    assert_eq!(pvc["spec"]["storageClassName"], "standard");
+    let volume = pvc["spec"]["volumeName"]
+        .as_str()
+        .expect("bound")
+        .to_string();
+    let pv = bed
+        .kube
+        .get("PersistentVolume", None, &volume)
+        .expect("provisioned pv");
+    assert_eq!(pv["spec"]["csi"]["driver"], "ebs.csi.aws.com");
+    assert_eq!(pv["spec"]["capacity"]["storage"], "5Gi");
+
+    let before = bed.versions();
+    bed.apply(claim).ok();
+    assert_eq!(
+        bed.versions(),
+        before,
+        "re-applying a bound claim changes nothing"
+    );
+
+    bed.kubectl(&["delete", "pvc", "data"]).ok();
+    assert!(
+        bed.kube.get("PersistentVolume", None, &volume).is_none(),
+        "Delete policy removes the volume"
+    );
+}
+
+#[test]
+fn deleting_a_namespace_removes_its_objects_and_releases_volumes() {
+    let bed = Bed::new();
+    bed.apply(&default_manifest()).ok();
+    bed.kubectl(&["delete", "namespace", "es"]).ok();
+    assert!(bed
+        .kube
+        .objects()
+        .iter()
+        .all(|o| o["metadata"]["namespace"] != "es"));
+    let pv = bed
+        .kube
+        .get("PersistentVolume", None, "es-1")
+        .expect("Retain keeps the volume");
+    assert_eq!(pv["status"]["phase"], "Released");
+
+    // A released volume keeps the old claim's uid, so a new claim of the same name stays
+    // Pending, as on a real cluster.
+    bed.apply(&default_manifest()).ok();
+    let pvc = bed
+        .kube
+        .get("PersistentVolumeClaim", Some("es"), "data-es-1")
+        .expect("pvc");
+    assert_eq!(pvc["status"]["phase"], "Pending");
+}
+
+#[test]
+fn injected_faults_fail_the_apply_and_latency_slows_requests() {
+    let bed = Bed::new();
+    bed.kube.inject_fault(Fault {
+        method: Some("PATCH".into()),
+        path_contains: "/configmaps/nginx".into(),
+        status: 500,
+        times: 1,
+    });
+    let run = bed.apply(&default_manifest()).failed();
+    assert!(run.stderr.contains("injected fault"), "{run:?}");
+    assert!(bed.kube.get("ConfigMap", Some("es"), "nginx").is_none());
+    assert!(
+        bed.kube.get("Deployment", Some("es"), "es-1").is_some(),
+        "kubectl goes on after a failure"
+    );
+    bed.apply(&default_manifest()).ok();
+    assert!(bed.kube.get("ConfigMap", Some("es"), "nginx").is_some());
+
+    bed.kube.inject_fault(Fault {
+        method: None,
+        path_contains: "/deployments".into(),
+        status: 503,
+        times: 1,
+    });
+    let run = bed
+        .kubectl(&["get", "deploy", "-n", "es", "-o", "json"])
+        .failed();
+    assert!(run.stderr.contains("injected fault"), "{run:?}");
+
+    bed.kube.set_latency(Duration::from_millis(300));
+    let started = Instant::now();
+    bed.kubectl(&["get", "cm", "nginx", "-n", "es", "-o", "json"])
+        .ok();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[test]
+fn reads_are_not_mutating_requests() {
+    let bed = Bed::new();
+    bed.kube.seed(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "default"}}));
+    bed.kubectl(&["get", "cm", "-o", "json"]).ok();
+    bed.kubectl(&[
+        "get",
+        "deploy,svc,pvc,pv",
+        "-A",
+        "-l",
+        "app=x",
+        "-o",
+        "json",
+    ])
+    .ok();
+    bed.kubectl(&["get", "cm", "missing", "--ignore-not-found"])
+        .ok();
+    bed.kubectl(&["api-resources"]).ok();
+    assert_eq!(bed.kube.mutating_requests(), 0);
+    assert!(bed
+        .kube
+        .requests()
+        .iter()
+        .any(|r| r.starts_with("GET /api/v1/namespaces/default/configmaps")));
+}
+
+#[test]
+fn waits_and_rollouts_see_changes_without_watch_noise() {
+    let bed = Bed::new();
+    bed.apply(&default_manifest()).ok();
+    let run = bed
+        .kubectl(&[
+            "rollout",
+            "status",
+            "deploy/es-1",
+            "-n",
+            "es",
+            "--timeout=10s",
+        ])
+        .ok();
+    assert!(run.stdout.contains("successfully rolled out"), "{run:?}");
+    assert_eq!(run.stderr, "");
+    let by_label = [
+        "wait",
+        "--for=condition=Available",
+        "deploy",
+        "-l",
+        "app.kubernetes.io/instance=es",
+        "-n",
+        "es",
+        "--timeout=10s",
+    ];
+    assert_eq!(bed.kubectl(&by_label).ok().stderr, "");
+    let bound = [
+        "wait",
+        "--for=jsonpath={.status.phase}=Bound",
+        "pvc/data-es-1",
+        "-n",
+        "es",
+    ];
+    assert_eq!(bed.kubectl(&bound).ok().stderr, "");
+
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            bed.kubectl(&[
+                "wait",
+                "--for=delete",
+                "cm/nginx",
+                "-n",
+                "es",
+                "--timeout=20s",
+            ])
+        });
+        std::thread::sleep(Duration::from_millis(400));
+        bed.kubectl(&["delete", "cm", "nginx", "-n", "es", "--wait=false"])
+            .ok();
+        let run = waiter.join().expect("the waiter finishes").ok();
+        assert!(run.stdout.contains("condition met"), "{run:?}");
+    });
+
+    let pending = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: pending, namespace: es}\n\
+                   spec:\n  accessModes: [ReadWriteOnce]\n  storageClassName: \"\"\n  resources: {requests: {storage: 1Gi}}\n";
+    bed.apply(pending).ok();
+    let run = bed
+        .kubectl(&[
+            "wait",
+            "--for=jsonpath={.status.phase}=Bound",
+            "pvc/pending",
+            "-n",
+            "es",
+            "--timeout=1500ms",
+        ])
+        .failed();
+    assert!(
+        run.stderr.starts_with("error: timed out waiting"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn imperative_commands_and_tables_work() {
+    let bed = Bed::new();
+    let first = bed
+        .kubectl_with_input(&["apply", "-f", "-"], &default_manifest())
+        .ok();
+    assert_eq!(
+        first.stderr, "",
+        "client-side apply computes its patches quietly"
+    );
+    let again = bed
+        .kubectl_with_input(&["apply", "-f", "-"], &default_manifest())
+        .ok();
+    assert!(
+        again.stdout.contains("deployment.apps/es-1 unchanged"),
+        "{again:?}"
+    );
+
+    bed.kubectl(&["scale", "deploy/es-1", "-n", "es", "--replicas=3"])
+        .ok();
+    let deploy = bed
+        .kube
+        .get("Deployment", Some("es"), "es-1")
+        .expect("deployment");
+    assert_eq!(
+        (
+            deploy["spec"]["replicas"].as_i64(),
+            deploy["metadata"]["generation"].as_i64()
+        ),
+        (Some(3), Some(2))
+    );
+    bed.kubectl(&["label", "cm", "nginx", "-n", "es", "tier=web"])
+        .ok();
+    bed.kubectl(&[
+        "patch",
+        "cm",
+        "nginx",
+        "-n",
+        "es",
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/data/x","value":"1"}]"#,
+    ])
+    .ok();
+    bed.kubectl(&[
+        "patch",
+        "cm",
+        "nginx",
+        "-n",
+        "es",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"x":null}}"#,
+    ])
+    .ok();
+    let cm = bed
+        .kube
+        .get("ConfigMap", Some("es"), "nginx")
+        .expect("configmap");
+    assert_eq!(cm["metadata"]["labels"]["tier"], "web");
+    assert!(cm["data"]["x"].is_null());
+
+    let run = bed.kubectl(&["get", "pv,pvc", "-A"]).ok();
+    let pv_row = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("persistentvolume/es-1"))
+        .expect("a pv row");
+    assert!(
+        pv_row.contains("10Gi") && pv_row.contains("Bound") && pv_row.contains("es/data-es-1"),
+        "{run:?}"
+    );
+    let run = bed.kubectl(&["get", "deploy", "es-1", "-n", "es"]).ok();
+    assert!(
+        run.stdout
+            .starts_with("NAME   READY   UP-TO-DATE   AVAILABLE   AGE\nes-1   3/3"),
+        "{run:?}"
+    );
+}
+
+/// One raw HTTP/1.1 request; returns (status, content type, body).
+fn http(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, Value) {
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request += &format!("{name}: {value}\r\n");
+    }
+    request += "\r\n";
+    request += body;
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("receive");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let content_type = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Type: "))
+        .unwrap_or("")
+        .to_string();
+    (
+        status,
+        content_type,
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn answers_raw_requests_like_an_api_server() {
+    let kube = KubeEmulator::start().expect("start");
+    let url = kube.url();
+    let (code, _, version) = http(&url, "GET", "/version", &[], "");
+    assert_eq!((code, version["minor"].as_str()), (200, Some("32")));
+
+    let accept = [(
+        "Accept",
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+    )];
+    let (code, content_type, apis) = http(&url, "GET", "/apis", &accept, "");
+    assert_eq!(code, 200);
+    assert_eq!(
+        content_type,
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
+    assert!(apis["items"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .any(|g| g["metadata"]["name"] == "apps"));
+    let (_, _, legacy) = http(&url, "GET", "/apis/apps/v1", &[], "");
+    assert!(legacy["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .any(|r| r["shortNames"] == json!(["deploy"])));
+
+    let (code, _, status) = http(
+        &url,
+        "GET",
+        "/api/v1/namespaces/default/configmaps/nope",
+        &[],
+        "",
+    );
+    assert_eq!(code, 404);
+    assert_eq!(status["reason"], "NotFound");
+    assert_eq!(status["message"], "configmaps \"nope\" not found");
+
+    let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"v"}}"#;
+    let apply = [("Content-Type", "application/apply-patch+yaml")];
+    let (code, _, status) = http(
+        &url,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/a",
+        &apply,
+        cm,
+    );
+    assert_eq!((code, status["reason"].as_str()), (422, Some("Invalid")));
+    assert!(status["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("fieldManager: Required value"));
+    let (code, _, created) = http(
+        &url,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/a?fieldManager=t",
+        &apply,
+        cm,
+    );
+    assert_eq!(code, 201);
+    let (code, _, same) = http(
+        &url,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/a?fieldManager=t",
+        &apply,
+        cm,
+    );
+    assert_eq!(code, 200);
+    assert_eq!(
+        same["metadata"]["resourceVersion"],
+        created["metadata"]["resourceVersion"]
+    );
+    let (code, _, _) = http(
+        &url,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/a?fieldManager=t",
+        &apply,
+        "kind: ConfigMap\n",
+    );
+    assert_eq!(code, 415);
+
+    let json_body = [("Content-Type", "application/json")];
+    let (code, _, status) = http(
+        &url,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        &json_body,
+        cm,
+    );
+    assert_eq!(
+        (code, status["reason"].as_str()),
+        (409, Some("AlreadyExists"))
+    );
+    let merge = [("Content-Type", "application/merge-patch+json")];
+    let (code, _, patched) = http(
+        &url,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/a",
+        &merge,
+        r#"{"data":{"k":null,"n":"1"}}"#,
+    );
+    assert_eq!(code, 200);
+    assert_eq!(patched["data"], json!({"n": "1"}));
+    let shapes = [
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":"x"}"#,
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"b","labels":{"n":1}}}"#,
+        r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"b"},"spec":{"ports":[80]}}"#,
+    ];
+    for body in shapes {
+        let path = if body.contains("Service") {
+            "services"
+        } else {
+            "configmaps"
+        };
+        let (code, _, status) = http(
+            &url,
+            "POST",
+            &format!("/api/v1/namespaces/default/{path}"),
+            &json_body,
+            body,
+        );
+        assert_eq!(
+            (code, status["reason"].as_str()),
+            (400, Some("BadRequest")),
+            "{body}: {status}"
+        );
+    }
+    let (code, _, gone) = http(
+        &url,
+        "DELETE",
+        "/api/v1/namespaces/default/configmaps/a",
+        &[],
+        "",
+    );
+    assert_eq!((code, gone["status"].as_str()), (200, Some("Success")));
+    let (code, _, _) = http(
+        &url,
+        "GET",
+        "/apis/extensions/v1beta1/namespaces/default/deployments",
+        &[],
+        "",
+    );
+    assert_eq!(code, 404);
+    assert_eq!(kube.mutating_requests(), 10);
+}

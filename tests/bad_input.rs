@@ -1,0 +1,187 @@
+//! Bad input: a one-line error, exit code 2, and not one mutating request to any emulator.
+
+mod common;
+
+use common::*;
+
+fn assert_refused(bed: &TestBed, args: &[&str], code: i32, needle: &str) {
+    let out = esk(bed, args);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "esk {args:?}:\n{}",
+        text(&out)
+    );
+    let err = stderr(&out);
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "esk {args:?}: not one line:\n{err}"
+    );
+    assert!(
+        err.contains(needle),
+        "esk {args:?}: expected {needle:?} in:\n{err}"
+    );
+    assert_eq!(bed.mutating_requests(), 0, "esk {args:?} mutated something");
+}
+
+#[test]
+fn bad_node_counts_names_and_profile_keys_change_nothing() {
+    let bed = TestBed::start();
+    for cmd in ["create", "resize", "render"] {
+        for n in ["0", "-1", "abc", "100000", "100", ""] {
+            assert_refused(&bed, &[cmd, "--", n], 2, "node count");
+        }
+    }
+    for name in ["Es", "es;rm", "es\nx: y", &"a".repeat(64), "-es", "es_1"] {
+        let flag = format!("--name={name}");
+        assert_refused(&bed, &["create", "3", &flag], 2, "cluster name");
+        assert_refused(&bed, &["delete", "--yes", &flag], 2, "cluster name");
+    }
+    assert_refused(&bed, &["create", "3", "-n", "Prod"], 2, "namespace");
+    assert_refused(
+        &bed,
+        &["create", "3", "--set", "disk.sizeGB=10"],
+        2,
+        "unknown profile key",
+    );
+    assert_refused(
+        &bed,
+        &["create", "3", "--set", "disk.sizeGb=lots"],
+        2,
+        "takes a number",
+    );
+    assert_refused(
+        &bed,
+        &["create", "3", "--profile", "nope"],
+        2,
+        "unknown profile",
+    );
+    assert_refused(
+        &bed,
+        &["create", "3", "--cloud", "azure"],
+        2,
+        "unknown cloud",
+    );
+    assert_refused(
+        &bed,
+        &["create", "3", "--zone", "us-central1-a;rm"],
+        2,
+        "zone",
+    );
+    assert_refused(&bed, &["create", "3", "--adopt-disks", "esdisk"], 2, "{i}");
+    assert_refused(&bed, &["create", "3", "--adopt-disks", "Es-{i}"], 2, "{i}");
+    // Creating over an existing cluster of another size is a resize, not a create.
+    assert_eq!(
+        bed.kube
+            .objects()
+            .iter()
+            .filter(|o| o["kind"] == "Deployment")
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn a_template_syntax_error_names_the_file_and_line() {
+    let bed = TestBed::start();
+    let dir = bed.dir().join("templates");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("node-deployment.yaml.j2"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ node.name }\n",
+    )
+    .unwrap();
+    let dir = dir.display().to_string();
+    assert_refused(
+        &bed,
+        &["create", "3", "--templates", &dir],
+        2,
+        "node-deployment.yaml.j2:4",
+    );
+    assert_refused(
+        &bed,
+        &["render", "3", "--templates", &dir],
+        2,
+        "node-deployment.yaml.j2:4",
+    );
+}
+
+#[test]
+fn a_template_that_drops_the_labels_is_refused_before_anything_runs() {
+    let bed = TestBed::start();
+    let dir = bed.dir().join("templates");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("extra.yaml.j2"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stray\n  namespace: {{ cluster.namespace }}\n",
+    )
+    .unwrap();
+    let dir = dir.display().to_string();
+    assert_refused(
+        &bed,
+        &["create", "3", "--templates", &dir],
+        2,
+        "lacks the labels",
+    );
+}
+
+#[test]
+fn missing_tools_are_named_in_one_line() {
+    let bed = TestBed::start();
+    // A PATH with kubectl but no gcloud.
+    let bin = bed.dir().join("bin-no-gcloud");
+    std::fs::create_dir_all(&bin).unwrap();
+    let kubectl = which("kubectl");
+    std::os::unix::fs::symlink(&kubectl, bin.join("kubectl")).unwrap();
+    let out = bed
+        .command(ESK)
+        .args(["create", "3"])
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("gcloud not found on PATH: install the Google Cloud CLI"),
+        "{err}"
+    );
+
+    let empty = bed.dir().join("bin-empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = bed
+        .command(ESK)
+        .args(["delete", "--yes"])
+        .env("PATH", &empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("kubectl not found on PATH"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(bed.mutating_requests(), 0);
+}
+
+#[test]
+fn create_over_a_cluster_of_another_size_points_at_resize() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "1"]);
+    let before = bed.mutating_requests();
+    let out = esk(&bed, &["create", "3"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("esk resize 3"), "{}", text(&out));
+    assert_eq!(bed.mutating_requests(), before);
+}
+
+fn which(program: &str) -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(program))
+                .find(|f| f.exists())
+        })
+        .unwrap_or_else(|| panic!("{program} not on PATH"))
+}

@@ -1,0 +1,149 @@
+//! Helpers shared by the end-to-end tests: run the real esk binary in a test bed and read the
+//! emulators' state.
+#![allow(dead_code)]
+
+use std::process::Output;
+
+use serde_json::Value;
+pub use testbed::TestBed;
+
+pub const ESK: &str = env!("CARGO_BIN_EXE_esk");
+
+/// What `delete --keep-disks` leaves besides the disks: the CA and the passwords the data on
+/// them was written under.
+pub const KEPT_WITH_DISKS: [&str; 2] = ["Secret/es-ca", "Secret/es-credentials"];
+
+/// Runs esk with `args` in the bed (stdin closed, so never interactive).
+pub fn esk(bed: &TestBed, args: &[&str]) -> Output {
+    bed.run(ESK, args, None)
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs esk and insists it succeeds.
+pub fn esk_ok(bed: &TestBed, args: &[&str]) -> Output {
+    let out = esk(bed, args);
+    assert!(out.status.success(), "esk {args:?} failed:\n{}", text(&out));
+    out
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Objects of `kind` in the Kubernetes emulator carrying esk's labels for cluster `name`.
+pub fn esk_objects(bed: &TestBed, kind: &str, name: &str) -> Vec<Value> {
+    bed.kube
+        .objects()
+        .into_iter()
+        .filter(|o| o["kind"] == kind)
+        .filter(|o| {
+            let l = &o["metadata"]["labels"];
+            l["app.kubernetes.io/managed-by"] == "esk" && l["app.kubernetes.io/instance"] == name
+        })
+        .collect()
+}
+
+/// Every esk-labelled object of cluster `name`, as "Kind/name".
+pub fn all_esk_objects(bed: &TestBed, name: &str) -> Vec<String> {
+    let mut out: Vec<String> = bed
+        .kube
+        .objects()
+        .into_iter()
+        .filter(|o| o["metadata"]["labels"]["app.kubernetes.io/instance"] == name)
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap_or("?"),
+                o["metadata"]["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The value of env var `suffix` (e.g. "CLUSTER_SIZE", whatever its prefix) in a Deployment.
+pub fn env_value(deployment: &Value, suffix: &str) -> Option<String> {
+    deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()?
+        .iter()
+        .find(|e| {
+            e["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with(&format!("_{suffix}")))
+        })
+        .and_then(|e| e["value"].as_str().map(str::to_string))
+}
+
+/// Node Deployments of cluster `name`, sorted by name.
+pub fn node_deployments(bed: &TestBed, name: &str) -> Vec<Value> {
+    let mut d: Vec<Value> = esk_objects(bed, "Deployment", name)
+        .into_iter()
+        .filter(|o| o["metadata"]["labels"]["app.kubernetes.io/component"] == "node")
+        .collect();
+    d.sort_by_key(|o| {
+        o["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    });
+    d
+}
+
+/// (name, id) of every GCE disk labelled for cluster `name`, sorted by name.
+pub fn labelled_gce_disks(bed: &TestBed, name: &str) -> Vec<(String, u64)> {
+    let mut d: Vec<(String, u64)> = bed
+        .gce
+        .disks()
+        .into_iter()
+        .filter(|d| d.labels.get("esk-cluster").map(String::as_str) == Some(name))
+        .map(|d| (d.name, d.id))
+        .collect();
+    d.sort();
+    d
+}
+
+/// resourceVersion of every object, to show that a re-run changed nothing.
+pub fn resource_versions(bed: &TestBed) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = bed
+        .kube
+        .objects()
+        .into_iter()
+        .map(|o| {
+            (
+                format!(
+                    "{}/{}/{}",
+                    o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]
+                ),
+                o["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+pub mod lifecycle;
+
+/// The cluster CA certificate esk keeps in Secret es-ca (decoded), if any.
+pub fn ca_cert(bed: &TestBed) -> Option<String> {
+    use base64::Engine;
+    let secret = bed.kube.get("Secret", Some("default"), "es-ca")?;
+    let b64 = secret["data"]["ca.crt"].as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    String::from_utf8(bytes).ok()
+}
