@@ -171,9 +171,14 @@ impl DiskAdapter for Aws {
         Ok(disks)
     }
 
-    fn planned_source(&self, _name: &str, _node: u8) -> DiskSource {
-        // The volume id exists only once the volume does.
-        self.source("")
+    fn planned_source(&self, name: &str, _node: u8) -> DiskSource {
+        // The volume id exists only once the volume does: `create` renders again with it, and
+        // `render` shows what it will be made from.
+        let mut s = self.source("");
+        if self.tool.is_none() {
+            s.handle = format!("pending-{name}");
+        }
+        s
     }
 
     fn create(&self, disks: &[(u8, String)]) -> Result<Vec<Disk>> {

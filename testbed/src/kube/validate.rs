@@ -114,7 +114,7 @@ pub fn validate_object(info: &KindInfo, obj: &Value) -> Vec<FieldError> {
     validate_metadata(info, obj, &mut errs);
     match info.kind {
         "Deployment" | "StatefulSet" => validate_workload(info, obj, &mut errs),
-        "Job" => validate_pod_template(&obj["spec"]["template"], "spec.template", &mut errs),
+        "Job" => validate_pod_template(&obj["spec"]["template"], "spec.template", &[], &mut errs),
         "Service" => validate_service(obj, &mut errs),
         "PersistentVolume" => validate_pv(obj, &mut errs),
         "PersistentVolumeClaim" => validate_pvc(obj, &mut errs),
@@ -228,10 +228,25 @@ fn validate_workload(info: &KindInfo, obj: &Value, errs: &mut Vec<FieldError>) {
             validate_pvc_spec(&claim["spec"], &format!("{field}.spec"), errs);
         }
     }
-    validate_pod_template(template, "spec.template", errs);
+    // A StatefulSet's claim templates are volumes of its pods too. (The real server leaves a
+    // StatefulSet's pod template unchecked until it creates pods; mounts of missing volumes
+    // are refused here all the same, as those pods could never start.)
+    let claims: Vec<&str> = spec["volumeClaimTemplates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["metadata"]["name"].as_str())
+        .collect();
+    validate_pod_template(template, "spec.template", &claims, errs);
 }
 
-fn validate_pod_template(template: &Value, field: &str, errs: &mut Vec<FieldError>) {
+/// `extra_volumes`: volume names the pods get besides `spec.volumes`.
+fn validate_pod_template(
+    template: &Value,
+    field: &str,
+    extra_volumes: &[&str],
+    errs: &mut Vec<FieldError>,
+) {
     validate_labels(
         template["metadata"].get("labels"),
         &format!("{field}.metadata.labels"),
@@ -253,6 +268,7 @@ fn validate_pod_template(template: &Value, field: &str, errs: &mut Vec<FieldErro
         .into_iter()
         .flatten()
         .filter_map(|v| v["name"].as_str())
+        .chain(extra_volumes.iter().copied())
         .collect();
     for (i, c) in containers.iter().enumerate() {
         let cf = format!("{field}.spec.containers[{i}]");
