@@ -17,9 +17,18 @@ const WORKLOADS: &[&str] = &["deployment", "statefulset"];
 fn render(args: &[&str], include_secrets: bool) -> Vec<Manifest> {
     let mut argv = vec!["esk", "render"];
     argv.extend_from_slice(args);
-    argv.extend_from_slice(&["--project", "p", "--zone", "us-central1-a", "--cloud", "gke"]);
+    argv.extend_from_slice(&[
+        "--project",
+        "p",
+        "--zone",
+        "us-central1-a",
+        "--cloud",
+        "gke",
+    ]);
     let cli = Cli::try_parse_from(&argv).expect("arguments parse");
-    let Command::Render { nodes, .. } = &cli.command else { unreachable!() };
+    let Command::Render { nodes, .. } = &cli.command else {
+        unreachable!()
+    };
     let nodes = esk::cli::node_count(nodes).unwrap();
     let spec = cli.global.spec(nodes, None).unwrap();
     let templates = Templates::load(None).unwrap();
@@ -35,10 +44,14 @@ macro_rules! round_trip {
     ($api:ident, $kind:expr, $value:expr) => {{
         use $api::api::apps::v1::{Deployment, StatefulSet};
         use $api::api::batch::v1::Job;
-        use $api::api::core::v1::{ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Secret, Service};
+        use $api::api::core::v1::{
+            ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Secret, Service,
+        };
         use $api::api::networking::v1::NetworkPolicy;
         use $api::api::policy::v1::PodDisruptionBudget;
-        fn rt<T: serde::de::DeserializeOwned + serde::Serialize>(v: &Value) -> Result<Value, String> {
+        fn rt<T: serde::de::DeserializeOwned + serde::Serialize>(
+            v: &Value,
+        ) -> Result<Value, String> {
             let typed: T = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
             serde_json::to_value(typed).map_err(|e| e.to_string())
         }
@@ -62,10 +75,13 @@ macro_rules! round_trip {
 /// The first place two JSON values differ, as a path.
 fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
     match (a, b) {
-        (Value::Object(x), Value::Object(y)) => x
-            .keys()
-            .chain(y.keys())
-            .find_map(|k| first_difference(x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), &format!("{path}.{k}"))),
+        (Value::Object(x), Value::Object(y)) => x.keys().chain(y.keys()).find_map(|k| {
+            first_difference(
+                x.get(k).unwrap_or(&Value::Null),
+                y.get(k).unwrap_or(&Value::Null),
+                &format!("{path}.{k}"),
+            )
+        }),
         (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
             .iter()
             .zip(y)
@@ -91,9 +107,14 @@ fn every_rendered_object_is_valid_for_kubernetes_1_29_and_1_32() {
                         ("1.32", round_trip!(k8s_openapi, kind, &v)),
                         ("1.29", round_trip!(k8s_openapi_129, kind, &v)),
                     ] {
-                        let back = result.unwrap_or_else(|e| panic!("{profile}/{workload}/{n} {}: {version}: {e}", m.object));
+                        let back = result.unwrap_or_else(|e| {
+                            panic!("{profile}/{workload}/{n} {}: {version}: {e}", m.object)
+                        });
                         if let Some(d) = first_difference(&v, &back, "") {
-                            panic!("{profile}/{workload}/{n} {} is not valid for {version}: {d}", m.object);
+                            panic!(
+                                "{profile}/{workload}/{n} {} is not valid for {version}: {d}",
+                                m.object
+                            );
                         }
                     }
                     checked += 1;
@@ -110,13 +131,24 @@ fn kubectl_accepts_every_profile_and_workload() {
     for (k, profile) in PROFILES.iter().enumerate() {
         for (w, workload) in WORKLOADS.iter().enumerate() {
             let ns = format!("t{k}{w}");
-            let manifests = render(&["3", "--profile", profile, "--workload", workload, "-n", &ns], true);
+            let manifests = render(
+                &["3", "--profile", profile, "--workload", workload, "-n", &ns],
+                true,
+            );
             let stream = format!(
                 "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n{}",
                 to_yaml_stream(&manifests)
             );
-            let out = bed.run("kubectl", &["apply", "--server-side", "--field-manager=esk", "-f", "-"], Some(&stream));
-            assert!(out.status.success(), "{profile}/{workload}: {}", common::text(&out));
+            let out = bed.run(
+                "kubectl",
+                &["apply", "--server-side", "--field-manager=esk", "-f", "-"],
+                Some(&stream),
+            );
+            assert!(
+                out.status.success(),
+                "{profile}/{workload}: {}",
+                common::text(&out)
+            );
         }
     }
 }
@@ -134,7 +166,12 @@ fn env(pod: &Value) -> Vec<(String, Value)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["name"].as_str().unwrap().to_string(), e.get("value").cloned().unwrap_or(e["valueFrom"].clone())))
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e.get("value").cloned().unwrap_or(e["valueFrom"].clone()),
+            )
+        })
         .collect()
 }
 
@@ -156,27 +193,51 @@ fn kurrentdb_25_settings_paths_ports_and_tls() {
     let d = find(&ms, "Deployment", "es-2");
     let pod = &d["spec"]["template"]["spec"];
     let c = &pod["containers"][0];
-    assert!(c["image"].as_str().unwrap().starts_with("docker.kurrent.io/kurrent-latest/kurrentdb:25."));
+    assert!(c["image"]
+        .as_str()
+        .unwrap()
+        .starts_with("docker.kurrent.io/kurrent-latest/kurrentdb:25."));
     assert_eq!(env_str(pod, "KURRENTDB_CLUSTER_SIZE"), "3");
-    assert_eq!(env_str(pod, "KURRENTDB_CLUSTER_DNS"), "es.default.svc.cluster.local");
-    assert_eq!(env_str(pod, "KURRENTDB_NODE_HOST_ADVERTISE_AS"), "es-2.es.default.svc.cluster.local");
+    assert_eq!(
+        env_str(pod, "KURRENTDB_CLUSTER_DNS"),
+        "es.default.svc.cluster.local"
+    );
+    assert_eq!(
+        env_str(pod, "KURRENTDB_NODE_HOST_ADVERTISE_AS"),
+        "es-2.es.default.svc.cluster.local"
+    );
     assert_eq!(env_str(pod, "KURRENTDB_DB"), "/var/lib/kurrentdb/db");
     assert_eq!(env_str(pod, "KURRENTDB_INDEX"), "/var/lib/kurrentdb/index");
-    assert_eq!(env_str(pod, "KURRENTDB_CERTIFICATE_FILE"), "/etc/kurrentdb/certs/node/tls.crt");
+    assert_eq!(
+        env_str(pod, "KURRENTDB_CERTIFICATE_FILE"),
+        "/etc/kurrentdb/certs/node/tls.crt"
+    );
     assert!(!has_env(pod, "KURRENTDB_INSECURE"));
     assert!(!env(pod).iter().any(|(n, _)| n.starts_with("EVENTSTORE_")));
     assert_eq!(pod["volumes"][1]["secret"]["secretName"], "es-node-2-tls");
-    let ports: Vec<i64> = c["ports"].as_array().unwrap().iter().map(|p| p["containerPort"].as_i64().unwrap()).collect();
+    let ports: Vec<i64> = c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["containerPort"].as_i64().unwrap())
+        .collect();
     assert_eq!(ports, [2113, 1112]);
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/health/live");
     assert_eq!(c["livenessProbe"]["httpGet"]["scheme"], "HTTPS");
     assert_eq!(pod["securityContext"]["runAsUser"], 1000);
     // The data, index and log paths are all on the node's disk.
     let mounts = c["volumeMounts"].as_array().unwrap();
-    assert!(mounts.iter().any(|m| m["name"] == "data" && m["mountPath"] == "/var/lib/kurrentdb"));
-    assert!(mounts.iter().any(|m| m["name"] == "data" && m["mountPath"] == "/var/log/kurrentdb"));
+    assert!(mounts
+        .iter()
+        .any(|m| m["name"] == "data" && m["mountPath"] == "/var/lib/kurrentdb"));
+    assert!(mounts
+        .iter()
+        .any(|m| m["name"] == "data" && m["mountPath"] == "/var/log/kurrentdb"));
     // The frontend talks TLS to the nodes and checks their certificates.
-    let conf = find(&ms, "ConfigMap", "es-frontend")["data"]["nginx.conf"].as_str().unwrap().to_string();
+    let conf = find(&ms, "ConfigMap", "es-frontend")["data"]["nginx.conf"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(conf.contains("proxy_pass https://eventstore"), "{conf}");
     assert!(conf.contains("proxy_ssl_verify on"), "{conf}");
 }
@@ -185,11 +246,17 @@ fn kurrentdb_25_settings_paths_ports_and_tls() {
 fn eventstore_24_uses_its_own_prefix_and_paths() {
     let ms = render(&["3", "--profile", "eventstore-24"], false);
     let pod = &find(&ms, "Deployment", "es-1")["spec"]["template"]["spec"];
-    assert!(pod["containers"][0]["image"].as_str().unwrap().starts_with("eventstore/eventstore:24.10"));
+    assert!(pod["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .starts_with("eventstore/eventstore:24.10"));
     assert_eq!(env_str(pod, "EVENTSTORE_NODE_IP"), "0.0.0.0");
     assert_eq!(env_str(pod, "EVENTSTORE_REPLICATION_IP"), "0.0.0.0");
     assert_eq!(env_str(pod, "EVENTSTORE_DB"), "/var/lib/eventstore/db");
-    assert_eq!(env_str(pod, "EVENTSTORE_CERTIFICATE_RESERVED_NODE_COMMON_NAME"), "eventstore-node");
+    assert_eq!(
+        env_str(pod, "EVENTSTORE_CERTIFICATE_RESERVED_NODE_COMMON_NAME"),
+        "eventstore-node"
+    );
     assert!(!env(pod).iter().any(|(n, _)| n.starts_with("KURRENTDB_")));
 }
 
@@ -197,20 +264,40 @@ fn eventstore_24_uses_its_own_prefix_and_paths() {
 fn eventstore_5_uses_the_legacy_settings_and_ports() {
     let ms = render(&["3", "--profile", "eventstore-5"], false);
     let pod = &find(&ms, "Deployment", "es-1")["spec"]["template"]["spec"];
-    for name in ["EVENTSTORE_INT_IP", "EVENTSTORE_EXT_IP", "EVENTSTORE_GOSSIP_ALLOWED_DIFFERENCE_MS"] {
+    for name in [
+        "EVENTSTORE_INT_IP",
+        "EVENTSTORE_EXT_IP",
+        "EVENTSTORE_GOSSIP_ALLOWED_DIFFERENCE_MS",
+    ] {
         assert!(has_env(pod, name), "{name}");
     }
     assert_eq!(env_str(pod, "EVENTSTORE_INT_TCP_PORT"), "1112");
     assert_eq!(env_str(pod, "EVENTSTORE_EXT_TCP_PORT"), "1113");
     assert_eq!(env_str(pod, "EVENTSTORE_CLUSTER_GOSSIP_PORT"), "2112");
-    assert!(!has_env(pod, "EVENTSTORE_NODE_IP"), "5.x does not know 23.10 names");
-    assert!(!has_env(pod, "EVENTSTORE_CERTIFICATE_FILE"), "5.x has no node TLS");
+    assert!(
+        !has_env(pod, "EVENTSTORE_NODE_IP"),
+        "5.x does not know 23.10 names"
+    );
+    assert!(
+        !has_env(pod, "EVENTSTORE_CERTIFICATE_FILE"),
+        "5.x has no node TLS"
+    );
     let svc = find(&ms, "Service", "es");
-    let ports: Vec<i64> = svc["spec"]["ports"].as_array().unwrap().iter().map(|p| p["port"].as_i64().unwrap()).collect();
+    let ports: Vec<i64> = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["port"].as_i64().unwrap())
+        .collect();
     assert_eq!(ports, [2113, 1113, 2112, 1112]);
     // Internal ports only between the cluster's nodes.
     let np = find(&ms, "NetworkPolicy", "es");
-    let internal: Vec<i64> = np["spec"]["ingress"][1]["ports"].as_array().unwrap().iter().map(|p| p["port"].as_i64().unwrap()).collect();
+    let internal: Vec<i64> = np["spec"]["ingress"][1]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["port"].as_i64().unwrap())
+        .collect();
     assert_eq!(internal, [2112, 1112]);
 }
 
@@ -220,38 +307,65 @@ fn safety_defaults_are_on_for_every_profile() {
         let ms = render(&["3", "--profile", profile], false);
         let pdb = find(&ms, "PodDisruptionBudget", "es");
         assert_eq!(pdb["spec"]["maxUnavailable"], 1, "{profile}");
-        assert_eq!(pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"], "node");
+        assert_eq!(
+            pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"],
+            "node"
+        );
 
         let svc = find(&ms, "Service", "es");
         assert_eq!(svc["spec"]["clusterIP"], "None");
         assert_eq!(svc["spec"]["publishNotReadyAddresses"], true);
-        assert_eq!(find(&ms, "Service", "es-frontend")["spec"]["type"], "ClusterIP", "{profile}: public by default");
+        assert_eq!(
+            find(&ms, "Service", "es-frontend")["spec"]["type"],
+            "ClusterIP",
+            "{profile}: public by default"
+        );
 
         let np = find(&ms, "NetworkPolicy", "es");
         let open = &np["spec"]["ingress"][0];
-        assert!(open.get("from").is_none(), "client ports are open to clients");
+        assert!(
+            open.get("from").is_none(),
+            "client ports are open to clients"
+        );
         assert_eq!(open["ports"][0]["port"], 2113);
         let internal = &np["spec"]["ingress"][1];
-        assert_eq!(internal["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"], "node");
-        assert!(internal["ports"].as_array().unwrap().iter().any(|p| p["port"] == 1112));
+        assert_eq!(
+            internal["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+            "node"
+        );
+        assert!(internal["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["port"] == 1112));
 
         for i in 1..=3 {
             let d = find(&ms, "Deployment", &format!("es-{i}"));
             assert_eq!(d["spec"]["strategy"]["type"], "Recreate");
             let pod = &d["spec"]["template"]["spec"];
-            let anti = &pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+            let anti = &pod["affinity"]["podAntiAffinity"]
+                ["requiredDuringSchedulingIgnoredDuringExecution"][0];
             assert_eq!(anti["topologyKey"], "kubernetes.io/hostname", "{profile}");
             assert!(pod["terminationGracePeriodSeconds"].as_i64().unwrap() >= 30);
             assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-            assert_eq!(pod["securityContext"]["fsGroup"], pod["securityContext"]["runAsUser"]);
+            assert_eq!(
+                pod["securityContext"]["fsGroup"],
+                pod["securityContext"]["runAsUser"]
+            );
             let c = &pod["containers"][0];
             assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
-            assert!(c["livenessProbe"].is_object(), "{profile}: no liveness probe");
+            assert!(
+                c["livenessProbe"].is_object(),
+                "{profile}: no liveness probe"
+            );
             assert_eq!(c["resources"]["requests"]["cpu"], "1", "{profile}");
             assert_eq!(c["resources"]["requests"]["memory"], "4Gi", "{profile}");
             let image = c["image"].as_str().unwrap();
             let tag = image.rsplit(':').next().unwrap();
-            assert!(tag.chars().next().unwrap().is_ascii_digit() || tag.starts_with("release-"), "{profile}: unpinned {image}");
+            assert!(
+                tag.chars().next().unwrap().is_ascii_digit() || tag.starts_with("release-"),
+                "{profile}: unpinned {image}"
+            );
         }
     }
 }
@@ -261,17 +375,29 @@ fn opting_out_of_defaults_is_explicit() {
     let ms = render(&["3", "--insecure"], false);
     let pod = &find(&ms, "Deployment", "es-1")["spec"]["template"]["spec"];
     assert_eq!(env_str(pod, "KURRENTDB_INSECURE"), "true");
-    assert_eq!(pod["containers"][0]["livenessProbe"]["httpGet"]["scheme"], "HTTP");
+    assert_eq!(
+        pod["containers"][0]["livenessProbe"]["httpGet"]["scheme"],
+        "HTTP"
+    );
     assert!(!ms.iter().any(|m| m.object.kind == "Secret"));
 
     let ms = render(&["3", "--set", "node.antiAffinity=preferred"], false);
     let pod = &find(&ms, "Deployment", "es-1")["spec"]["template"]["spec"];
-    assert!(pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"].is_array());
+    assert!(
+        pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            .is_array()
+    );
 
-    let ms = render(&["3", "--expose", "public", "--allow-cidr", "203.0.113.0/24"], false);
+    let ms = render(
+        &["3", "--expose", "public", "--allow-cidr", "203.0.113.0/24"],
+        false,
+    );
     let svc = find(&ms, "Service", "es-frontend");
     assert_eq!(svc["spec"]["type"], "LoadBalancer");
-    assert_eq!(svc["spec"]["loadBalancerSourceRanges"], serde_json::json!(["203.0.113.0/24"]));
+    assert_eq!(
+        svc["spec"]["loadBalancerSourceRanges"],
+        serde_json::json!(["203.0.113.0/24"])
+    );
 }
 
 #[test]
@@ -280,18 +406,35 @@ fn the_statefulset_binds_pre_created_claims() {
     let sts = find(&ms, "StatefulSet", "es");
     assert_eq!(sts["spec"]["serviceName"], "es");
     assert_eq!(sts["spec"]["replicas"], 3);
-    assert_eq!(sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"], "Retain");
-    assert_eq!(sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"], "Retain");
-    assert_eq!(sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"], "data");
+    assert_eq!(
+        sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"],
+        "Retain"
+    );
+    assert_eq!(
+        sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"],
+        "Retain"
+    );
+    assert_eq!(
+        sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"],
+        "data"
+    );
     // data-<set>-<ordinal>, pre-bound to node i's volume.
     for (ordinal, i) in [(0, 1), (1, 2), (2, 3)] {
         let pvc = find(&ms, "PersistentVolumeClaim", &format!("data-es-{ordinal}"));
         assert_eq!(pvc["spec"]["volumeName"], format!("default-es-disk-{i}"));
     }
-    assert!(!ms.iter().any(|m| m.object.kind == "Deployment" && m.object.name.starts_with("es-") && m.object.name != "es-frontend"));
+    assert!(!ms.iter().any(|m| m.object.kind == "Deployment"
+        && m.object.name.starts_with("es-")
+        && m.object.name != "es-frontend"));
     let pod = &sts["spec"]["template"]["spec"];
-    assert_eq!(env_str(pod, "KURRENTDB_NODE_HOST_ADVERTISE_AS"), "$(POD_NAME).es.default.svc.cluster.local");
-    assert_eq!(env_str(pod, "KURRENTDB_CERTIFICATE_FILE"), "/etc/kurrentdb/certs/node/$(POD_NAME)/tls.crt");
+    assert_eq!(
+        env_str(pod, "KURRENTDB_NODE_HOST_ADVERTISE_AS"),
+        "$(POD_NAME).es.default.svc.cluster.local"
+    );
+    assert_eq!(
+        env_str(pod, "KURRENTDB_CERTIFICATE_FILE"),
+        "/etc/kurrentdb/certs/node/$(POD_NAME)/tls.crt"
+    );
 }
 
 #[test]
@@ -301,7 +444,10 @@ fn render_output_matches_the_snapshots() {
     let mut stale = Vec::new();
     for profile in PROFILES {
         for workload in WORKLOADS {
-            let text = to_yaml_stream(&render(&["3", "--profile", profile, "--workload", workload], false));
+            let text = to_yaml_stream(&render(
+                &["3", "--profile", profile, "--workload", workload],
+                false,
+            ));
             let file = dir.join(format!("{profile}-{workload}-3.yaml"));
             if update {
                 std::fs::create_dir_all(&dir).unwrap();

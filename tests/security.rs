@@ -1,0 +1,212 @@
+//! TLS, passwords and the unsafe shapes esk refuses, end to end on the test bed.
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::*;
+
+fn secret_field(bed: &TestBed, name: &str, key: &str) -> String {
+    let s = bed
+        .kube
+        .get("Secret", Some("default"), name)
+        .unwrap_or_else(|| panic!("no Secret {name}"));
+    let b64 = s["data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {key} in {name}"));
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn der(pem: &str) -> Vec<u8> {
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).expect("PEM");
+    p.contents
+}
+
+fn dns_sans(cert: &X509Certificate) -> Vec<String> {
+    cert.subject_alternative_name()
+        .unwrap()
+        .expect("SANs")
+        .value
+        .general_names
+        .iter()
+        .filter_map(|g| match g {
+            GeneralName::DNSName(d) => Some(d.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn node_certificates_chain_to_the_cluster_ca_and_name_their_node() {
+    let bed = TestBed::start();
+    let out = esk_ok(&bed, &["create", "3"]);
+    let ca_pem = secret_field(&bed, "es-ca", "ca.crt");
+    let ca_der = der(&ca_pem);
+    let (_, ca) = X509Certificate::from_der(&ca_der).unwrap();
+    assert!(ca.is_ca());
+    for i in 1..=3 {
+        let pem = secret_field(&bed, &format!("es-node-{i}-tls"), "tls.crt");
+        let leaf_der = der(&pem);
+        let (_, leaf) = X509Certificate::from_der(&leaf_der).unwrap();
+        leaf.verify_signature(Some(ca.public_key()))
+            .expect("signed by the cluster CA");
+        let sans = dns_sans(&leaf);
+        for want in [
+            format!("es-{i}.es.default.svc.cluster.local"),
+            "es.default.svc.cluster.local".into(),
+            "localhost".into(),
+        ] {
+            assert!(sans.contains(&want), "node {i} lacks SAN {want}: {sans:?}");
+        }
+        let cn = leaf
+            .subject()
+            .iter_common_name()
+            .next()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(cn, "eventstore-node", "every node carries the same CN");
+        assert!(secret_field(&bed, &format!("es-node-{i}-tls"), "tls.key").contains("PRIVATE KEY"));
+    }
+    // Keys never reach the terminal or a command line.
+    let key = secret_field(&bed, "es-node-1-tls", "tls.key");
+    let body = key.lines().nth(1).unwrap();
+    assert!(!stdout(&out).contains(body) && !stderr(&out).contains(body));
+    assert!(!bed.kube.requests().iter().any(|r| r.contains(body)));
+    // Passwords are generated and long.
+    assert!(secret_field(&bed, "es-credentials", "admin-password").len() >= 24);
+}
+
+#[test]
+fn reruns_and_resizes_keep_the_ca_and_rotate_certs_replaces_it() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3"]);
+    let ca = secret_field(&bed, "es-ca", "ca.crt");
+    let node1 = secret_field(&bed, "es-node-1-tls", "tls.crt");
+    let admin = secret_field(&bed, "es-credentials", "admin-password");
+
+    esk_ok(&bed, &["create", "3"]);
+    assert_eq!(secret_field(&bed, "es-ca", "ca.crt"), ca);
+    assert_eq!(
+        secret_field(&bed, "es-node-1-tls", "tls.crt"),
+        node1,
+        "a re-run reissued a certificate"
+    );
+
+    esk_ok(&bed, &["resize", "5"]);
+    assert_eq!(
+        secret_field(&bed, "es-ca", "ca.crt"),
+        ca,
+        "resize replaced the CA"
+    );
+    assert_eq!(secret_field(&bed, "es-node-1-tls", "tls.crt"), node1);
+    // The new nodes' certificates come from the same CA.
+    let ca_der = der(&ca);
+    let (_, ca_cert) = X509Certificate::from_der(&ca_der).unwrap();
+    let leaf_der = der(&secret_field(&bed, "es-node-5-tls", "tls.crt"));
+    let (_, leaf) = X509Certificate::from_der(&leaf_der).unwrap();
+    leaf.verify_signature(Some(ca_cert.public_key()))
+        .expect("node 5 signed by the same CA");
+
+    esk_ok(&bed, &["resize", "3"]);
+    assert!(
+        bed.kube
+            .get("Secret", Some("default"), "es-node-5-tls")
+            .is_none(),
+        "surplus certificate left"
+    );
+
+    esk_ok(&bed, &["create", "3", "--rotate-certs"]);
+    assert_ne!(
+        secret_field(&bed, "es-ca", "ca.crt"),
+        ca,
+        "--rotate-certs kept the CA"
+    );
+    assert_ne!(secret_field(&bed, "es-node-1-tls", "tls.crt"), node1);
+    assert_eq!(
+        secret_field(&bed, "es-credentials", "admin-password"),
+        admin,
+        "passwords must not rotate"
+    );
+}
+
+#[test]
+fn unsafe_shapes_are_refused_or_warned_about() {
+    let bed = TestBed::start();
+    let out = esk(&bed, &["create", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("--force"), "{}", text(&out));
+    let out = esk(&bed, &["create", "3", "--expose", "public"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("--allow-cidr"), "{}", text(&out));
+    let out = esk(
+        &bed,
+        &[
+            "create",
+            "3",
+            "--expose",
+            "public",
+            "--allow-cidr",
+            "10.0.0.0/33",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(bed.mutating_requests(), 0);
+
+    // No Kubernetes nodes seeded: spreading can only be preferred, and esk says so.
+    let out = esk_ok(&bed, &["create", "2", "--force", "--insecure"]);
+    let err = stderr(&out);
+    assert!(err.contains("only preferred"), "{err}");
+    assert!(err.contains("--insecure"), "{err}");
+    assert!(err.contains("2 nodes need 2 for quorum"), "{err}");
+    let d = bed.kube.get("Deployment", Some("default"), "es-1").unwrap();
+    assert!(d["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        ["preferredDuringSchedulingIgnoredDuringExecution"]
+        .is_array());
+}
+
+#[test]
+fn the_statefulset_workload_keeps_its_disks_through_delete_and_resize() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3", "--workload", "statefulset"]);
+    let disks = labelled_gce_disks(&bed, "es");
+    assert_eq!(disks.len(), 3);
+    let sts = bed
+        .kube
+        .get("StatefulSet", Some("default"), "es")
+        .expect("statefulset");
+    assert_eq!(sts["spec"]["replicas"], 3);
+    for ordinal in 0..3 {
+        let pvc = bed
+            .kube
+            .get(
+                "PersistentVolumeClaim",
+                Some("default"),
+                &format!("data-es-{ordinal}"),
+            )
+            .expect("claim");
+        assert_eq!(
+            pvc["spec"]["volumeName"],
+            format!("default-es-disk-{}", ordinal + 1)
+        );
+    }
+    esk_ok(&bed, &["resize", "5", "--workload", "statefulset"]);
+    let sts = bed
+        .kube
+        .get("StatefulSet", Some("default"), "es")
+        .expect("statefulset");
+    assert_eq!(sts["spec"]["replicas"], 5);
+    assert_eq!(labelled_gce_disks(&bed, "es")[..3], disks[..]);
+    esk_ok(&bed, &["delete", "--keep-disks"]);
+    assert_eq!(labelled_gce_disks(&bed, "es").len(), 5);
+    assert!(bed.kube.get("StatefulSet", Some("default"), "es").is_none());
+    esk_ok(&bed, &["create", "5", "--workload", "statefulset"]);
+    assert_eq!(labelled_gce_disks(&bed, "es")[..3], disks[..]);
+}
