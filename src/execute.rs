@@ -42,6 +42,28 @@ pub struct Executor<'a> {
 
 impl Executor<'_> {
     pub fn run(&self, plan: &Plan) -> Result<Outcome> {
+        // Key generation (RSA, one per node) takes a while; it runs while the cloud makes the
+        // disks, which is mostly waiting.
+        std::thread::scope(|s| {
+            let material = s.spawn(|| {
+                if plan.apply.is_empty() {
+                    return Ok(Default::default());
+                }
+                secrets::material(self.spec, self.secrets, self.rotate_certs)
+            });
+            self.run_with(plan, || {
+                material
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            })
+        })
+    }
+
+    fn run_with(
+        &self,
+        plan: &Plan,
+        material: impl FnOnce() -> Result<(Vec<Manifest>, secrets::Issued)>,
+    ) -> Result<Outcome> {
         let mut outcome = Outcome::default();
         let mut created: BTreeMap<String, Disk> = BTreeMap::new();
 
@@ -87,7 +109,7 @@ impl Executor<'_> {
         }
 
         if !plan.apply.is_empty() {
-            let manifests = self.final_manifests(plan, &created)?;
+            let manifests = self.final_manifests(plan, &created, material()?)?;
             let label = format!("applying {} object(s)", manifests.len());
             self.report
                 .step(&label, || self.kubectl.apply(&manifests))?;
@@ -119,6 +141,7 @@ impl Executor<'_> {
         &self,
         plan: &Plan,
         created: &BTreeMap<String, Disk>,
+        material: (Vec<Manifest>, secrets::Issued),
     ) -> Result<Vec<Manifest>> {
         let mut nodes: Vec<NodeDisk> = plan.node_disks();
         let names = disk_names_by_node(plan);
@@ -137,7 +160,7 @@ impl Executor<'_> {
         if plan.create_namespace {
             manifests.push(namespace_manifest(self.spec));
         }
-        let (material, issued) = secrets::material(self.spec, self.secrets, self.rotate_certs)?;
+        let (material, issued) = material;
         if issued.new_ca {
             self.report.info("generated a new cluster CA");
         }

@@ -147,26 +147,34 @@ pub fn material(
         ],
     ));
     out.push(ca_cert_configmap(spec, &ca.cert_pem));
+    let mut wanted = Vec::new();
     for i in spec.nodes.indices() {
         let stored = existing.get(&node_secret(spec, i)).and_then(|d| {
             // Reuse only a certificate issued by the CA in use now.
-            (d.get("ca.crt") == Some(&ca.cert_pem)).then(|| NodeCert {
-                cert_pem: d.get("tls.crt").cloned().unwrap_or_default(),
-                key_pem: d.get("tls.key").cloned().unwrap_or_default(),
-            })
+            let cert = NodeCert {
+                cert_pem: d.get("tls.crt")?.clone(),
+                key_pem: d.get("tls.key")?.clone(),
+            };
+            (d.get("ca.crt") == Some(&ca.cert_pem)).then_some(cert)
         });
-        let cert = match stored {
-            Some(c) if !c.cert_pem.is_empty() && !c.key_pem.is_empty() => c,
-            _ => {
-                issued.new_node_certs.push(i);
-                tls::node_cert(&ca, &node_dns_names(spec, i))?
-            }
-        };
+        wanted.push((i, stored));
+    }
+    // Each new certificate needs an RSA key: make them on every core.
+    let certs =
+        crate::adapters::process::parallel_map(&wanted, threads(), |(i, stored)| match stored {
+            Some(c) => Ok((c.clone(), false)),
+            None => tls::node_cert(&ca, &node_dns_names(spec, *i)).map(|c| (c, true)),
+        });
+    for ((i, _), cert) in wanted.iter().zip(certs) {
+        let (cert, new) = cert?;
+        if new {
+            issued.new_node_certs.push(*i);
+        }
         out.push(secret(
             spec,
-            &node_secret(spec, i),
+            &node_secret(spec, *i),
             "kubernetes.io/tls",
-            Some(i),
+            Some(*i),
             &[
                 ("tls.crt", cert.cert_pem),
                 ("tls.key", cert.key_pem),
@@ -228,4 +236,8 @@ fn manifest(kind: &str, name: &str, value: Value) -> Manifest {
         },
         value: serde_yaml::to_value(value).unwrap_or_default(),
     }
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }

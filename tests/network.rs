@@ -29,7 +29,10 @@ fn traced(bed: &TestBed, args: &[&str]) -> Vec<String> {
 fn assert_loopback_only(addrs: &[String]) {
     assert!(!addrs.is_empty(), "no connections traced at all");
     let others: Vec<&String> = addrs.iter().filter(|a| *a != "127.0.0.1").collect();
-    assert!(others.is_empty(), "connections beyond 127.0.0.1: {others:?}");
+    assert!(
+        others.is_empty(),
+        "connections beyond 127.0.0.1: {others:?}"
+    );
 }
 
 #[test]
