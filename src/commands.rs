@@ -48,7 +48,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 .map(AdoptPattern::parse)
                 .transpose()?;
             let s = Session::open(g, nodes, &report)?;
-            let observed = s.observe(&plan::wanted_disk_names(&s.spec, adopt.as_ref()))?;
+            let observed = s.observe(&plan::wanted_disk_names(&s.spec, adopt.as_ref()), false)?;
             let plan = plan::plan_create(
                 &s.spec,
                 &observed,
@@ -70,7 +70,7 @@ pub fn run(cli: Cli) -> Result<()> {
             rotate_certs,
         } => {
             let s = Session::open(g, node_count(nodes)?, &report)?;
-            let observed = s.observe(&plan::wanted_disk_names(&s.spec, None))?;
+            let observed = s.observe(&plan::wanted_disk_names(&s.spec, None), false)?;
             let plan = plan::plan_resize(
                 &s.spec,
                 &observed,
@@ -90,7 +90,7 @@ pub fn run(cli: Cli) -> Result<()> {
             dry_run,
         } => {
             let s = Session::open(g, NodeCount::new(1)?, &report)?;
-            let observed = s.observe(&[])?;
+            let observed = s.observe(&[], true)?;
             let plan = plan::plan_delete(&s.spec, &observed, *keep_disks);
             let run = Run {
                 dry_run: *dry_run,
@@ -234,7 +234,8 @@ impl<'a> Session<'a> {
     }
 
     /// The cluster's objects and record, then its disks (by label, plus `names`).
-    fn observe(&self, names: &[String]) -> Result<Observed> {
+    /// `deleting`: any workload may be deleted without naming it.
+    fn observe(&self, names: &[String], deleting: bool) -> Result<Observed> {
         // Three independent looks, at once: the disks' list is the slow one.
         let (state, namespace_exists, disks) = std::thread::scope(|s| {
             let ns = s.spawn(|| self.kubectl.namespace_exists());
@@ -248,6 +249,13 @@ impl<'a> Session<'a> {
                 return Err(UsageError::new(format!(
                     "cluster {} was created with --cloud {}; pass --cloud {}",
                     self.spec.name, r.cloud, r.cloud
+                ))
+                .into());
+            }
+            if r.workload != self.spec.workload.as_str() && !deleting {
+                return Err(UsageError::new(format!(
+                    "cluster {} runs as a {}; pass --workload {}",
+                    self.spec.name, r.workload, r.workload
                 ))
                 .into());
             }

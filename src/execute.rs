@@ -178,6 +178,7 @@ impl Executor<'_> {
             profile: self.spec.profile.name.clone(),
             zone: self.zone.clone(),
             disks: names.values().cloned().collect(),
+            workload: self.spec.workload.as_str().to_string(),
         };
         manifests.push(record.manifest(self.spec));
         Ok(manifests)

@@ -16,6 +16,8 @@ pub struct Record {
     pub profile: String,
     pub zone: String,
     pub disks: Vec<String>,
+    /// "deployment" or "statefulset".
+    pub workload: String,
 }
 
 pub fn record_name(spec: &Spec) -> String {
@@ -30,6 +32,10 @@ impl Record {
             cloud: data.get("cloud")?.clone(),
             profile: data.get("profile").cloned().unwrap_or_default(),
             zone: data.get("zone").cloned().unwrap_or_default(),
+            workload: data
+                .get("workload")
+                .cloned()
+                .unwrap_or_else(|| "deployment".into()),
             disks: data
                 .get("disks")
                 .map(|d| {
@@ -52,6 +58,7 @@ impl Record {
         put("profile", self.profile.clone());
         put("zone", self.zone.clone());
         put("disks", self.disks.join(","));
+        put("workload", self.workload.clone());
         put("eskVersion", env!("CARGO_PKG_VERSION").to_string());
         let labels: Mapping = labels(spec, "record", None)
             .into_iter()

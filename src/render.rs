@@ -182,7 +182,7 @@ fn base_context(spec: &Spec) -> JValue {
         ca_configmap => crate::secrets::ca_configmap(spec),
         credentials_secret => crate::secrets::credentials_secret(spec),
         anti_affinity => if spec.security.required_anti_affinity { "required" } else { "preferred" },
-        workload => match spec.workload { Workload::Deployment => "deployment", Workload::StatefulSet => "statefulset" },
+        workload => spec.workload.as_str(),
         public => spec.security.public,
         allow_cidrs => spec.security.allow_cidrs.clone(),
         node_secrets => spec.nodes.indices().map(|i| minijinja::context! {

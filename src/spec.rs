@@ -219,6 +219,15 @@ pub enum Workload {
     StatefulSet,
 }
 
+impl Workload {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Workload::Deployment => "deployment",
+            Workload::StatefulSet => "statefulset",
+        }
+    }
+}
+
 impl FromStr for Workload {
     type Err = UsageError;
 

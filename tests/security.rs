@@ -197,6 +197,16 @@ fn the_statefulset_workload_keeps_its_disks_through_delete_and_resize() {
             format!("default-es-disk-{}", ordinal + 1)
         );
     }
+    // Forgetting the workload is refused, not a silent switch to Deployments.
+    let before = bed.mutating_requests();
+    let out = esk(&bed, &["resize", "5"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("--workload statefulset"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(bed.mutating_requests(), before);
     esk_ok(&bed, &["resize", "5", "--workload", "statefulset"]);
     let sts = bed
         .kube
