@@ -2,8 +2,11 @@
 //! Idempotency, keep-disks, adoption and resize rules live here and nowhere else; the
 //! executor only carries a `Plan` out, and `--dry-run` prints it.
 
+mod display;
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
-use std::fmt;
 
 use crate::error::{Refused, UsageError};
 use crate::manifest::{Manifest, ObjectRef};
@@ -423,48 +426,4 @@ pub fn spec_warnings(spec: &Spec) -> Vec<String> {
         ));
     }
     w
-}
-
-impl fmt::Display for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "Plan: {}", self.title)?;
-        for w in &self.warnings {
-            writeln!(f, "  ! {w}")?;
-        }
-        if !self.disks.is_empty() {
-            writeln!(f, "Disks:")?;
-        }
-        for step in &self.disks {
-            match step {
-                DiskStep::Create { node, name, .. } => {
-                    writeln!(f, "  + create  {name} (node {node})")?
-                }
-                DiskStep::Keep { node, disk } => {
-                    writeln!(f, "  = keep    {} (node {node}, exists)", disk.name)?
-                }
-                DiskStep::Adopt { node, disk } => writeln!(
-                    f,
-                    "  ~ adopt   {} (node {node}: label it, keep its data)",
-                    disk.name
-                )?,
-                DiskStep::KeepSurplus { disk } => {
-                    writeln!(f, "  = keep    {} (unused)", disk.name)?
-                }
-                DiskStep::Delete { disk } => writeln!(f, "  - delete  {}", disk.name)?,
-            }
-        }
-        if !self.delete.is_empty() || !self.apply.is_empty() || self.create_namespace {
-            writeln!(f, "Objects:")?;
-        }
-        for o in &self.delete {
-            writeln!(f, "  - delete  {o}")?;
-        }
-        if self.create_namespace {
-            writeln!(f, "  + create  Namespace")?;
-        }
-        for o in &self.apply {
-            writeln!(f, "  ~ apply   {o}")?;
-        }
-        Ok(())
-    }
 }

@@ -1,0 +1,49 @@
+//! The `--dry-run` output: what a plan would do, one line per disk and object.
+
+use std::fmt;
+
+use super::{DiskStep, Plan};
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Plan: {}", self.title)?;
+        for w in &self.warnings {
+            writeln!(f, "  ! {w}")?;
+        }
+        if !self.disks.is_empty() {
+            writeln!(f, "Disks:")?;
+        }
+        for step in &self.disks {
+            match step {
+                DiskStep::Create { node, name, .. } => {
+                    writeln!(f, "  + create  {name} (node {node})")?
+                }
+                DiskStep::Keep { node, disk } => {
+                    writeln!(f, "  = keep    {} (node {node}, exists)", disk.name)?
+                }
+                DiskStep::Adopt { node, disk } => writeln!(
+                    f,
+                    "  ~ adopt   {} (node {node}: label it, keep its data)",
+                    disk.name
+                )?,
+                DiskStep::KeepSurplus { disk } => {
+                    writeln!(f, "  = keep    {} (unused)", disk.name)?
+                }
+                DiskStep::Delete { disk } => writeln!(f, "  - delete  {}", disk.name)?,
+            }
+        }
+        if !self.delete.is_empty() || !self.apply.is_empty() || self.create_namespace {
+            writeln!(f, "Objects:")?;
+        }
+        for o in &self.delete {
+            writeln!(f, "  - delete  {o}")?;
+        }
+        if self.create_namespace {
+            writeln!(f, "  + create  Namespace")?;
+        }
+        for o in &self.apply {
+            writeln!(f, "  ~ apply   {o}")?;
+        }
+        Ok(())
+    }
+}
