@@ -122,6 +122,12 @@ pub enum Command {
         /// Replace the cluster CA and every node certificate.
         #[arg(long)]
         rotate_certs: bool,
+        /// Wait until every node is ready (up to --timeout seconds).
+        #[arg(long)]
+        wait: bool,
+        /// Seconds --wait waits.
+        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        timeout: u64,
     },
     /// Delete everything esk applied for the cluster, and its disks unless --keep-disks.
     Delete {
@@ -145,6 +151,12 @@ pub enum Command {
         /// Replace the cluster CA and every node certificate.
         #[arg(long)]
         rotate_certs: bool,
+        /// Wait until every node is ready (up to --timeout seconds).
+        #[arg(long)]
+        wait: bool,
+        /// Seconds --wait waits.
+        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        timeout: u64,
     },
 }
 

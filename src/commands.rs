@@ -41,6 +41,8 @@ pub fn run(cli: Cli) -> Result<()> {
             dry_run,
             adopt_disks,
             rotate_certs,
+            wait,
+            timeout,
         } => {
             let nodes = node_count(nodes)?;
             let adopt = adopt_disks
@@ -60,6 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 dry_run: *dry_run,
                 yes: g.yes,
                 rotate_certs: *rotate_certs,
+                wait: wait.then(|| std::time::Duration::from_secs(*timeout)),
             };
             s.finish(plan, &observed, run)
         }
@@ -68,6 +71,8 @@ pub fn run(cli: Cli) -> Result<()> {
             prune_disks,
             dry_run,
             rotate_certs,
+            wait,
+            timeout,
         } => {
             let s = Session::open(g, node_count(nodes)?, &report)?;
             let observed = s.observe(&plan::wanted_disk_names(&s.spec, None), false)?;
@@ -82,6 +87,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 dry_run: *dry_run,
                 yes: g.yes,
                 rotate_certs: *rotate_certs,
+                wait: wait.then(|| std::time::Duration::from_secs(*timeout)),
             };
             s.finish(plan, &observed, run)
         }
@@ -96,6 +102,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 dry_run: *dry_run,
                 yes: g.yes,
                 rotate_certs: false,
+                wait: None,
             };
             s.finish(plan, &observed, run)
         }
@@ -178,6 +185,7 @@ struct Run {
     dry_run: bool,
     yes: bool,
     rotate_certs: bool,
+    wait: Option<std::time::Duration>,
 }
 
 /// What every cluster command sets up before it looks at anything.
@@ -274,6 +282,7 @@ impl<'a> Session<'a> {
             dry_run,
             yes,
             rotate_certs,
+            wait,
         } = run;
         plan.warnings.splice(0..0, self.notes.iter().cloned());
         if dry_run {
@@ -294,6 +303,7 @@ impl<'a> Session<'a> {
             zone: self.zone.clone(),
             secrets: &observed.secrets,
             rotate_certs,
+            wait,
         };
         let outcome = executor.run(&plan)?;
         println!("{}", summary(&self.spec, &plan, &outcome));

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::adapters::kubectl::Kubectl;
 use crate::adapters::DiskAdapter;
@@ -27,6 +27,32 @@ pub struct Outcome {
     pub objects_applied: usize,
 }
 
+impl Outcome {
+    /// What was changed so far, in one line.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let mut list = |what: &str, names: &[String]| {
+            if !names.is_empty() {
+                parts.push(format!("{what} {}", names.join(", ")));
+            }
+        };
+        list("created disks", &self.disks_created);
+        list("adopted disks", &self.disks_adopted);
+        list("deleted disks", &self.disks_deleted);
+        if self.objects_deleted > 0 {
+            parts.push(format!("deleted {} object(s)", self.objects_deleted));
+        }
+        if self.objects_applied > 0 {
+            parts.push(format!("applied {} object(s)", self.objects_applied));
+        }
+        if parts.is_empty() {
+            "nothing".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
 pub struct Executor<'a> {
     pub spec: &'a Spec,
     pub disks: &'a dyn DiskAdapter,
@@ -38,6 +64,8 @@ pub struct Executor<'a> {
     /// TLS material and passwords already in the cluster.
     pub secrets: &'a SecretData,
     pub rotate_certs: bool,
+    /// Wait this long for every node to be ready after applying.
+    pub wait: Option<std::time::Duration>,
 }
 
 impl Executor<'_> {
@@ -77,10 +105,7 @@ impl Executor<'_> {
             .collect();
         if !to_create.is_empty() {
             let label = format!("creating {} disk(s)", to_create.len());
-            let disks = self
-                .report
-                .step(&label, || self.disks.create(&to_create))
-                .context("creating disks (re-run to resume; disks already created are kept)")?;
+            let disks = self.step(&label, &outcome, || self.disks.create(&to_create))?;
             for d in disks {
                 created.insert(d.name.clone(), d);
             }
@@ -97,29 +122,33 @@ impl Executor<'_> {
             .collect();
         if !to_adopt.is_empty() {
             let label = format!("labelling {} adopted disk(s)", to_adopt.len());
-            self.report.step(&label, || self.disks.adopt(&to_adopt))?;
+            self.step(&label, &outcome, || self.disks.adopt(&to_adopt))?;
             outcome.disks_adopted = to_adopt.iter().map(|(_, d)| d.name.clone()).collect();
         }
 
         if !plan.delete.is_empty() {
             let label = format!("deleting {} object(s)", plan.delete.len());
-            self.report
-                .step(&label, || self.kubectl.delete(&plan.delete))?;
+            self.step(&label, &outcome, || self.kubectl.delete(&plan.delete))?;
             outcome.objects_deleted = plan.delete.len();
         }
 
         if !plan.apply.is_empty() {
             let manifests = self.final_manifests(plan, &created, material()?)?;
             let label = format!("applying {} object(s)", manifests.len());
-            self.report
-                .step(&label, || self.kubectl.apply(&manifests))?;
+            self.step(&label, &outcome, || self.kubectl.apply(&manifests))?;
             outcome.objects_applied = manifests.len();
+            if let Some(timeout) = self.wait {
+                let label = format!("waiting for {} node(s) to be ready", self.spec.nodes);
+                self.step(&label, &outcome, || {
+                    self.kubectl.wait_ready(self.spec, timeout)
+                })?;
+            }
         }
 
         let doomed: Vec<Disk> = plan.disks_to_delete().into_iter().cloned().collect();
         if !doomed.is_empty() {
             let label = format!("deleting {} disk(s)", doomed.len());
-            self.report.step(&label, || self.disks.delete(&doomed))?;
+            self.step(&label, &outcome, || self.disks.delete(&doomed))?;
             outcome.disks_deleted = doomed.iter().map(|d| d.name.clone()).collect();
         }
         outcome.disks_kept = plan
@@ -133,6 +162,16 @@ impl Executor<'_> {
             })
             .collect();
         Ok(outcome)
+    }
+
+    /// One reported step; a failure says what the run had already done (a re-run resumes).
+    fn step<T>(&self, label: &str, done: &Outcome, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.report.step(label, f).map_err(|e| {
+            e.context(format!(
+                "{label} failed; done before that: {}; re-running resumes",
+                done.describe()
+            ))
+        })
     }
 
     /// Renders with the real disk handles (new disks may have handles only now) and adds the

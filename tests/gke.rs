@@ -356,11 +356,21 @@ fn a_failed_create_reports_and_a_rerun_resumes() {
     let out = esk(&bed, &["create", "3"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(stderr(&out).contains("kubectl"), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("done before that: created disks es-disk-1, es-disk-2, es-disk-3"),
+        "{}",
+        text(&out)
+    );
     // The disks were made before the failure and are kept.
     assert_eq!(labelled_gce_disks(&bed, "es").len(), 3);
 
     let before_gce = bed.gce.mutating_requests();
-    esk_ok(&bed, &["create", "3"]);
+    let out = esk_ok(&bed, &["create", "3", "--wait"]);
+    assert!(
+        stderr(&out).contains("waiting for 3 node(s) to be ready: done"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(
         bed.gce.mutating_requests(),
         before_gce,
