@@ -227,6 +227,7 @@ impl Global {
                 required_anti_affinity: profile.str("node.antiAffinity")? != "preferred",
             },
             profile,
+            kube_id: String::new(),
         })
     }
 }

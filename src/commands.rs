@@ -205,8 +205,9 @@ impl<'a> Session<'a> {
         let explicit = g.cloud.as_deref().map(str::parse::<Cloud>).transpose()?;
         g.spec(nodes, explicit.or(Some(Cloud::Gke)))?;
         let templates = Templates::load(g.templates.as_deref())?;
-        let kubectl = Kubectl::new(g.context.clone(), &g.namespace)?;
+        let mut kubectl = Kubectl::new(g.context.clone(), &g.namespace)?;
         let context = kubectl.current_context()?;
+        kubectl.pin_context(context.clone());
         let detected = explicit.or_else(|| context.as_deref().and_then(Cloud::from_context));
         let mut spec = g.spec(nodes, detected)?;
         if spec.workload == Workload::StatefulSet && spec.cloud == Cloud::Dynamic {
@@ -217,8 +218,13 @@ impl<'a> Session<'a> {
             .into());
         }
         let mut notes = Vec::new();
+        let (kube_id, node_names) = std::thread::scope(|s| {
+            let nodes = s.spawn(|| kubectl.node_names());
+            (kubectl.cluster_id(), join(nodes))
+        });
+        spec.kube_id = kube_id?;
         if spec.profile.str("node.antiAffinity")? == "auto" {
-            let available = kubectl.node_names()?.len();
+            let available = node_names?.len();
             if available < usize::from(spec.nodes.get()) {
                 spec.security.required_anti_affinity = false;
                 notes.push(format!(

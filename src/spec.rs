@@ -266,6 +266,9 @@ pub struct Spec {
     pub profile: Profile,
     pub workload: Workload,
     pub security: Security,
+    /// The Kubernetes cluster's identity (kube-system's uid), written on every disk so two
+    /// clusters using one project never share disks. Empty where no cluster is involved.
+    pub kube_id: String,
 }
 
 /// Checks an IPv4 or IPv6 CIDR such as 203.0.113.0/24.

@@ -310,6 +310,52 @@ fn adopt_disks_takes_over_the_old_scripts_disks_without_recreating_them() {
     let before = bed.gce.mutating_requests();
     esk_ok(&bed, &["create", "4"]);
     assert_eq!(bed.gce.mutating_requests(), before);
+
+    // esk never deletes a disk it did not create: the adopted ones stay, the one it made goes.
+    let out = esk_ok(&bed, &["delete", "--yes"]);
+    assert!(
+        stderr(&out).contains("adopted disk(s) esdisk-1, esdisk-2, esdisk-3 are kept"),
+        "{}",
+        text(&out)
+    );
+    let left: Vec<(String, u64)> = bed
+        .gce
+        .disks()
+        .into_iter()
+        .map(|d| (d.name, d.id))
+        .collect();
+    let expected: Vec<(String, u64)> = (1..=3)
+        .map(|i| (format!("esdisk-{i}"), old[i - 1]))
+        .collect();
+    assert_eq!(left, expected);
+}
+
+#[test]
+fn disks_of_the_same_cluster_name_in_another_kubernetes_cluster_are_not_ours() {
+    let bed = TestBed::start();
+    // Same name and namespace, made by esk for another Kubernetes cluster in this project.
+    let twin = bed.gce.seed_disk(
+        "p",
+        "us-central1-a",
+        "es-disk-1",
+        &[
+            ("managed-by", "esk"),
+            ("esk-cluster", "es"),
+            ("esk-namespace", "default"),
+            ("esk-kube", "0000-other"),
+            ("esk-node", "1"),
+        ],
+    );
+    let out = esk(&bed, &["create", "1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("another Kubernetes cluster"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(bed.mutating_requests(), 0);
+    esk_ok(&bed, &["delete", "--yes"]);
+    assert_eq!(bed.gce.disks(), vec![twin]);
 }
 
 #[test]

@@ -137,8 +137,8 @@ impl Aws {
             .collect())
     }
 
-    fn tag_list(&self, node: u8, name: &str) -> Vec<(String, String)> {
-        let mut tags: Vec<(String, String)> = disk_labels(&self.spec, node)
+    fn tag_list(&self, node: u8, name: &str, adopted: bool) -> Vec<(String, String)> {
+        let mut tags: Vec<(String, String)> = disk_labels(&self.spec, node, adopted)
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
@@ -193,7 +193,7 @@ impl DiskAdapter for Aws {
         let tool = self.tool()?;
         let created = parallel_map(disks, PARALLEL, |(i, name)| -> Result<Disk> {
             let tags: Vec<String> = self
-                .tag_list(*i, name)
+                .tag_list(*i, name, false)
                 .into_iter()
                 .map(|(k, v)| format!("{{Key={k},Value={v}}}"))
                 .collect();
@@ -250,7 +250,7 @@ impl DiskAdapter for Aws {
             a.push(format!("--resources={}", d.id));
             a.push("--tags".into());
             a.extend(
-                self.tag_list(*i, &d.name)
+                self.tag_list(*i, &d.name, true)
                     .into_iter()
                     .map(|(k, v)| format!("Key={k},Value={v}")),
             );

@@ -144,6 +144,23 @@ impl Gcloud {
         })
     }
 
+    /// Labels each disk for its node; `add-labels` takes one disk a call.
+    fn add_labels(&self, disks: &[(u8, Disk)], adopted: bool) -> Result<()> {
+        let tool = self.tool()?;
+        let results = parallel_map(disks, 4, |(i, d)| {
+            let labels: Vec<String> = disk_labels(&self.spec, *i, adopted)
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let mut a = args(["compute", "disks", "add-labels", &d.name]);
+            a.extend(self.scope());
+            a.push(format!("--labels={}", labels.join(",")));
+            tool.run_ok(&a, None)
+        });
+        results.into_iter().collect::<Result<Vec<_>>>()?;
+        Ok(())
+    }
+
     fn parse_disks(&self, json: &str) -> Result<Vec<Disk>> {
         if json.trim().is_empty() {
             return Ok(Vec::new());
@@ -188,7 +205,7 @@ impl DiskAdapter for Gcloud {
         let disks = self.parse_disks(&out.stdout)?;
         Ok(disks
             .into_iter()
-            .filter(|d| d.owner == Owner::This || names.contains(&d.name))
+            .filter(|d| d.owner.is_ours() || names.contains(&d.name))
             .collect())
     }
 
@@ -201,7 +218,7 @@ impl DiskAdapter for Gcloud {
             return Ok(Vec::new());
         }
         let p = &self.spec.profile;
-        let labels: Vec<String> = disk_labels(&self.spec, 0)
+        let labels: Vec<String> = disk_labels(&self.spec, 0, false)
             .into_iter()
             .filter(|(k, _)| *k != super::NODE_KEY)
             .map(|(k, v)| format!("{k}={v}"))
@@ -225,7 +242,7 @@ impl DiskAdapter for Gcloud {
                 Some((*i, d.clone()))
             })
             .collect();
-        self.adopt(&unnamed)?;
+        self.add_labels(&unnamed, false)?;
         for d in &mut created {
             if let Some((i, _)) = unnamed.iter().find(|(_, u)| u.name == d.name) {
                 d.node = Some(*i);
@@ -235,20 +252,7 @@ impl DiskAdapter for Gcloud {
     }
 
     fn adopt(&self, disks: &[(u8, Disk)]) -> Result<()> {
-        let tool = self.tool()?;
-        // add-labels takes one disk a call, and each needs its own node label.
-        let results = parallel_map(disks, 4, |(i, d)| {
-            let labels: Vec<String> = disk_labels(&self.spec, *i)
-                .into_iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            let mut a = args(["compute", "disks", "add-labels", &d.name]);
-            a.extend(self.scope());
-            a.push(format!("--labels={}", labels.join(",")));
-            tool.run_ok(&a, None)
-        });
-        results.into_iter().collect::<Result<Vec<_>>>()?;
-        Ok(())
+        self.add_labels(disks, true)
     }
 
     fn delete(&self, disks: &[Disk]) -> Result<()> {

@@ -60,6 +60,24 @@ impl Kubectl {
             .filter(|s| !s.is_empty()))
     }
 
+    /// Uses `context` for every later call, so a context switch elsewhere mid-run cannot
+    /// redirect esk.
+    pub fn pin_context(&mut self, context: Option<String>) {
+        if self.context.is_none() {
+            self.context = context;
+        }
+    }
+
+    /// kube-system's uid: a stable identity of the Kubernetes cluster.
+    pub fn cluster_id(&self) -> Result<String> {
+        let ns = self.get_json(&args(["namespace", "kube-system"]))?;
+        ns["metadata"]["uid"]
+            .as_str()
+            .filter(|u| !u.is_empty() && u.len() <= 63)
+            .map(str::to_ascii_lowercase)
+            .context("namespace kube-system has no uid to identify the cluster by")
+    }
+
     pub fn namespace_exists(&self) -> Result<bool> {
         let mut a = self.base();
         a.extend(args([

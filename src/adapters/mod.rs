@@ -22,6 +22,10 @@ pub const CLUSTER_KEY: &str = "esk-cluster";
 pub const NAMESPACE_KEY: &str = "esk-namespace";
 pub const NODE_KEY: &str = "esk-node";
 pub const MANAGED_KEY: &str = "managed-by";
+/// The Kubernetes cluster (kube-system's uid): two clusters in one project never share disks.
+pub const KUBE_KEY: &str = "esk-kube";
+/// Set on disks taken over with --adopt-disks, which esk never deletes.
+pub const ADOPTED_KEY: &str = "esk-adopted";
 
 pub trait DiskAdapter: Sync {
     /// Disks labelled for this cluster, plus any disk named in `names` (to detect collisions).
@@ -41,24 +45,39 @@ pub fn owner_of(spec: &Spec, get: impl Fn(&str) -> Option<String>) -> (Owner, Op
     let node = get(NODE_KEY).and_then(|n| n.parse().ok());
     match (get(MANAGED_KEY), get(CLUSTER_KEY), get(NAMESPACE_KEY)) {
         (Some(m), Some(c), Some(ns)) if m == "esk" => {
-            if c == spec.name.as_str() && ns == spec.namespace.as_str() {
-                (Owner::This, node)
-            } else {
+            let same_kube = get(KUBE_KEY).as_deref() == Some(spec.kube_id.as_str());
+            if c == spec.name.as_str() && ns == spec.namespace.as_str() && same_kube {
+                if get(ADOPTED_KEY).as_deref() == Some("true") {
+                    (Owner::Adopted, node)
+                } else {
+                    (Owner::This, node)
+                }
+            } else if same_kube {
                 (Owner::Other(format!("{ns}/{c}")), node)
+            } else {
+                (
+                    Owner::Other(format!("{ns}/{c} of another Kubernetes cluster")),
+                    node,
+                )
             }
         }
         _ => (Owner::Foreign, None),
     }
 }
 
-/// The label set written on a disk for node `i`.
-pub fn disk_labels(spec: &Spec, i: u8) -> Vec<(&'static str, String)> {
-    vec![
+/// The label set written on a disk for node `i` (`adopted` for --adopt-disks).
+pub fn disk_labels(spec: &Spec, i: u8, adopted: bool) -> Vec<(&'static str, String)> {
+    let mut labels = vec![
         (MANAGED_KEY, "esk".to_string()),
         (CLUSTER_KEY, spec.name.to_string()),
         (NAMESPACE_KEY, spec.namespace.to_string()),
+        (KUBE_KEY, spec.kube_id.clone()),
         (NODE_KEY, i.to_string()),
-    ]
+    ];
+    if adopted {
+        labels.push((ADOPTED_KEY, "true".to_string()));
+    }
+    labels
 }
 
 /// Refuses, as a last line of defence, to delete any disk esk does not own.

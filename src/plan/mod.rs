@@ -17,12 +17,21 @@ use crate::spec::Spec;
 /// Who a disk belongs to, read from its labels or tags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Owner {
-    /// Labelled for this cluster (same name and namespace).
+    /// Created by esk for this cluster (same name, namespace and Kubernetes cluster).
     This,
+    /// Taken over with --adopt-disks: used like `This`, never deleted by esk.
+    Adopted,
     /// Labelled by esk for another cluster, shown as `namespace/name`.
     Other(String),
     /// No esk labels: somebody else's disk, never touched without --adopt-disks.
     Foreign,
+}
+
+impl Owner {
+    /// Whether the cluster may mount the disk.
+    pub fn is_ours(&self) -> bool {
+        matches!(self, Owner::This | Owner::Adopted)
+    }
 }
 
 /// A disk as observed through a disk adapter.
@@ -245,12 +254,13 @@ pub fn plan_resize(
 }
 
 pub fn plan_delete(spec: &Spec, observed: &Observed, keep_disks: bool) -> Plan {
-    let disks = observed
+    // Only disks esk created are ever deleted; adopted ones stay, whatever the flags.
+    let disks: Vec<DiskStep> = observed
         .disks
         .iter()
-        .filter(|d| d.owner == Owner::This)
+        .filter(|d| d.owner.is_ours())
         .map(|d| {
-            if keep_disks {
+            if keep_disks || d.owner == Owner::Adopted {
                 DiskStep::KeepSurplus { disk: d.clone() }
             } else {
                 DiskStep::Delete { disk: d.clone() }
@@ -265,7 +275,7 @@ pub fn plan_delete(spec: &Spec, observed: &Observed, keep_disks: bool) -> Plan {
         .filter(|o| !(keep_disks && crate::secrets::kept_with_disks(spec, o)))
         .collect();
     delete.sort_by_key(|o| std::cmp::Reverse(crate::manifest::kind_rank(&o.kind)));
-    let mut warnings = Vec::new();
+    let mut warnings = adopted_warning(&disks);
     if delete.is_empty() {
         warnings.push(format!(
             "no objects of cluster {} found in namespace {}",
@@ -299,7 +309,7 @@ fn plan_nodes(
     let mut steps = Vec::new();
     let mut warnings = spec_warnings(spec);
     let mut used = std::collections::BTreeSet::new();
-    for d in observed.disks.iter().filter(|d| d.owner == Owner::This) {
+    for d in observed.disks.iter().filter(|d| d.owner.is_ours()) {
         match d.node {
             Some(i) if !owned.contains_key(&i) => {
                 owned.insert(i, d);
@@ -321,7 +331,7 @@ fn plan_nodes(
         }
         let name = adopt.map_or_else(|| spec.disk_name(i), |p| p.name(i));
         match observed.disks.iter().find(|d| d.name == name) {
-            Some(d) if d.owner == Owner::This => {
+            Some(d) if d.owner.is_ours() => {
                 return Err(Refused::new(format!(
                     "disk {name} is labelled for node {:?} of this cluster, not node {i}; fix its labels first",
                     d.node
@@ -348,7 +358,7 @@ fn plan_nodes(
                     ))
                     .into())
                 }
-                (Owner::This, _) => unreachable!("handled above"),
+                (Owner::This | Owner::Adopted, _) => unreachable!("handled above"),
             },
             None => steps.push(DiskStep::Create {
                 node: i,
@@ -357,11 +367,11 @@ fn plan_nodes(
             }),
         }
     }
-    for d in observed.disks.iter().filter(|d| d.owner == Owner::This) {
+    for d in observed.disks.iter().filter(|d| d.owner.is_ours()) {
         if used.contains(&d.name) {
             continue;
         }
-        if prune_surplus && d.node.is_some_and(|i| i > n) {
+        if prune_surplus && d.owner == Owner::This && d.node.is_some_and(|i| i > n) {
             steps.push(DiskStep::Delete { disk: d.clone() });
         } else {
             steps.push(DiskStep::KeepSurplus { disk: d.clone() });
@@ -374,8 +384,11 @@ fn plan_nodes(
     if surplus > 0 {
         warnings.push(format!(
             "{surplus} disk(s) of this cluster are not used by any node and are kept \
-             (`esk resize {n} --prune-disks` deletes them)"
+             (`esk resize {n} --prune-disks` deletes those esk created)"
         ));
+    }
+    if prune_surplus {
+        warnings.extend(adopted_warning(&steps));
     }
     Ok(Plan {
         action: Action::Create,
@@ -386,6 +399,26 @@ fn plan_nodes(
         apply: Vec::new(),
         warnings,
     })
+}
+
+/// Adopted disks are kept even where deletion was asked for: say so.
+fn adopted_warning(steps: &[DiskStep]) -> Vec<String> {
+    let adopted: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| match s {
+            DiskStep::KeepSurplus { disk } if disk.owner == Owner::Adopted => {
+                Some(disk.name.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    if adopted.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "adopted disk(s) {} are kept: esk deletes only disks it created",
+        adopted.join(", ")
+    )]
 }
 
 fn title(verb: &str, spec: &Spec) -> String {

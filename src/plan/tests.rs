@@ -308,3 +308,25 @@ fn the_dry_run_output_names_every_step() {
     assert!(text.contains("- delete  Deployment/es-4"), "{text}");
     assert!(text.contains("~ apply   Deployment/es-3"), "{text}");
 }
+
+#[test]
+fn adopted_disks_are_used_but_never_deleted() {
+    let mut observed = running(3);
+    observed.disks[0].owner = Owner::Adopted;
+    observed
+        .disks
+        .push(disk("es-disk-4", Some(4), Owner::Adopted));
+    let plan = plan_delete(&spec("1"), &observed, false);
+    assert_eq!(names(&plan, deleted), ["es-disk-2", "es-disk-3"]);
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("es-disk-1, es-disk-4 are kept")),
+        "{:?}",
+        plan.warnings
+    );
+    let plan = resize(&spec("3"), &observed, true).unwrap();
+    assert!(names(&plan, deleted).is_empty(), "pruned an adopted disk");
+    let plan = create(&spec("3"), &observed, None).unwrap();
+    assert!(names(&plan, created).is_empty());
+}
