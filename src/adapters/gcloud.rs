@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::process::{args, parallel_map, Tool};
 use super::{assert_owned, disk_labels, owner_of, DiskAdapter, CLUSTER_KEY};
 use crate::error::UsageError;
-use crate::plan::{Disk, Owner};
+use crate::plan::Disk;
 use crate::render::DiskSource;
 use crate::spec::{cloud_id, Spec};
 
