@@ -213,6 +213,13 @@ impl Global {
             ));
         }
         let generation = profile.u64("generation")?;
+        let domain = profile.str("clusterDomain")?;
+        if !crate::manifest::is_dns_subdomain(&domain) {
+            return Err(UsageError::new(format!(
+                "clusterDomain \"{}\" is not a DNS name",
+                domain.escape_debug()
+            )));
+        }
         Ok(Spec {
             name,
             namespace,

@@ -2,6 +2,7 @@
 //! confirm and execute. Every check that can refuse runs before the first mutating call.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -50,6 +51,14 @@ pub fn run(cli: Cli) -> Result<()> {
                 .map(AdoptPattern::parse)
                 .transpose()?;
             let s = Session::open(g, nodes, &report)?;
+            if adopt.is_some() && matches!(s.spec.cloud, Cloud::Kind | Cloud::Dynamic) {
+                return Err(UsageError::new(format!(
+                    "--adopt-disks takes over cloud disks (gke, aws); with --cloud {} there \
+                     are none to adopt",
+                    s.spec.cloud
+                ))
+                .into());
+            }
             let observed = s.observe(&plan::wanted_disk_names(&s.spec, adopt.as_ref()), false)?;
             let plan = plan::plan_create(
                 &s.spec,
@@ -165,7 +174,21 @@ fn write_dir(dir: &Path, manifests: &[Manifest]) -> Result<()> {
             m.object.kind.to_lowercase(),
             m.object.name
         ));
-        std::fs::write(&file, to_yaml_stream(std::slice::from_ref(m)))
+        // Secrets hold private keys: only the owner may read them.
+        let mode = if m.object.kind == "Secret" {
+            0o600
+        } else {
+            0o644
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&file)
+            .with_context(|| format!("writing {}", file.display()))?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.write_all(to_yaml_stream(std::slice::from_ref(m)).as_bytes())
             .with_context(|| format!("writing {}", file.display()))?;
     }
     eprintln!("wrote {} manifests to {}", manifests.len(), dir.display());

@@ -95,6 +95,13 @@ impl Executor<'_> {
         let mut outcome = Outcome::default();
         let mut created: BTreeMap<String, Disk> = BTreeMap::new();
 
+        // First: the kind and dynamic adapters keep their disks as objects in the namespace.
+        if plan.create_namespace {
+            let label = format!("creating namespace {}", self.spec.namespace);
+            let ns = [namespace_manifest(self.spec)];
+            self.step(&label, &outcome, || self.kubectl.apply(&ns))?;
+        }
+
         let to_create: Vec<(u8, String)> = plan
             .disks
             .iter()
@@ -196,9 +203,6 @@ impl Executor<'_> {
             }
         }
         let mut manifests = Vec::new();
-        if plan.create_namespace {
-            manifests.push(namespace_manifest(self.spec));
-        }
         let (material, issued) = material;
         if issued.new_ca {
             self.report.info("generated a new cluster CA");

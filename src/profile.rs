@@ -153,10 +153,19 @@ fn merge(base: &mut Mapping, over: &Mapping, prefix: &str) -> Result<(), UsageEr
             )));
         };
         match (slot, value) {
+            (Value::Mapping(b), Value::Mapping(o)) if path == SETTINGS => {
+                for (k, v) in o {
+                    check_setting(k, v)?;
+                    b.insert(k.clone(), v.clone());
+                }
+            }
             (Value::Mapping(b), Value::Mapping(o)) => merge(b, o, &path)?,
-            // A free-form map (e.g. extra settings) is empty in the default and takes anything.
-            (slot @ Value::Mapping(_), Value::Null) => *slot = Value::Mapping(Mapping::new()),
+            (slot @ Value::Mapping(_), Value::Null) if path == SETTINGS => {
+                *slot = Value::Mapping(Mapping::new())
+            }
             (slot, value) if same_type(slot, value) => *slot = value.clone(),
+            // `--set node.cpuRequest=2` means the string "2".
+            (slot @ Value::String(_), Value::Number(n)) => *slot = Value::String(n.to_string()),
             (slot, value) => {
                 return Err(UsageError::new(format!(
                     "profile key {path} takes {}, got {}",
@@ -165,6 +174,64 @@ fn merge(base: &mut Mapping, over: &Mapping, prefix: &str) -> Result<(), UsageEr
                 )))
             }
         }
+    }
+    Ok(())
+}
+
+/// The one free-form map: extra server settings, rendered as `<envPrefix><KEY>`.
+const SETTINGS: &str = "node.settings";
+
+/// Settings esk sets itself; overriding them through `node.settings` would make two values.
+const RESERVED_SETTINGS: &[&str] = &[
+    "CLUSTER_SIZE",
+    "DISCOVER_VIA_DNS",
+    "CLUSTER_DNS",
+    "DB",
+    "INDEX",
+    "LOG",
+    "CLUSTER_GOSSIP_PORT",
+    "NODE_IP",
+    "REPLICATION_IP",
+    "NODE_HOST_ADVERTISE_AS",
+    "CERTIFICATE_FILE",
+    "CERTIFICATE_PRIVATE_KEY_FILE",
+    "TRUSTED_ROOT_CERTIFICATES_PATH",
+    "CERTIFICATE_RESERVED_NODE_COMMON_NAME",
+    "DEFAULT_ADMIN_PASSWORD",
+    "DEFAULT_OPS_PASSWORD",
+    "INSECURE",
+    "INT_IP",
+    "EXT_IP",
+    "INT_TCP_PORT",
+    "EXT_TCP_PORT",
+    "INT_HTTP_PORT",
+    "EXT_HTTP_PORT",
+    "INT_HTTP_PREFIXES",
+    "EXT_HTTP_PREFIXES",
+    "GOSSIP_ALLOWED_DIFFERENCE_MS",
+];
+
+/// A server setting: an upper-case environment name esk does not set itself, a scalar value.
+fn check_setting(key: &Value, value: &Value) -> Result<(), UsageError> {
+    let k = key.as_str().unwrap_or_default();
+    let valid = k.starts_with(|c: char| c.is_ascii_uppercase())
+        && k.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        return Err(UsageError::new(format!(
+            "node.settings key \"{}\" must be an upper-case setting name such as RUN_PROJECTIONS",
+            k.escape_debug()
+        )));
+    }
+    if RESERVED_SETTINGS.contains(&k) {
+        return Err(UsageError::new(format!(
+            "node.settings.{k} is set by esk itself; use the matching flag or profile key"
+        )));
+    }
+    if !matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
+        return Err(UsageError::new(format!(
+            "node.settings.{k} takes a string, number or true/false"
+        )));
     }
     Ok(())
 }
@@ -222,6 +289,24 @@ mod tests {
         assert!(err.contains("takes a number"), "{err}");
         assert!(p.set("nonsense").is_err());
         assert!(p.set(".x=1").is_err());
+    }
+
+    #[test]
+    fn extra_settings_are_free_form_but_checked() {
+        let mut p = Profile::load("default").unwrap();
+        p.set("node.settings.RUN_PROJECTIONS=All").unwrap();
+        p.set("node.settings.MAX_APPEND_SIZE=2048").unwrap();
+        assert_eq!(p.str("node.settings.RUN_PROJECTIONS").unwrap(), "All");
+        assert_eq!(p.u64("node.settings.MAX_APPEND_SIZE").unwrap(), 2048);
+        assert!(p.set("node.settings.run_projections=All").is_err());
+        let err = p
+            .set("node.settings.CLUSTER_SIZE=9")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("set by esk itself"), "{err}");
+        // Numbers where a string is expected are taken as strings.
+        p.set("node.cpuRequest=2").unwrap();
+        assert_eq!(p.str("node.cpuRequest").unwrap(), "2");
     }
 
     #[test]

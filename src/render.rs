@@ -25,6 +25,7 @@ const BUILT_IN: &[(&str, &str)] = templates!(
     "_helpers.j2",
     "_pod.j2",
     "headless-service.yaml.j2",
+    "client-service.yaml.j2",
     "frontend-configmap.yaml.j2",
     "frontend-deployment.yaml.j2",
     "frontend-service.yaml.j2",
@@ -172,6 +173,7 @@ fn base_context(spec: &Spec) -> JValue {
             namespace => spec.namespace.as_str(),
             size => spec.nodes.get(),
             dns => cluster_dns(spec),
+            client_dns => client_dns(spec),
             cloud => spec.cloud.as_str(),
         },
         profile => JValue::from_serialize(&spec.profile.values),
@@ -197,13 +199,32 @@ fn port(name: &str, port: u16, internal: bool) -> JValue {
     minijinja::context! { name => name, port => port, internal => internal }
 }
 
-pub fn cluster_dns(spec: &Spec) -> String {
-    format!("{}.{}.svc.cluster.local", spec.name, spec.namespace)
+/// The Kubernetes DNS domain (`cluster.local` unless the profile says otherwise).
+pub fn domain(spec: &Spec) -> String {
+    spec.profile
+        .str("clusterDomain")
+        .unwrap_or_else(|_| "cluster.local".into())
 }
 
-/// Names of node i's objects; the PV is cluster-scoped, so it carries the namespace.
+/// The headless Service's name: resolves to every node, for gossip discovery.
+pub fn cluster_dns(spec: &Spec) -> String {
+    format!("{}.{}.svc.{}", spec.name, spec.namespace, domain(spec))
+}
+
+/// The client Service's name: one address over the ready nodes.
+pub fn client_dns(spec: &Spec) -> String {
+    format!(
+        "{}-client.{}.svc.{}",
+        spec.name,
+        spec.namespace,
+        domain(spec)
+    )
+}
+
+/// Names of node i's objects; the PV is cluster-scoped, so it carries the namespace, after
+/// a dot that neither a namespace nor a cluster name can contain (so no two clusters share one).
 pub fn pv_name(spec: &Spec, i: u8) -> String {
-    format!("{}-{}", spec.namespace, spec.disk_name(i))
+    format!("{}.{}", spec.namespace, spec.disk_name(i))
 }
 
 /// Node i's claim. A StatefulSet finds its claims by name, `<template>-<set>-<ordinal>`, so

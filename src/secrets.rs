@@ -10,7 +10,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::manifest::{Manifest, ObjectRef};
-use crate::render::{cluster_dns, labels};
+use crate::render::{client_dns, cluster_dns, labels};
 use crate::spec::Spec;
 use crate::tls::{self, Ca, NodeCert};
 
@@ -62,6 +62,8 @@ pub fn node_dns_names(spec: &Spec, i: u8) -> Vec<String> {
         node,
         cluster,
         format!("{}.{}.svc", spec.name, spec.namespace),
+        client_dns(spec),
+        format!("{}-client.{}.svc", spec.name, spec.namespace),
     ]
 }
 

@@ -98,7 +98,7 @@ fn volumes_are_tagged_and_bound_through_the_ebs_csi_driver() {
             .get(
                 "PersistentVolume",
                 None,
-                &format!("default-es-disk-{}", i + 1),
+                &format!("default.es-disk-{}", i + 1),
             )
             .expect("pv");
         assert_eq!(pv["spec"]["csi"]["driver"], "ebs.csi.aws.com");

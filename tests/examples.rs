@@ -43,7 +43,7 @@ fn kind_dev_script_bootstraps_a_cluster_and_is_safe_to_rerun() {
     assert_eq!(env_value(&nodes[0], "INSECURE").as_deref(), Some("true"));
     let pv = bed
         .kube
-        .get("PersistentVolume", None, "default-es-disk-2")
+        .get("PersistentVolume", None, "default.es-disk-2")
         .expect("local pv");
     assert_eq!(
         pv["spec"]["local"]["path"],

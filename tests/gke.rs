@@ -76,10 +76,19 @@ fn create_is_complete_and_rerunning_it_changes_nothing() {
         .kube
         .get("ConfigMap", Some("default"), "es-frontend")
         .expect("nginx config");
+    // The frontend proxies to the client Service: one stable address over the ready nodes.
     assert!(cm["data"]["nginx.conf"]
         .as_str()
         .unwrap()
-        .contains("es.default.svc.cluster.local:2113"));
+        .contains("server es-client.default.svc.cluster.local:2113"));
+    let client = bed
+        .kube
+        .get("Service", Some("default"), "es-client")
+        .expect("client service");
+    assert_eq!(
+        client["spec"]["selector"]["app.kubernetes.io/component"],
+        "node"
+    );
     assert!(bed
         .kube
         .get("Deployment", Some("default"), "es-frontend")
@@ -254,7 +263,7 @@ fn dry_runs_print_the_plan_and_change_nothing() {
     let plan = stdout(&out);
     assert!(plan.contains("- delete  es-disk-2"), "{plan}");
     assert!(
-        plan.contains("- delete  PersistentVolume/default-es-disk-2"),
+        plan.contains("- delete  PersistentVolume/default.es-disk-2"),
         "{plan}"
     );
     let out = esk_ok(&bed, &["delete", "--keep-disks", "--dry-run"]);
@@ -299,7 +308,7 @@ fn adopt_disks_takes_over_the_old_scripts_disks_without_recreating_them() {
     assert!(disks.iter().any(|d| d.name == "esdisk-4"));
     let pv = bed
         .kube
-        .get("PersistentVolume", None, "default-es-disk-2")
+        .get("PersistentVolume", None, "default.es-disk-2")
         .expect("pv");
     assert_eq!(
         pv["spec"]["csi"]["volumeHandle"],

@@ -94,7 +94,7 @@ fn volumes_are_spread_over_nodes_and_pinned_to_them() {
     for i in 1..=4 {
         let pv = bed
             .kube
-            .get("PersistentVolume", None, &format!("default-es-disk-{i}"))
+            .get("PersistentVolume", None, &format!("default.es-disk-{i}"))
             .expect("pv");
         assert_eq!(
             pv["spec"]["local"]["path"],

@@ -421,7 +421,7 @@ fn the_statefulset_binds_pre_created_claims() {
     // data-<set>-<ordinal>, pre-bound to node i's volume.
     for (ordinal, i) in [(0, 1), (1, 2), (2, 3)] {
         let pvc = find(&ms, "PersistentVolumeClaim", &format!("data-es-{ordinal}"));
-        assert_eq!(pvc["spec"]["volumeName"], format!("default-es-disk-{i}"));
+        assert_eq!(pvc["spec"]["volumeName"], format!("default.es-disk-{i}"));
     }
     assert!(!ms.iter().any(|m| m.object.kind == "Deployment"
         && m.object.name.starts_with("es-")

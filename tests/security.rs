@@ -194,7 +194,7 @@ fn the_statefulset_workload_keeps_its_disks_through_delete_and_resize() {
             .expect("claim");
         assert_eq!(
             pvc["spec"]["volumeName"],
-            format!("default-es-disk-{}", ordinal + 1)
+            format!("default.es-disk-{}", ordinal + 1)
         );
     }
     // Forgetting the workload is refused, not a silent switch to Deployments.

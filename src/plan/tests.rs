@@ -63,7 +63,7 @@ fn running(n: u8) -> Observed {
         objects.push(object("Deployment", &format!("es-{i}"), Some(i)));
         objects.push(object(
             "PersistentVolume",
-            &format!("default-es-disk-{i}"),
+            &format!("default.es-disk-{i}"),
             Some(i),
         ));
         objects.push(object(
@@ -135,7 +135,7 @@ fn an_empty_project_gets_every_disk_and_object() {
     for want in [
         "Deployment/es-3",
         "Service/es",
-        "PersistentVolume/default-es-disk-2",
+        "PersistentVolume/default.es-disk-2",
         "ConfigMap/esk.es",
     ] {
         assert!(
@@ -235,7 +235,7 @@ fn shrinking_keeps_surplus_disks_unless_pruning_and_drops_their_objects() {
         .iter()
         .any(|w| w.contains("4 disk(s)") && w.contains("kept")));
     let gone: Vec<String> = plan.delete.iter().map(ToString::to_string).collect();
-    assert!(gone.contains(&"PersistentVolume/default-es-disk-7".to_string()));
+    assert!(gone.contains(&"PersistentVolume/default.es-disk-7".to_string()));
     assert!(
         gone.contains(&"Deployment/es-1".to_string()),
         "recreate: every node goes"
