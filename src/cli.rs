@@ -40,9 +40,10 @@ pub struct Global {
     /// else the profile).
     #[arg(long, global = true)]
     pub cloud: Option<String>,
-    /// A built-in profile name or a profile YAML file.
-    #[arg(long, global = true, default_value = "default")]
-    pub profile: String,
+    /// A built-in profile name or a profile YAML file (default: the one the cluster was
+    /// created with, else `default`).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
     /// Override a profile value, e.g. --set disk.sizeGb=50 (repeatable).
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -165,7 +166,7 @@ impl Global {
     pub fn spec(&self, nodes: NodeCount, detected: Option<Cloud>) -> Result<Spec, UsageError> {
         let name = Name::parse("cluster name", &self.name, MAX_NAME_LEN)?;
         let namespace = Name::parse("namespace", &self.namespace, 63)?;
-        let mut profile = Profile::load(&self.profile)?;
+        let mut profile = Profile::load(self.profile.as_deref().unwrap_or("default"))?;
         for assignment in &self.set {
             profile.set(assignment)?;
         }

@@ -50,7 +50,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 .as_deref()
                 .map(AdoptPattern::parse)
                 .transpose()?;
-            let s = Session::open(g, nodes, &report)?;
+            let mut s = Session::open(g, nodes, &report)?;
             if adopt.is_some() && matches!(s.spec.cloud, Cloud::Kind | Cloud::Dynamic) {
                 return Err(UsageError::new(format!(
                     "--adopt-disks takes over cloud disks (gke, aws); with --cloud {} there \
@@ -83,7 +83,7 @@ pub fn run(cli: Cli) -> Result<()> {
             wait,
             timeout,
         } => {
-            let s = Session::open(g, node_count(nodes)?, &report)?;
+            let mut s = Session::open(g, node_count(nodes)?, &report)?;
             let observed = s.observe(&plan::wanted_disk_names(&s.spec, None), false)?;
             let plan = plan::plan_resize(
                 &s.spec,
@@ -104,7 +104,7 @@ pub fn run(cli: Cli) -> Result<()> {
             keep_disks,
             dry_run,
         } => {
-            let s = Session::open(g, NodeCount::new(1)?, &report)?;
+            let mut s = Session::open(g, NodeCount::new(1)?, &report)?;
             let observed = s.observe(&[], true)?;
             let plan = plan::plan_delete(&s.spec, &observed, *keep_disks);
             let run = Run {
@@ -219,6 +219,8 @@ struct Session<'a> {
     disks: Box<dyn DiskAdapter>,
     zone: String,
     notes: Vec<String>,
+    /// --profile was given (changing a cluster's profile must be deliberate).
+    profile_given: bool,
     report: &'a Reporter,
 }
 
@@ -266,13 +268,14 @@ impl<'a> Session<'a> {
             disks: connected.disks,
             zone: connected.zone,
             notes: [notes, connected.notes].concat(),
+            profile_given: g.profile.is_some(),
             report,
         })
     }
 
     /// The cluster's objects and record, then its disks (by label, plus `names`).
     /// `deleting`: any workload may be deleted without naming it.
-    fn observe(&self, names: &[String], deleting: bool) -> Result<Observed> {
+    fn observe(&mut self, names: &[String], deleting: bool) -> Result<Observed> {
         // Three independent looks, at once: the disks' list is the slow one.
         let (state, namespace_exists, disks) = std::thread::scope(|s| {
             let ns = s.spawn(|| self.kubectl.namespace_exists());
@@ -282,19 +285,14 @@ impl<'a> Session<'a> {
         });
         let state = state?;
         if let Some(r) = &state.record {
-            if r.cloud != self.spec.cloud.as_str() {
-                return Err(UsageError::new(format!(
-                    "cluster {} was created with --cloud {}; pass --cloud {}",
-                    self.spec.name, r.cloud, r.cloud
-                ))
-                .into());
-            }
-            if r.workload != self.spec.workload.as_str() && !deleting {
-                return Err(UsageError::new(format!(
-                    "cluster {} runs as a {}; pass --workload {}",
-                    self.spec.name, r.workload, r.workload
-                ))
-                .into());
+            let warnings = r.check(&self.spec, &self.zone, deleting, self.profile_given)?;
+            self.notes.extend(warnings);
+            let auto = self.spec.profile.str("node.antiAffinity")? == "auto";
+            if auto && !r.anti_affinity.is_empty() {
+                // Decided when the cluster was made; a changed node count must not restart it.
+                self.spec.security.required_anti_affinity = r.anti_affinity == "required";
+                self.notes
+                    .retain(|n| !n.contains("spreading them is only preferred"));
             }
         }
         Ok(Observed {

@@ -222,6 +222,12 @@ impl Executor<'_> {
             zone: self.zone.clone(),
             disks: names.values().cloned().collect(),
             workload: self.spec.workload.as_str().to_string(),
+            tls: self.spec.security.tls,
+            anti_affinity: if self.spec.security.required_anti_affinity {
+                "required".into()
+            } else {
+                "preferred".into()
+            },
         };
         manifests.push(record.manifest(self.spec));
         Ok(manifests)

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_yaml::{Mapping, Value};
 
+use crate::error::UsageError;
 use crate::manifest::{Manifest, ObjectRef};
 use crate::render::labels;
 use crate::spec::Spec;
@@ -18,6 +19,10 @@ pub struct Record {
     pub disks: Vec<String>,
     /// "deployment" or "statefulset".
     pub workload: String,
+    pub tls: bool,
+    /// "required" or "preferred": decided once, so a changing node count cannot flip it and
+    /// restart every node on a re-run.
+    pub anti_affinity: String,
 }
 
 pub fn record_name(spec: &Spec) -> String {
@@ -36,6 +41,8 @@ impl Record {
                 .get("workload")
                 .cloned()
                 .unwrap_or_else(|| "deployment".into()),
+            tls: data.get("tls").is_none_or(|t| t == "true"),
+            anti_affinity: data.get("antiAffinity").cloned().unwrap_or_default(),
             disks: data
                 .get("disks")
                 .map(|d| {
@@ -46,6 +53,61 @@ impl Record {
                 })
                 .unwrap_or_default(),
         })
+    }
+
+    /// Refuses a run that would silently change what the cluster was made with. `deleting`
+    /// runs only need the same cloud; `profile_given` says --profile was passed (a deliberate
+    /// change of version, which is allowed with a warning).
+    pub fn check(
+        &self,
+        spec: &Spec,
+        zone: &str,
+        deleting: bool,
+        profile_given: bool,
+    ) -> Result<Vec<String>, UsageError> {
+        let refuse = |what: String| Err(UsageError::new(format!("cluster {} {what}", spec.name)));
+        if self.cloud != spec.cloud.as_str() {
+            return refuse(format!(
+                "was created with --cloud {0}; pass --cloud {0}",
+                self.cloud
+            ));
+        }
+        if deleting {
+            return Ok(Vec::new());
+        }
+        if self.workload != spec.workload.as_str() {
+            return refuse(format!("runs as a {0}; pass --workload {0}", self.workload));
+        }
+        if !self.zone.is_empty() && !zone.is_empty() && self.zone != zone {
+            return refuse(format!(
+                "has its disks in zone {0}; pass --zone {0}",
+                self.zone
+            ));
+        }
+        if self.tls != spec.security.tls {
+            return refuse(if self.tls {
+                "runs with TLS; drop --insecure (switching needs delete --keep-disks, then create)"
+                    .into()
+            } else {
+                "runs without TLS; pass --insecure (switching needs delete --keep-disks, then \
+                 create)"
+                    .into()
+            });
+        }
+        let mut warnings = Vec::new();
+        if !self.profile.is_empty() && self.profile != spec.profile.name {
+            if !profile_given {
+                return refuse(format!(
+                    "was created with --profile {0}; pass --profile {0} (or the profile to move it to)",
+                    self.profile
+                ));
+            }
+            warnings.push(format!(
+                "warning: changing profile from {} to {}: every node restarts with the new settings",
+                self.profile, spec.profile.name
+            ));
+        }
+        Ok(warnings)
     }
 
     pub fn manifest(&self, spec: &Spec) -> Manifest {
@@ -59,6 +121,8 @@ impl Record {
         put("zone", self.zone.clone());
         put("disks", self.disks.join(","));
         put("workload", self.workload.clone());
+        put("tls", self.tls.to_string());
+        put("antiAffinity", self.anti_affinity.clone());
         put("eskVersion", env!("CARGO_PKG_VERSION").to_string());
         let labels: Mapping = labels(spec, "record", None)
             .into_iter()

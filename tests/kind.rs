@@ -155,3 +155,26 @@ fn a_bad_local_path_is_refused_before_anything_runs() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert_eq!(bed.mutating_requests(), 0);
 }
+
+#[test]
+fn a_new_namespace_is_created_before_the_disks_that_live_in_it() {
+    let bed = kind_bed();
+    esk_ok(&bed, &["create", "1", "-n", "dev"]);
+    assert!(bed.kube.get("Namespace", None, "dev").is_some());
+    assert!(bed
+        .kube
+        .get("ConfigMap", Some("dev"), "esk-disks.es")
+        .is_some());
+    let pv = bed
+        .kube
+        .get("PersistentVolume", None, "dev.es-disk-1")
+        .expect("pv");
+    assert_eq!(pv["spec"]["local"]["path"], "/var/lib/esk/dev/es-disk-1");
+    // esk never deletes a namespace: other things may live there.
+    esk_ok(&bed, &["delete", "--yes", "-n", "dev"]);
+    assert!(bed.kube.get("Namespace", None, "dev").is_some());
+    assert!(bed
+        .kube
+        .get("ConfigMap", Some("dev"), "esk-disks.es")
+        .is_none());
+}

@@ -220,3 +220,53 @@ fn the_statefulset_workload_keeps_its_disks_through_delete_and_resize() {
     esk_ok(&bed, &["create", "5", "--workload", "statefulset"]);
     assert_eq!(labelled_gce_disks(&bed, "es")[..3], disks[..]);
 }
+
+#[test]
+fn a_rerun_never_silently_changes_what_the_cluster_was_made_with() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3", "--profile", "eventstore-24"]);
+    let before = bed.mutating_requests();
+    for (args, needle) in [
+        (&["create", "3"][..], "pass --profile eventstore-24"),
+        (
+            &["create", "3", "--profile", "eventstore-24", "--insecure"][..],
+            "runs with TLS",
+        ),
+        (
+            &[
+                "create",
+                "3",
+                "--profile",
+                "eventstore-24",
+                "--zone",
+                "us-central1-b",
+            ][..],
+            "zone us-central1-a",
+        ),
+        (&["resize", "5"][..], "pass --profile eventstore-24"),
+    ] {
+        let out = esk(&bed, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", text(&out));
+    }
+    assert_eq!(bed.mutating_requests(), before);
+
+    // Spreading was decided when the cluster was made (no Kubernetes nodes then: preferred);
+    // nodes appearing later must not flip it and restart every node.
+    for node in ["n1", "n2", "n3"] {
+        bed.kube.seed(
+            serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}}),
+        );
+    }
+    let versions = resource_versions(&bed);
+    esk_ok(&bed, &["create", "3", "--profile", "eventstore-24"]);
+    assert_eq!(resource_versions(&bed), versions);
+
+    // A deliberate change of version is allowed, and said.
+    let out = esk_ok(&bed, &["create", "3", "--profile", "kurrentdb-25"]);
+    assert!(
+        stderr(&out).contains("changing profile from eventstore-24 to kurrentdb-25"),
+        "{}",
+        text(&out)
+    );
+}
