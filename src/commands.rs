@@ -312,6 +312,9 @@ impl<'a> Session<'a> {
             wait,
         } = run;
         plan.warnings.splice(0..0, self.notes.iter().cloned());
+        if !plan.apply.is_empty() {
+            secrets::check_ca(&self.spec, &observed.secrets, rotate_certs)?;
+        }
         if dry_run {
             print!("{plan}");
             println!("Dry run: nothing was changed.");

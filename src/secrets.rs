@@ -9,6 +9,7 @@ use anyhow::Result;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use crate::error::Refused;
 use crate::manifest::{Manifest, ObjectRef};
 use crate::render::{client_dns, cluster_dns, labels};
 use crate::spec::Spec;
@@ -88,6 +89,26 @@ pub fn object_refs(spec: &Spec) -> Vec<ObjectRef> {
     refs
 }
 
+/// Refuses to go on over a stored CA esk cannot sign with: replacing it silently would cut off
+/// every client that trusts it. Runs before anything changes.
+pub fn check_ca(spec: &Spec, existing: &SecretData, rotate: bool) -> Result<(), Refused> {
+    let Some(d) = existing.get(&ca_secret(spec)) else {
+        return Ok(());
+    };
+    let ca = Ca {
+        cert_pem: d.get("ca.crt").cloned().unwrap_or_default(),
+        key_pem: d.get("ca.key").cloned().unwrap_or_default(),
+    };
+    if spec.security.tls && !rotate && !tls::ca_matches(&ca) {
+        return Err(Refused::new(format!(
+            "Secret {} does not hold a CA esk can use; --rotate-certs replaces it and every \
+             node certificate",
+            ca_secret(spec)
+        )));
+    }
+    Ok(())
+}
+
 /// What a run did with the TLS material, for the report.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Issued {
@@ -124,13 +145,11 @@ pub fn material(
             ("ops-password", password("ops-password")?),
         ],
     ));
-    let stored_ca = existing.get(&ca_secret(spec)).and_then(|d| {
-        let ca = Ca {
-            cert_pem: d.get("ca.crt")?.clone(),
-            key_pem: d.get("ca.key")?.clone(),
-        };
-        tls::ca_matches(&ca).then_some(ca)
+    let stored_ca = existing.get(&ca_secret(spec)).map(|d| Ca {
+        cert_pem: d.get("ca.crt").cloned().unwrap_or_default(),
+        key_pem: d.get("ca.key").cloned().unwrap_or_default(),
     });
+    check_ca(spec, existing, rotate)?;
     let ca = match (&stored_ca, rotate) {
         (Some(ca), false) => ca.clone(),
         _ => {
@@ -157,7 +176,10 @@ pub fn material(
                 cert_pem: d.get("tls.crt")?.clone(),
                 key_pem: d.get("tls.key")?.clone(),
             };
-            (d.get("ca.crt") == Some(&ca.cert_pem)).then_some(cert)
+            // …and only while it is valid for a month more and names what it should.
+            let current = d.get("ca.crt") == Some(&ca.cert_pem)
+                && tls::cert_is_current(&cert.cert_pem, &node_dns_names(spec, i), 30);
+            current.then_some(cert)
         });
         wanted.push((i, stored));
     }

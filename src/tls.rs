@@ -210,6 +210,46 @@ fn rsa_key_pair() -> Result<KeyPair> {
     )?)
 }
 
+/// Whether a stored node certificate can stay: it parses, names exactly `dns_names` (plus
+/// localhost), and is valid for at least `min_days` more days.
+pub fn cert_is_current(cert_pem: &str, dns_names: &[String], min_days: u64) -> bool {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()) else {
+        return false;
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(&pem.contents) else {
+        return false;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let left = cert.validity().not_after.timestamp() - now;
+    if left < (min_days * 86_400) as i64 {
+        return false;
+    }
+    let Ok(Some(sans)) = cert.subject_alternative_name() else {
+        return false;
+    };
+    let mut have: Vec<String> = sans
+        .value
+        .general_names
+        .iter()
+        .filter_map(|g| match g {
+            GeneralName::DNSName(d) => Some(d.to_string()),
+            _ => None,
+        })
+        .filter(|d| d != "localhost")
+        .collect();
+    let mut want: Vec<String> = dns_names
+        .iter()
+        .filter(|d| *d != "localhost")
+        .cloned()
+        .collect();
+    have.sort();
+    want.sort();
+    have == want
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,5 +450,21 @@ mod tests {
             assert!(p.chars().all(|c| c.is_ascii_alphanumeric()));
             assert!(!p.contains(['0', 'O', 'o', '1', 'I', 'l']));
         }
+    }
+
+    #[test]
+    fn current_certificates_are_kept_and_changed_names_are_not() {
+        let ca = new_ca("dev").unwrap();
+        let dns = names(&["es-1.es.default.svc.cluster.local", "es-1"]);
+        let node = node_cert(&ca, &dns).unwrap();
+        assert!(cert_is_current(&node.cert_pem, &dns, 30));
+        assert!(!cert_is_current(
+            &node.cert_pem,
+            &names(&["es-1.es.prod.svc.cluster.local"]),
+            30
+        ));
+        // Valid for about two years: not for three.
+        assert!(!cert_is_current(&node.cert_pem, &dns, 3 * 365));
+        assert!(!cert_is_current("not a certificate", &dns, 30));
     }
 }

@@ -178,3 +178,29 @@ fn a_new_namespace_is_created_before_the_disks_that_live_in_it() {
         .get("ConfigMap", Some("dev"), "esk-disks.es")
         .is_none());
 }
+
+#[test]
+fn a_tampered_registry_is_refused_before_any_job_runs() {
+    let bed = kind_bed();
+    esk_ok(&bed, &["create", "1"]);
+    let mut cm = bed
+        .kube
+        .get("ConfigMap", Some("default"), "esk-disks.es")
+        .unwrap();
+    cm["data"]["es-disk-1"] =
+        json!(json!({"index": 1, "node": "dev-control-plane", "path": "/etc"}).to_string());
+    bed.kube.seed(cm);
+    let before = bed.mutating_requests();
+    let out = esk(&bed, &["delete", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("that esk did not write"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        bed.mutating_requests(),
+        before,
+        "a Job ran on a tampered path"
+    );
+}

@@ -270,3 +270,26 @@ fn a_rerun_never_silently_changes_what_the_cluster_was_made_with() {
         text(&out)
     );
 }
+
+#[test]
+fn an_unusable_ca_is_never_replaced_silently() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "1"]);
+    let mut ca = bed.kube.get("Secret", Some("default"), "es-ca").unwrap();
+    let other_key = base64::engine::general_purpose::STANDARD
+        .encode("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+    ca["data"]["ca.key"] = serde_json::json!(other_key);
+    bed.kube.seed(ca);
+    let before = bed.mutating_requests();
+    // Refused before anything changes, even where there were disks to make first.
+    let out = esk(&bed, &["resize", "3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("--rotate-certs replaces it"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(bed.mutating_requests(), before);
+    esk_ok(&bed, &["create", "1", "--rotate-certs"]);
+    assert!(secret_field(&bed, "es-ca", "ca.key").contains("PRIVATE KEY"));
+}

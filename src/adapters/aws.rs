@@ -38,9 +38,10 @@ impl Aws {
             .location
             .region
             .clone()
+            // The context ARN names the cluster's own region: it wins over the environment's.
+            .or(from_arn)
             .or_else(|| env("AWS_REGION"))
             .or_else(|| env("AWS_DEFAULT_REGION"))
-            .or(from_arn)
             .ok_or_else(|| {
                 UsageError::new("aws volumes need a region: pass --region or set AWS_REGION")
             })?;

@@ -36,18 +36,19 @@ pub fn location_without_io(spec: &Spec, context: Option<&str>) -> (Option<String
         .get(2)
         .filter(|z| z.matches('-').count() >= 2)
         .map(|s| s.to_string());
+    // The context names the cluster's own project and zone: it wins over gcloud's defaults.
     let project = spec
         .location
         .project
         .clone()
-        .or_else(|| env("CLOUDSDK_CORE_PROJECT"))
-        .or(ctx_project);
+        .or(ctx_project)
+        .or_else(|| env("CLOUDSDK_CORE_PROJECT"));
     let zone = spec
         .location
         .zone
         .clone()
-        .or_else(|| env("CLOUDSDK_COMPUTE_ZONE"))
-        .or(ctx_zone);
+        .or(ctx_zone)
+        .or_else(|| env("CLOUDSDK_COMPUTE_ZONE"));
     (project, zone)
 }
 

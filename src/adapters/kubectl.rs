@@ -163,7 +163,15 @@ impl Kubectl {
             return Ok(());
         }
         let mut a = self.base();
-        a.extend(args(["delete", "--ignore-not-found", "--wait=true"]));
+        // Foreground: a workload is gone only once its pods are, so a recreated node can never
+        // run beside the old one on the same disk, and a disk is no longer in use when esk
+        // deletes it.
+        a.extend(args([
+            "delete",
+            "--ignore-not-found",
+            "--wait=true",
+            "--cascade=foreground",
+        ]));
         for o in objects {
             a.push(format!("{}/{}", resource(&o.kind), o.name));
         }

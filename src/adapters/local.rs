@@ -125,6 +125,15 @@ impl Local {
                 if let (Some(i), Some(node), Some(path)) =
                     (v["index"].as_u64(), v["node"].as_str(), v["path"].as_str())
                 {
+                    // The registry is a ConfigMap anyone with access to the namespace could
+                    // edit: trust only entries that point where esk would have put the disk.
+                    if !self.plausible(name, node, path) {
+                        bail!(
+                            "ConfigMap {} has an entry for {name} that esk did not write \
+                             (node {node:?}, path {path:?}); fix or remove it",
+                            self.registry_name()
+                        );
+                    }
                     out.insert(
                         name.clone(),
                         Entry {
@@ -137,6 +146,21 @@ impl Local {
             }
         }
         Ok(out)
+    }
+
+    /// An entry as esk writes them: a disk named like a DNS label, in a directory of that
+    /// name under `<some base>/<namespace>/`, on a node with a valid name.
+    fn plausible(&self, name: &str, node: &str, path: &str) -> bool {
+        let suffix = format!("/{}/{name}", self.spec.namespace);
+        crate::spec::Name::parse("disk", name, 63).is_ok()
+            && crate::manifest::is_dns_subdomain(node)
+            && path.starts_with('/')
+            && path.ends_with(&suffix)
+            && path.len() > suffix.len()
+            && !path.split('/').any(|c| c == ".." || c == ".")
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
     }
 
     fn registry_manifest(&self, entries: &BTreeMap<String, Entry>) -> Manifest {
@@ -169,7 +193,13 @@ impl Local {
     /// its parent (rm), never more.
     fn job(&self, verb: &str, disk: &str, entry: &Entry) -> Result<Manifest> {
         let uid = self.spec.profile.u64("runAsUser")?;
-        let parent = self.base_dir()?;
+        // The recorded path, not today's disk.localPath: the data is where it was put.
+        let parent = entry
+            .path
+            .strip_suffix(&format!("/{disk}"))
+            .filter(|p| !p.is_empty())
+            .with_context(|| format!("path {} does not end with {disk}", entry.path))?
+            .to_string();
         let (mount, host_type, command) = match verb {
             "mkdir" => (
                 entry.path.clone(),
