@@ -207,6 +207,12 @@ impl Global {
                 "--expose public needs --allow-cidr (0.0.0.0/0 opens the cluster to everyone)",
             ));
         }
+        if public && self.insecure && !self.force {
+            return Err(UsageError::new(
+                "--expose public with --insecure puts an unauthenticated database on the \
+                 internet; add --force if you really mean it",
+            ));
+        }
         if nodes.get() == 2 && !self.force {
             return Err(UsageError::new(
                 "a 2-node cluster stops when either node does (quorum is 2); use 1 or 3 nodes, \

@@ -154,6 +154,24 @@ fn unsafe_shapes_are_refused_or_warned_about() {
             "--expose",
             "public",
             "--allow-cidr",
+            "0.0.0.0/0",
+            "--insecure",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("unauthenticated database"),
+        "{}",
+        text(&out)
+    );
+    let out = esk(
+        &bed,
+        &[
+            "create",
+            "3",
+            "--expose",
+            "public",
+            "--allow-cidr",
             "10.0.0.0/33",
         ],
     );

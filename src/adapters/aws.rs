@@ -114,9 +114,14 @@ impl Aws {
         };
         let name = tag("Name").unwrap_or_else(|| id.clone());
         let (owner, node) = owner_of(&self.spec, tag);
+        let mut source = self.source(&id);
+        // A volume can only attach in its own zone, whatever --zone says today.
+        if let Some(az) = v["AvailabilityZone"].as_str() {
+            source.topology_value = az.to_string();
+        }
         Some(Disk {
             name,
-            source: self.source(&id),
+            source,
             id,
             node,
             owner,
