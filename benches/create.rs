@@ -142,6 +142,20 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let latency = Duration::from_secs_f64(latency);
+    let mut starts: Vec<Duration> = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            let bed = TestBed::start();
+            let took = started.elapsed();
+            drop(bed);
+            took
+        })
+        .collect();
+    starts.sort();
+    println!(
+        "test bed start (both emulators, kubeconfig, dirs): median {:.1} ms of 5",
+        starts[2].as_secs_f64() * 1000.0
+    );
     println!(
         "esk create vs the serial one-call-per-node strategy, disk operations take {latency:?}"
     );
