@@ -67,13 +67,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 &|name, i| s.disks.planned_source(name, i),
                 &|nodes| s.templates.render(&s.spec, nodes),
             )?;
-            let run = Run {
-                dry_run: *dry_run,
-                yes: g.yes,
-                rotate_certs: *rotate_certs,
-                wait: wait.then(|| std::time::Duration::from_secs(*timeout)),
-            };
-            s.finish(plan, &observed, run)
+            s.finish(
+                plan,
+                &observed,
+                Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout),
+            )
         }
         Command::Resize {
             nodes,
@@ -92,13 +90,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 &|name, i| s.disks.planned_source(name, i),
                 &|nodes| s.templates.render(&s.spec, nodes),
             )?;
-            let run = Run {
-                dry_run: *dry_run,
-                yes: g.yes,
-                rotate_certs: *rotate_certs,
-                wait: wait.then(|| std::time::Duration::from_secs(*timeout)),
-            };
-            s.finish(plan, &observed, run)
+            s.finish(
+                plan,
+                &observed,
+                Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout),
+            )
         }
         Command::Delete {
             keep_disks,
@@ -209,6 +205,18 @@ struct Run {
     yes: bool,
     rotate_certs: bool,
     wait: Option<std::time::Duration>,
+}
+
+impl Run {
+    /// How create and resize run.
+    fn apply(g: &Global, dry_run: bool, rotate_certs: bool, wait: bool, timeout: u64) -> Run {
+        Run {
+            dry_run,
+            yes: g.yes,
+            rotate_certs,
+            wait: wait.then(|| std::time::Duration::from_secs(timeout)),
+        }
+    }
 }
 
 /// What every cluster command sets up before it looks at anything.

@@ -135,19 +135,7 @@ fn dry_run_and_bad_input_make_no_aws_calls_that_change_anything() {
 #[test]
 fn missing_aws_cli_is_named() {
     let bed = TestBed::with_context(EKS_CONTEXT);
-    let bin = bed.dir().join("bin-no-aws");
-    std::fs::create_dir_all(&bin).unwrap();
-    let kubectl = std::env::split_paths(&std::env::var_os("PATH").unwrap())
-        .map(|d| d.join("kubectl"))
-        .find(|p| p.exists())
-        .unwrap();
-    std::os::unix::fs::symlink(kubectl, bin.join("kubectl")).unwrap();
-    let out = bed
-        .command(ESK)
-        .args(["create", "3"])
-        .env("PATH", &bin)
-        .output()
-        .unwrap();
+    let out = esk_with_only(&bed, &["kubectl"], &["create", "3"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let err = stderr(&out);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");

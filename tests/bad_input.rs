@@ -130,16 +130,7 @@ fn a_template_that_drops_the_labels_is_refused_before_anything_runs() {
 fn missing_tools_are_named_in_one_line() {
     let bed = TestBed::start();
     // A PATH with kubectl but no gcloud.
-    let bin = bed.dir().join("bin-no-gcloud");
-    std::fs::create_dir_all(&bin).unwrap();
-    let kubectl = which("kubectl");
-    std::os::unix::fs::symlink(&kubectl, bin.join("kubectl")).unwrap();
-    let out = bed
-        .command(ESK)
-        .args(["create", "3"])
-        .env("PATH", &bin)
-        .output()
-        .unwrap();
+    let out = esk_with_only(&bed, &["kubectl"], &["create", "3"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let err = stderr(&out);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
@@ -148,14 +139,7 @@ fn missing_tools_are_named_in_one_line() {
         "{err}"
     );
 
-    let empty = bed.dir().join("bin-empty");
-    std::fs::create_dir_all(&empty).unwrap();
-    let out = bed
-        .command(ESK)
-        .args(["delete", "--yes"])
-        .env("PATH", &empty)
-        .output()
-        .unwrap();
+    let out = esk_with_only(&bed, &[], &["delete", "--yes"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(
         stderr(&out).contains("kubectl not found on PATH"),
@@ -174,14 +158,4 @@ fn create_over_a_cluster_of_another_size_points_at_resize() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(stderr(&out).contains("esk resize 3"), "{}", text(&out));
     assert_eq!(bed.mutating_requests(), before);
-}
-
-fn which(program: &str) -> std::path::PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(program))
-                .find(|f| f.exists())
-        })
-        .unwrap_or_else(|| panic!("{program} not on PATH"))
 }

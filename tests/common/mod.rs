@@ -147,3 +147,31 @@ pub fn ca_cert(bed: &TestBed) -> Option<String> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
     String::from_utf8(bytes).ok()
 }
+
+/// The path of `program` on this machine's PATH.
+pub fn which(program: &str) -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(program))
+                .find(|f| f.exists())
+        })
+        .unwrap_or_else(|| panic!("{program} not on PATH"))
+}
+
+/// Runs esk with a PATH holding only `tools` (to see how it handles the others missing).
+pub fn esk_with_only(bed: &TestBed, tools: &[&str], args: &[&str]) -> Output {
+    let bin = bed.dir().join(format!("bin-{}", tools.join("-")));
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in tools {
+        let link = bin.join(tool);
+        if !link.exists() {
+            std::os::unix::fs::symlink(which(tool), link).unwrap();
+        }
+    }
+    bed.command(ESK)
+        .args(args)
+        .env("PATH", &bin)
+        .output()
+        .unwrap()
+}
