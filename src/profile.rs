@@ -15,6 +15,10 @@ const DEFAULT: &str = include_str!("../profiles/default.yaml");
 const BUILT_IN: &[(&str, &str)] = &[
     ("default", DEFAULT),
     (
+        "kurrentdb-26",
+        include_str!("../profiles/kurrentdb-26.yaml"),
+    ),
+    (
         "kurrentdb-25",
         include_str!("../profiles/kurrentdb-25.yaml"),
     ),

@@ -10,7 +10,13 @@ use esk::manifest::{to_yaml_stream, Manifest};
 use esk::render::Templates;
 use serde_json::Value;
 
-const PROFILES: &[&str] = &["default", "kurrentdb-25", "eventstore-24", "eventstore-5"];
+const PROFILES: &[&str] = &[
+    "default",
+    "kurrentdb-26",
+    "kurrentdb-25",
+    "eventstore-24",
+    "eventstore-5",
+];
 const WORKLOADS: &[&str] = &["deployment", "statefulset"];
 
 /// Renders like `esk render` with these arguments, through the same code.
@@ -188,7 +194,7 @@ fn env_str(pod: &Value, name: &str) -> String {
 }
 
 #[test]
-fn kurrentdb_25_settings_paths_ports_and_tls() {
+fn the_default_is_kurrentdb_26_lts_with_its_settings_paths_ports_and_tls() {
     let ms = render(&["3"], false);
     let d = find(&ms, "Deployment", "es-2");
     let pod = &d["spec"]["template"]["spec"];
@@ -196,7 +202,7 @@ fn kurrentdb_25_settings_paths_ports_and_tls() {
     assert!(c["image"]
         .as_str()
         .unwrap()
-        .starts_with("docker.kurrent.io/kurrent-latest/kurrentdb:25."));
+        .starts_with("docker.kurrent.io/kurrent-latest/kurrentdb:26.0."));
     assert_eq!(env_str(pod, "KURRENTDB_CLUSTER_SIZE"), "3");
     assert_eq!(
         env_str(pod, "KURRENTDB_CLUSTER_DNS"),
@@ -224,7 +230,9 @@ fn kurrentdb_25_settings_paths_ports_and_tls() {
     assert_eq!(ports, [2113, 1112]);
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/health/live");
     assert_eq!(c["livenessProbe"]["httpGet"]["scheme"], "HTTPS");
-    assert_eq!(pod["securityContext"]["runAsUser"], 1000);
+    // The 26.x images run as UID 1001 (20.10-25.x: 1000).
+    assert_eq!(pod["securityContext"]["runAsUser"], 1001);
+    assert_eq!(pod["securityContext"]["fsGroup"], 1001);
     // The data, index and log paths are all on the node's disk.
     let mounts = c["volumeMounts"].as_array().unwrap();
     assert!(mounts
@@ -240,6 +248,18 @@ fn kurrentdb_25_settings_paths_ports_and_tls() {
         .to_string();
     assert!(conf.contains("proxy_pass https://eventstore"), "{conf}");
     assert!(conf.contains("proxy_ssl_verify on"), "{conf}");
+}
+
+#[test]
+fn kurrentdb_25_runs_as_uid_1000() {
+    let ms = render(&["3", "--profile", "kurrentdb-25"], false);
+    let pod = &find(&ms, "Deployment", "es-1")["spec"]["template"]["spec"];
+    assert!(pod["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .ends_with("kurrentdb:25.1.0"));
+    assert_eq!(pod["securityContext"]["runAsUser"], 1000);
+    assert_eq!(env_str(pod, "KURRENTDB_DB"), "/var/lib/kurrentdb/db");
 }
 
 #[test]
