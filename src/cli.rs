@@ -139,6 +139,8 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print the cluster's generated admin and ops passwords (read from its Secret).
+    Credentials,
     /// Resize by recreating with M nodes; existing disks are reused, surplus disks kept.
     Resize {
         /// New number of nodes (1-99).

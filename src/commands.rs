@@ -96,6 +96,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout),
             )
         }
+        Command::Credentials => credentials(g),
         Command::Delete {
             keep_disks,
             dry_run,
@@ -111,6 +112,32 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             s.finish(plan, &observed, run)
         }
+    }
+}
+
+/// `esk credentials`: the passwords, only when asked for, to stdout.
+fn credentials(g: &Global) -> Result<()> {
+    let spec = g.spec(NodeCount::new(1)?, Some(Cloud::Gke))?;
+    let kubectl = Kubectl::new(g.context.clone(), &g.namespace)?;
+    let name = secrets::credentials_secret(&spec);
+    let secret = kubectl.get_json(&[
+        "secret".to_string(),
+        name.clone(),
+        "--ignore-not-found".to_string(),
+    ])?;
+    let data = secrets::decode(&secret["data"]);
+    match (data.get("admin-password"), data.get("ops-password")) {
+        (Some(admin), Some(ops)) => {
+            println!("admin: {admin}");
+            println!("ops: {ops}");
+            Ok(())
+        }
+        _ => Err(UsageError::new(format!(
+            "no Secret {name} with passwords in namespace {} (clusters made with --insecure \
+             have none)",
+            spec.namespace
+        ))
+        .into()),
     }
 }
 

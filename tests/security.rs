@@ -80,8 +80,16 @@ fn node_certificates_chain_to_the_cluster_ca_and_name_their_node() {
     let body = key.lines().nth(1).unwrap();
     assert!(!stdout(&out).contains(body) && !stderr(&out).contains(body));
     assert!(!bed.kube.requests().iter().any(|r| r.contains(body)));
-    // Passwords are generated and long.
-    assert!(secret_field(&bed, "es-credentials", "admin-password").len() >= 24);
+    // Passwords are generated and long, and printed only when asked for.
+    let admin = secret_field(&bed, "es-credentials", "admin-password");
+    assert!(admin.len() >= 24);
+    assert!(!stdout(&out).contains(&admin) && !stderr(&out).contains(&admin));
+    let shown = esk_ok(&bed, &["credentials"]);
+    assert!(
+        stdout(&shown).contains(&format!("admin: {admin}")),
+        "{}",
+        text(&shown)
+    );
 }
 
 #[test]
