@@ -69,17 +69,16 @@ fn bad_node_counts_names_and_profile_keys_change_nothing() {
         2,
         "zone",
     );
-    assert_refused(&bed, &["create", "3", "--adopt-disks", "esdisk"], 2, "{i}");
-    assert_refused(&bed, &["create", "3", "--adopt-disks", "Es-{i}"], 2, "{i}");
-    // Creating over an existing cluster of another size is a resize, not a create.
-    assert_eq!(
-        bed.kube
-            .objects()
-            .iter()
-            .filter(|o| o["kind"] == "Deployment")
-            .count(),
-        0
-    );
+    for pattern in ["esdisk", "Es-{i}", "es-{i}-{i}"] {
+        let args = ["create", "3", "--adopt-disks", pattern];
+        assert_refused(&bed, &args, 2, "must contain {i} once");
+    }
+    // None of it reached the cluster.
+    assert!(bed
+        .kube
+        .objects()
+        .iter()
+        .all(|o| o["metadata"]["labels"]["app.kubernetes.io/managed-by"] != "esk"));
 }
 
 #[test]
@@ -157,5 +156,16 @@ fn create_over_a_cluster_of_another_size_points_at_resize() {
     let out = esk(&bed, &["create", "3"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(stderr(&out).contains("esk resize 3"), "{}", text(&out));
+    assert_eq!(bed.mutating_requests(), before);
+}
+
+#[test]
+fn a_rerun_on_another_cloud_than_the_records_is_refused() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "1"]);
+    let before = bed.mutating_requests();
+    let out = esk(&bed, &["create", "1", "--cloud", "dynamic"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("pass --cloud gke"), "{}", text(&out));
     assert_eq!(bed.mutating_requests(), before);
 }

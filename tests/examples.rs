@@ -28,6 +28,7 @@ fn kind_dev_script_bootstraps_a_cluster_and_is_safe_to_rerun() {
     std::fs::set_permissions(&kind, std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/kind-dev.sh");
+    let mut versions = Vec::new();
     for _ in 0..2 {
         let out = bed
             .command("bash")
@@ -37,7 +38,12 @@ fn kind_dev_script_bootstraps_a_cluster_and_is_safe_to_rerun() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out));
+        versions.push(resource_versions(&bed));
     }
+    assert_eq!(
+        versions[0], versions[1],
+        "the second run changed the cluster"
+    );
     let nodes = node_deployments(&bed, "es");
     assert_eq!(nodes.len(), 3);
     assert_eq!(env_value(&nodes[0], "INSECURE").as_deref(), Some("true"));

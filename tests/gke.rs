@@ -234,6 +234,10 @@ fn resize_grows_and_shrinks_and_delete_yes_removes_only_this_clusters_disks() {
         "shrinking lost disks"
     );
 
+    // Pruning deletes only the surplus disks esk made for this cluster.
+    esk_ok(&bed, &["resize", "3", "--prune-disks", "--yes"]);
+    assert_eq!(labelled_gce_disks(&bed, "es"), seven[..3]);
+
     let out = esk_ok(&bed, &["delete", "--yes"]);
     assert!(labelled_gce_disks(&bed, "es").is_empty(), "{}", text(&out));
     let left: Vec<String> = bed.gce.disks().into_iter().map(|d| d.name).collect();

@@ -43,7 +43,7 @@ fn local_disks(bed: &TestBed) -> Vec<(String, String)> {
     out
 }
 
-/// Jobs esk created, as (name, node, command).
+/// The apply requests esk sent for disk Jobs (the Jobs themselves are removed when done).
 fn jobs_run(bed: &TestBed) -> Vec<String> {
     bed.kube
         .requests()
@@ -75,7 +75,6 @@ fn the_whole_lifecycle_keeps_every_directory_it_should() {
 #[test]
 fn volumes_are_spread_over_nodes_and_pinned_to_them() {
     let bed = kind_bed();
-    // Capture the Jobs before esk removes them.
     esk_ok(&bed, &["create", "4"]);
     let disks = local_disks(&bed);
     let nodes: Vec<&str> = disks
@@ -192,7 +191,7 @@ fn a_tampered_registry_is_refused_before_any_job_runs() {
     bed.kube.seed(cm);
     let before = bed.mutating_requests();
     let out = esk(&bed, &["delete", "--yes"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(
         stderr(&out).contains("that esk did not write"),
         "{}",

@@ -19,18 +19,21 @@ const PROFILES: &[&str] = &[
 ];
 const WORKLOADS: &[&str] = &["deployment", "statefulset"];
 
-/// Renders like `esk render` with these arguments, through the same code.
+/// Renders like `esk render` with these arguments, through the same code, for GKE.
 fn render(args: &[&str], include_secrets: bool) -> Vec<Manifest> {
+    render_on("gke", args, include_secrets)
+}
+
+/// Renders for one cloud (each shapes the volumes differently).
+fn render_on(cloud: &str, args: &[&str], include_secrets: bool) -> Vec<Manifest> {
     let mut argv = vec!["esk", "render"];
     argv.extend_from_slice(args);
-    argv.extend_from_slice(&[
-        "--project",
-        "p",
-        "--zone",
-        "us-central1-a",
-        "--cloud",
-        "gke",
-    ]);
+    argv.extend_from_slice(&["--cloud", cloud]);
+    argv.extend_from_slice(match cloud {
+        "gke" => &["--project", "p", "--zone", "us-central1-a"][..],
+        "aws" => &["--region", "us-east-1", "--zone", "us-east-1a"][..],
+        _ => &[][..],
+    });
     let cli = Cli::try_parse_from(&argv).expect("arguments parse");
     let Command::Render { nodes, .. } = &cli.command else {
         unreachable!()
@@ -129,6 +132,78 @@ fn every_rendered_object_is_valid_for_kubernetes_1_29_and_1_32() {
         }
     }
     assert!(checked > 300, "only {checked} objects checked");
+}
+
+#[test]
+fn every_cloud_renders_valid_volumes() {
+    for cloud in ["gke", "aws", "kind", "dynamic"] {
+        for workload in WORKLOADS {
+            if cloud == "dynamic" && *workload == "statefulset" {
+                continue; // refused: a StatefulSet binds pre-provisioned disks
+            }
+            let ms = render_on(cloud, &["3", "--workload", workload], false);
+            let pvs = ms
+                .iter()
+                .filter(|m| m.object.kind == "PersistentVolume")
+                .count();
+            assert_eq!(
+                pvs,
+                if cloud == "dynamic" { 0 } else { 3 },
+                "{cloud}/{workload}"
+            );
+            for m in &ms {
+                let v = json(m);
+                let kind = m.object.kind.as_str();
+                for (version, result) in [
+                    ("1.32", round_trip!(k8s_openapi, kind, &v)),
+                    ("1.29", round_trip!(k8s_openapi_129, kind, &v)),
+                ] {
+                    let back =
+                        result.unwrap_or_else(|e| panic!("{cloud} {}: {version}: {e}", m.object));
+                    if let Some(d) = first_difference(&v, &back, "") {
+                        panic!(
+                            "{cloud}/{workload} {} is not valid for {version}: {d}",
+                            m.object
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn render_to_a_directory_keeps_secrets_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("esk-render-{}", std::process::id()));
+    let out = std::process::Command::new(common::ESK)
+        .args([
+            "render",
+            "1",
+            "--project",
+            "p",
+            "--zone",
+            "z-a-1",
+            "--include-secrets",
+            "-o",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out));
+    let mut secrets = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.contains("-secret-") {
+            secrets += 1;
+            assert_eq!(mode, 0o600, "{name}");
+        } else {
+            assert_eq!(mode, 0o644, "{name}");
+        }
+    }
+    assert!(secrets >= 3, "{secrets} secrets written");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -366,7 +441,7 @@ fn safety_defaults_are_on_for_every_profile() {
             let anti = &pod["affinity"]["podAntiAffinity"]
                 ["requiredDuringSchedulingIgnoredDuringExecution"][0];
             assert_eq!(anti["topologyKey"], "kubernetes.io/hostname", "{profile}");
-            assert!(pod["terminationGracePeriodSeconds"].as_i64().unwrap() >= 30);
+            assert_eq!(pod["terminationGracePeriodSeconds"], 60, "{profile}");
             assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
             assert_eq!(
                 pod["securityContext"]["fsGroup"],

@@ -128,11 +128,11 @@ impl Local {
                     // The registry is a ConfigMap anyone with access to the namespace could
                     // edit: trust only entries that point where esk would have put the disk.
                     if !self.plausible(name, node, path) {
-                        bail!(
+                        bail!(crate::error::Refused::new(format!(
                             "ConfigMap {} has an entry for {name} that esk did not write \
                              (node {node:?}, path {path:?}); fix or remove it",
                             self.registry_name()
-                        );
+                        )));
                     }
                     out.insert(
                         name.clone(),

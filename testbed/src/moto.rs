@@ -20,6 +20,19 @@ pub struct Moto {
 impl Moto {
     /// Starts `moto_server` and waits until it answers (about half a second).
     pub fn start(base_env: &[(String, String)], dir: &Path) -> std::io::Result<Moto> {
+        // The free port is found by binding and releasing it, so another bed can race for it;
+        // the loser's moto_server exits, and it tries again on a new port.
+        let mut last = None;
+        for _ in 0..3 {
+            match Moto::start_once(base_env, dir) {
+                Ok(m) => return Ok(m),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("moto_server did not start")))
+    }
+
+    fn start_once(base_env: &[(String, String)], dir: &Path) -> std::io::Result<Moto> {
         let recording = dir.join("moto-recording.jsonl");
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut cmd = Command::new("moto_server");
@@ -48,7 +61,15 @@ impl Moto {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if moto.request("POST", "/moto-api/reset").is_ok() {
+            // A read, not a reset: if another bed won the port, its state must survive.
+            if moto.request("GET", "/moto-api/data.json").is_ok() {
+                // Answered: make sure it was our child, not another bed's server on this port.
+                std::thread::sleep(Duration::from_millis(100));
+                if let Ok(Some(status)) = moto.child.try_wait() {
+                    return Err(std::io::Error::other(format!(
+                        "moto_server exited: {status} (port taken)"
+                    )));
+                }
                 return Ok(moto);
             }
             if let Ok(Some(status)) = moto.child.try_wait() {

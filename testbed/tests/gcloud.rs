@@ -152,8 +152,8 @@ fn one_batched_create_waits_for_all_operations_at_once() {
     let elapsed = start.elapsed();
     eprintln!("create a b c with 3 s operations took {elapsed:?}");
     assert_eq!(names_in(&json(&created)), ["a", "b", "c"]);
-    // One operation after another would take at least 9 s; overlapping waits take ~3 s + ~1 s.
-    assert!(elapsed < Duration::from_secs(8), "took {elapsed:?}");
+    // One operation after another takes at least 9 s; overlapping waits take ~3 s + ~1 s.
+    assert!(elapsed < Duration::from_secs(9), "took {elapsed:?}");
     for name in ["a", "b", "c"] {
         assert_eq!(bed.gce.disk_status("p", ZONE, name), Some("READY"));
     }
@@ -238,7 +238,7 @@ fn gcloud_contacts_nothing_but_localhost() {
     let bed = Bed::new();
     bed.gce.set_operation_latency(Duration::from_millis(500));
     let trace = bed.home.path().join("connect.trace");
-    let mut command = bed.command("/usr/bin/strace");
+    let mut command = bed.command("strace");
     command
         .args(["-f", "-e", "trace=connect", "-o"])
         .arg(&trace);

@@ -780,6 +780,7 @@ fn waits_and_rollouts_see_changes_without_watch_noise() {
     ];
     assert_eq!(bed.kubectl(&bound).ok().stderr, "");
 
+    let seen_before = bed.kube.requests().len();
     std::thread::scope(|scope| {
         let waiter = scope.spawn(|| {
             bed.kubectl(&[
@@ -791,7 +792,18 @@ fn waits_and_rollouts_see_changes_without_watch_noise() {
                 "--timeout=20s",
             ])
         });
-        std::thread::sleep(Duration::from_millis(400));
+        // Delete only once the waiter has looked at the object (a fixed sleep races under load).
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while !bed.kube.requests()[seen_before..]
+            .iter()
+            .any(|r| r.starts_with("GET") && r.contains("nginx"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the waiter never asked"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         bed.kubectl(&["delete", "cm", "nginx", "-n", "es", "--wait=false"])
             .ok();
         let run = waiter.join().expect("the waiter finishes").ok();
