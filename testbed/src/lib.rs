@@ -3,6 +3,7 @@
 //! them on 127.0.0.1. Test support only; never shipped.
 
 pub mod bed;
+mod civil;
 pub mod gce;
 pub mod http;
 pub mod kube;
