@@ -94,6 +94,12 @@ pub struct Global {
     /// Allow what is otherwise refused as unsafe (a 2-node cluster).
     #[arg(long, global = true)]
     pub force: bool,
+    /// Seconds to wait for another run that holds the cluster lock before giving up (exit 4).
+    #[arg(long, global = true, default_value_t = 600, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+    /// Seconds to wait for a disk to be detached from its last node before deleting it.
+    #[arg(long, global = true, default_value_t = 300, value_name = "SECONDS")]
+    pub detach_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -14,6 +15,7 @@ use crate::adapters::DiskAdapter;
 use crate::cli::{node_count, Cli, Command, Global};
 use crate::error::{Refused, UsageError};
 use crate::execute::{Executor, Outcome};
+use crate::lock::{self, ClusterLock};
 use crate::manifest::{to_yaml_stream, Manifest};
 use crate::plan::{self, AdoptPattern, Observed, Plan};
 use crate::render::{NodeDisk, Templates};
@@ -59,6 +61,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 ))
                 .into());
             }
+            let lock = s.lock(g, *dry_run, true)?;
             let observed = s.observe(&plan::wanted_disk_names(&s.spec, adopt.as_ref()), false)?;
             let plan = plan::plan_create(
                 &s.spec,
@@ -71,6 +74,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 plan,
                 &observed,
                 Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout),
+                lock.as_ref(),
             )
         }
         Command::Resize {
@@ -82,6 +86,7 @@ pub fn run(cli: Cli) -> Result<()> {
             timeout,
         } => {
             let mut s = Session::open(g, node_count(nodes)?, &report)?;
+            let lock = s.lock(g, *dry_run, true)?;
             let observed = s.observe(&plan::wanted_disk_names(&s.spec, None), false)?;
             let plan = plan::plan_resize(
                 &s.spec,
@@ -94,6 +99,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 plan,
                 &observed,
                 Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout),
+                lock.as_ref(),
             )
         }
         Command::Credentials => credentials(g),
@@ -102,6 +108,7 @@ pub fn run(cli: Cli) -> Result<()> {
             dry_run,
         } => {
             let mut s = Session::open(g, NodeCount::new(1)?, &report)?;
+            let lock = s.lock(g, *dry_run, false)?;
             let observed = s.observe(&[], true)?;
             let plan = plan::plan_delete(&s.spec, &observed, *keep_disks);
             let run = Run {
@@ -109,8 +116,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 yes: g.yes,
                 rotate_certs: false,
                 wait: None,
+                detach_timeout: Duration::from_secs(g.detach_timeout),
             };
-            s.finish(plan, &observed, run)
+            s.finish(plan, &observed, run, lock.as_ref())
         }
     }
 }
@@ -232,6 +240,8 @@ struct Run {
     yes: bool,
     rotate_certs: bool,
     wait: Option<std::time::Duration>,
+    /// How long a disk may stay attached after its pod is gone before esk gives up deleting it.
+    detach_timeout: Duration,
 }
 
 impl Run {
@@ -242,6 +252,7 @@ impl Run {
             yes: g.yes,
             rotate_certs,
             wait: wait.then(|| std::time::Duration::from_secs(timeout)),
+            detach_timeout: Duration::from_secs(g.detach_timeout),
         }
     }
 }
@@ -339,12 +350,51 @@ impl<'a> Session<'a> {
         })
     }
 
-    fn finish(&self, mut plan: Plan, observed: &Observed, run: Run) -> Result<()> {
+    /// Takes the cluster lock for a run that changes things (none for --dry-run). A missing
+    /// namespace holds no cluster: delete has nothing to guard, create and resize make it
+    /// first (they would as their first step anyway) so the Lease has a place to live.
+    fn lock(
+        &self,
+        g: &Global,
+        dry_run: bool,
+        create_namespace: bool,
+    ) -> Result<Option<ClusterLock>> {
+        if dry_run {
+            return Ok(None);
+        }
+        let me = lock::Holder::me(&command_line());
+        let timeout = Duration::from_secs(g.lock_timeout);
+        let acquire = || lock::acquire(&self.kubectl, &self.spec, &me, timeout, self.report);
+        match acquire()? {
+            lock::Acquired::Held(l) => Ok(Some(l)),
+            lock::Acquired::NoNamespace if !create_namespace => Ok(None),
+            lock::Acquired::NoNamespace => {
+                self.kubectl
+                    .apply(&[crate::execute::namespace_manifest(&self.spec)])?;
+                match acquire()? {
+                    lock::Acquired::Held(l) => Ok(Some(l)),
+                    lock::Acquired::NoNamespace => anyhow::bail!(
+                        "namespace {} is still missing after creating it",
+                        self.spec.namespace
+                    ),
+                }
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        mut plan: Plan,
+        observed: &Observed,
+        run: Run,
+        lock: Option<&ClusterLock>,
+    ) -> Result<()> {
         let Run {
             dry_run,
             yes,
             rotate_certs,
             wait,
+            detach_timeout,
         } = run;
         plan.warnings.splice(0..0, self.notes.iter().cloned());
         if !plan.apply.is_empty() {
@@ -369,11 +419,18 @@ impl<'a> Session<'a> {
             secrets: &observed.secrets,
             rotate_certs,
             wait,
+            detach_timeout,
+            lock,
         };
         let outcome = executor.run(&plan)?;
         println!("{}", summary(&self.spec, &plan, &outcome));
         Ok(())
     }
+}
+
+/// The command as typed, for the lock's holder annotation (JSON-escaped where it is written).
+fn command_line() -> String {
+    std::env::args().skip(1).collect::<Vec<_>>().join(" ")
 }
 
 /// Deleting disks destroys data: ask on a terminal, refuse elsewhere unless --yes.

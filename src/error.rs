@@ -10,6 +10,11 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// A safety rule or a missing prerequisite stopped esk before any change.
     pub const REFUSED: i32 = 3;
+    /// Another run holds the cluster lock (and did not let go within --lock-timeout).
+    pub const LOCKED: i32 = 4;
+    /// Stopped by SIGINT / SIGTERM (128 + the signal), after releasing the lock.
+    pub const INTERRUPTED: i32 = 130;
+    pub const TERMINATED: i32 = 143;
 }
 
 /// Bad input: a one-line message, exit code 2, and no side effects.
@@ -49,6 +54,24 @@ impl fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
+/// Another run holds the cluster's lock: exit code 4, nothing changed by this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHeld(String);
+
+impl LockHeld {
+    pub fn new(msg: impl Into<String>) -> LockHeld {
+        LockHeld(one_line(msg.into()))
+    }
+}
+
+impl fmt::Display for LockHeld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LockHeld {}
+
 /// Keeps user-supplied text from breaking the one-line error contract.
 fn one_line(msg: String) -> String {
     if msg.contains(['\n', '\r']) {
@@ -64,6 +87,8 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         exit::USAGE
     } else if err.downcast_ref::<Refused>().is_some() {
         exit::REFUSED
+    } else if err.downcast_ref::<LockHeld>().is_some() {
+        exit::LOCKED
     } else {
         exit::FAILED
     }

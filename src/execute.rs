@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use crate::adapters::kubectl::Kubectl;
 use crate::adapters::DiskAdapter;
+use crate::lock::ClusterLock;
 use crate::manifest::{Manifest, ObjectRef};
 use crate::plan::{Disk, DiskStep, Plan};
 use crate::record::Record;
@@ -66,6 +67,10 @@ pub struct Executor<'a> {
     pub rotate_certs: bool,
     /// Wait this long for every node to be ready after applying.
     pub wait: Option<std::time::Duration>,
+    /// How long a doomed disk may stay attached before esk stops (a re-run finishes).
+    pub detach_timeout: std::time::Duration,
+    /// The cluster lock this run holds (checked before every step: a lost lock stops the run).
+    pub lock: Option<&'a ClusterLock>,
 }
 
 impl Executor<'_> {
@@ -173,6 +178,9 @@ impl Executor<'_> {
 
     /// One reported step; a failure says what the run had already done (a re-run resumes).
     fn step<T>(&self, label: &str, done: &Outcome, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if let Some(lock) = self.lock {
+            lock.check()?;
+        }
         self.report.step(label, f).map_err(|e| {
             e.context(format!(
                 "{label} failed; done before that: {}; re-running resumes",
@@ -248,7 +256,7 @@ fn disk_names_by_node(plan: &Plan) -> BTreeMap<u8, String> {
 }
 
 /// The namespace, created when missing and never deleted by esk (other things may live there).
-fn namespace_manifest(spec: &Spec) -> Manifest {
+pub fn namespace_manifest(spec: &Spec) -> Manifest {
     let value = serde_yaml::from_str(&format!(
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {}\n  labels:\n    {}: esk\n",
         spec.namespace,

@@ -5,9 +5,11 @@
 
 pub mod adapters;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod error;
 pub mod execute;
+pub mod lock;
 pub mod manifest;
 pub mod plan;
 pub mod profile;

@@ -292,6 +292,22 @@ fn delete(
                 ),
             ));
         }
+        let wanted = &options["preconditions"]["resourceVersion"];
+        if wanted.is_string() && *wanted != stored["metadata"]["resourceVersion"] {
+            return Err(ApiError::new(
+                409,
+                "Conflict",
+                format!(
+                    "Operation cannot be fulfilled on {}.{} \"{name}\": the ResourceVersion in \
+                     the precondition ({}) does not match the ResourceVersion in record ({}). The \
+                     object might have been modified",
+                    info.plural,
+                    info.group,
+                    wanted.as_str().unwrap_or(""),
+                    stored["metadata"]["resourceVersion"].as_str().unwrap_or("")
+                ),
+            ));
+        }
     }
     let removed = store.delete(info, ns, name)?;
     if info.kind == "Namespace" {
