@@ -135,6 +135,9 @@ pub enum Command {
         /// Seconds --wait waits.
         #[arg(long, default_value_t = 600, value_name = "SECONDS")]
         timeout: u64,
+        /// Output: text, or json (one document on stdout: the plan and what was done).
+        #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
+        output: String,
     },
     /// Delete everything esk applied for the cluster, and its disks unless --keep-disks.
     Delete {
@@ -144,6 +147,9 @@ pub enum Command {
         /// Print the plan and change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Output: text, or json (one document on stdout: the plan and what was done).
+        #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
+        output: String,
     },
     /// Print the cluster's generated admin and ops passwords (read from its Secret).
     Credentials,
@@ -166,7 +172,22 @@ pub enum Command {
         /// Seconds --wait waits.
         #[arg(long, default_value_t = 600, value_name = "SECONDS")]
         timeout: u64,
+        /// Output: text, or json (one document on stdout: the plan and what was done).
+        #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
+        output: String,
     },
+}
+
+/// `-o text|json` of create, resize and delete: whether to print one JSON document.
+pub fn json_output(output: &str) -> Result<bool, UsageError> {
+    match output {
+        "text" => Ok(false),
+        "json" => Ok(true),
+        other => Err(UsageError::new(format!(
+            "-o takes text or json, got \"{}\"",
+            other.escape_debug()
+        ))),
+    }
 }
 
 impl Global {

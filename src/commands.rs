@@ -12,7 +12,7 @@ use crate::adapters;
 use crate::adapters::kubectl::Kubectl;
 use crate::adapters::process::set_verbose;
 use crate::adapters::DiskAdapter;
-use crate::cli::{node_count, Cli, Command, Global};
+use crate::cli::{json_output, node_count, Cli, Command, Global};
 use crate::error::{Refused, UsageError};
 use crate::execute::{Executor, Outcome};
 use crate::lock::{self, ClusterLock};
@@ -46,8 +46,10 @@ pub fn run(cli: Cli) -> Result<()> {
             rotate_certs,
             wait,
             timeout,
+            output,
         } => {
             let nodes = node_count(nodes)?;
+            let json = json_output(output)?;
             let adopt = adopt_disks
                 .as_deref()
                 .map(AdoptPattern::parse)
@@ -73,7 +75,7 @@ pub fn run(cli: Cli) -> Result<()> {
             s.finish(
                 plan,
                 &observed,
-                Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout),
+                Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout, json),
                 lock.as_ref(),
             )
         }
@@ -84,7 +86,9 @@ pub fn run(cli: Cli) -> Result<()> {
             rotate_certs,
             wait,
             timeout,
+            output,
         } => {
+            let json = json_output(output)?;
             let mut s = Session::open(g, node_count(nodes)?, &report)?;
             let lock = s.lock(g, *dry_run, true)?;
             let observed = s.observe(&plan::wanted_disk_names(&s.spec, None), false)?;
@@ -98,7 +102,7 @@ pub fn run(cli: Cli) -> Result<()> {
             s.finish(
                 plan,
                 &observed,
-                Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout),
+                Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout, json),
                 lock.as_ref(),
             )
         }
@@ -106,7 +110,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Delete {
             keep_disks,
             dry_run,
+            output,
         } => {
+            let json = json_output(output)?;
             let mut s = Session::open(g, NodeCount::new(1)?, &report)?;
             let lock = s.lock(g, *dry_run, false)?;
             let observed = s.observe(&[], true)?;
@@ -117,6 +123,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 rotate_certs: false,
                 wait: None,
                 detach_timeout: Duration::from_secs(g.detach_timeout),
+                json,
             };
             s.finish(plan, &observed, run, lock.as_ref())
         }
@@ -242,17 +249,27 @@ struct Run {
     wait: Option<std::time::Duration>,
     /// How long a disk may stay attached after its pod is gone before esk gives up deleting it.
     detach_timeout: Duration,
+    /// Print one JSON document instead of the plan text and summary line.
+    json: bool,
 }
 
 impl Run {
     /// How create and resize run.
-    fn apply(g: &Global, dry_run: bool, rotate_certs: bool, wait: bool, timeout: u64) -> Run {
+    fn apply(
+        g: &Global,
+        dry_run: bool,
+        rotate_certs: bool,
+        wait: bool,
+        timeout: u64,
+        json: bool,
+    ) -> Run {
         Run {
             dry_run,
             yes: g.yes,
             rotate_certs,
             wait: wait.then(|| std::time::Duration::from_secs(timeout)),
             detach_timeout: Duration::from_secs(g.detach_timeout),
+            json,
         }
     }
 }
@@ -395,14 +412,19 @@ impl<'a> Session<'a> {
             rotate_certs,
             wait,
             detach_timeout,
+            json,
         } = run;
         plan.warnings.splice(0..0, self.notes.iter().cloned());
         if !plan.apply.is_empty() {
             secrets::check_ca(&self.spec, &observed.secrets, rotate_certs)?;
         }
         if dry_run {
-            print!("{plan}");
-            println!("Dry run: nothing was changed.");
+            if json {
+                println!("{:#}", plan::json::document(&self.spec, &plan, None));
+            } else {
+                print!("{plan}");
+                println!("Dry run: nothing was changed.");
+            }
             return Ok(());
         }
         for w in &plan.warnings {
@@ -423,7 +445,14 @@ impl<'a> Session<'a> {
             lock,
         };
         let outcome = executor.run(&plan)?;
-        println!("{}", summary(&self.spec, &plan, &outcome));
+        if json {
+            println!(
+                "{:#}",
+                plan::json::document(&self.spec, &plan, Some(&outcome))
+            );
+        } else {
+            println!("{}", summary(&self.spec, &plan, &outcome));
+        }
         Ok(())
     }
 }

@@ -17,6 +17,26 @@ use crate::report::Reporter;
 use crate::secrets::{self, SecretData};
 use crate::spec::Spec;
 
+/// What the running command has done so far, for the interrupt handler.
+static PROGRESS: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+fn set_progress(text: String) {
+    *PROGRESS.lock().unwrap_or_else(|e| e.into_inner()) = text;
+}
+
+/// What the running command has done so far, in one line ("nothing" before its first step).
+pub fn progress() -> String {
+    let p = PROGRESS.lock().unwrap_or_else(|e| e.into_inner());
+    if p.is_empty() {
+        "nothing".into()
+    } else {
+        p.clone()
+    }
+}
+
+/// How often esk looks again at volumes that are still attached.
+const RELEASE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What was done, for the summary line.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -138,6 +158,19 @@ impl Executor<'_> {
             outcome.disks_adopted = to_adopt.iter().map(|(_, d)| d.name.clone()).collect();
         }
 
+        let unlabelled: Vec<(u8, Disk)> = plan
+            .disks
+            .iter()
+            .filter_map(|s| match s {
+                DiskStep::Keep { node, disk } if disk.node.is_none() => Some((*node, disk.clone())),
+                _ => None,
+            })
+            .collect();
+        if !unlabelled.is_empty() {
+            let label = format!("labelling {} disk(s) with their node", unlabelled.len());
+            self.step(&label, &outcome, || self.disks.label_nodes(&unlabelled))?;
+        }
+
         if !plan.delete.is_empty() {
             let label = format!("deleting {} object(s)", plan.delete.len());
             self.step(&label, &outcome, || self.kubectl.delete(&plan.delete))?;
@@ -159,8 +192,12 @@ impl Executor<'_> {
 
         let doomed: Vec<Disk> = plan.disks_to_delete().into_iter().cloned().collect();
         if !doomed.is_empty() {
+            let started = std::time::Instant::now();
+            let label = format!("waiting for {} disk(s) to be released", doomed.len());
+            self.step(&label, &outcome, || self.wait_released(plan))?;
+            let left = self.detach_timeout.saturating_sub(started.elapsed());
             let label = format!("deleting {} disk(s)", doomed.len());
-            self.step(&label, &outcome, || self.disks.delete(&doomed))?;
+            self.step(&label, &outcome, || self.disks.delete(&doomed, left))?;
             outcome.disks_deleted = doomed.iter().map(|d| d.name.clone()).collect();
         }
         outcome.disks_kept = plan
@@ -176,11 +213,55 @@ impl Executor<'_> {
         Ok(outcome)
     }
 
+    /// Waits (up to the detach timeout) until no VolumeAttachment names a PV this plan
+    /// deleted and no pod mounts a claim it deleted: the cloud refuses to delete an attached
+    /// disk, and detaching follows the pod's end by seconds to minutes.
+    fn wait_released(&self, plan: &Plan) -> Result<()> {
+        let named = |kind: &str| -> Vec<String> {
+            plan.delete
+                .iter()
+                .filter(|o| o.kind == kind)
+                .map(|o| o.name.clone())
+                .collect()
+        };
+        let (pvs, claims) = (named("PersistentVolume"), named("PersistentVolumeClaim"));
+        if pvs.is_empty() && claims.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let mut attempt = 1;
+        let mut shown = Vec::new();
+        loop {
+            let users = self.kubectl.volume_users(&pvs, &claims)?;
+            if users.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() >= self.detach_timeout {
+                anyhow::bail!(
+                    "disks still in use after {}s: {}; no disk was deleted, and re-running the \
+                     same command deletes them once they are released",
+                    self.detach_timeout.as_secs(),
+                    users.join(", ")
+                );
+            }
+            if users != shown {
+                self.report.info(&format!(
+                    "waiting for the disks to be released: {}",
+                    users.join(", ")
+                ));
+                shown = users;
+            }
+            std::thread::sleep(crate::adapters::retry::delay(attempt).min(RELEASE_POLL));
+            attempt += 1;
+        }
+    }
+
     /// One reported step; a failure says what the run had already done (a re-run resumes).
     fn step<T>(&self, label: &str, done: &Outcome, f: impl FnOnce() -> Result<T>) -> Result<T> {
         if let Some(lock) = self.lock {
             lock.check()?;
         }
+        set_progress(format!("{}; interrupted while {label}", done.describe()));
         self.report.step(label, f).map_err(|e| {
             e.context(format!(
                 "{label} failed; done before that: {}; re-running resumes",

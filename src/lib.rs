@@ -17,5 +17,6 @@ pub mod record;
 pub mod render;
 pub mod report;
 pub mod secrets;
+pub mod signals;
 pub mod spec;
 pub mod tls;

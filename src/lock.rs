@@ -239,6 +239,10 @@ pub fn acquire(
         };
         let view = LeaseView::of(&current, clock::now_micros());
         let theirs = Holder::from_lease(&current);
+        if theirs == *me && view.holder == me.identity() {
+            // Our own create went through but its answer was lost, and a retry found it.
+            return Ok(Acquired::Held(hold(kubectl, path, current)));
+        }
         let stale = if view.expired() {
             Some(format!(
                 "not renewed for {} (its lease is {}s)",

@@ -2,7 +2,11 @@ use clap::Parser;
 
 fn main() {
     let cli = esk::cli::Cli::parse();
-    let code = match esk::commands::run(cli) {
+    esk::signals::install();
+    let result = esk::commands::run(cli);
+    // An interrupt being handled ends the process with its own message and code.
+    esk::signals::park_if_stopping();
+    let code = match result {
         Ok(()) => 0,
         Err(err) => {
             eprintln!("esk: {err:#}");

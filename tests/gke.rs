@@ -285,6 +285,48 @@ fn dry_runs_print_the_plan_and_change_nothing() {
 }
 
 #[test]
+fn an_adopting_create_stopped_before_labelling_its_new_disk_is_finished_by_a_rerun() {
+    let bed = TestBed::start();
+    for i in 1..=2 {
+        bed.gce
+            .seed_disk("p", "us-central1-a", &format!("esdisk-{i}"), &[]);
+    }
+    // esdisk-3 is made with the cluster's labels, then its node label fails to arrive.
+    bed.gce.inject_fault(testbed::gce::Fault {
+        method: Some("POST".into()),
+        path_contains: "/disks/esdisk-3/setLabels".into(),
+        status: 403,
+        reason: "forbidden".into(),
+        times: 1,
+    });
+    let args = ["create", "3", "--adopt-disks", "esdisk-{i}"];
+    let out = esk(&bed, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let made = bed.gce.disks().into_iter().find(|d| d.name == "esdisk-3");
+    let made = made.expect("esdisk-3 was created before the failure");
+    assert!(!made.labels.contains_key("esk-node"), "{:?}", made.labels);
+
+    esk_ok(&bed, &args);
+    let d = bed
+        .gce
+        .disks()
+        .into_iter()
+        .find(|d| d.name == "esdisk-3")
+        .expect("disk");
+    assert_eq!(d.id, made.id, "the disk was made again");
+    assert_eq!(d.labels.get("esk-node").map(String::as_str), Some("3"));
+    assert!(
+        !d.labels.contains_key("esk-adopted"),
+        "esk made it: it is not adopted"
+    );
+    assert_eq!(bed.gce.disks().len(), 3);
+    // Found by its labels from now on.
+    let before = bed.gce.mutating_requests();
+    esk_ok(&bed, &["create", "3"]);
+    assert_eq!(bed.gce.mutating_requests(), before);
+}
+
+#[test]
 fn adopt_disks_takes_over_the_old_scripts_disks_without_recreating_them() {
     let bed = TestBed::start();
     let old: Vec<u64> = (1..=3)
@@ -410,7 +452,8 @@ fn a_failed_create_reports_and_a_rerun_resumes() {
         method: Some("PATCH".into()),
         path_contains: "/deployments/es-2".into(),
         status: 500,
-        times: 1,
+        // As many as esk's tries (esk::adapters::retry::ATTEMPTS): a failure that lasts.
+        times: esk::adapters::retry::ATTEMPTS as usize,
     });
     let out = esk(&bed, &["create", "3"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

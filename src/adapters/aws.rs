@@ -6,7 +6,10 @@
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use super::process::{args, parallel_map, Tool};
+use std::time::{Duration, Instant};
+
+use super::process::{args, parallel_map, retry_note, Tool};
+use super::retry::{classify, delay, Failure, ATTEMPTS};
 use super::{assert_owned, disk_labels, owner_of, DiskAdapter, CLUSTER_KEY, NAMESPACE_KEY};
 use crate::error::UsageError;
 use crate::plan::Disk;
@@ -132,7 +135,7 @@ impl Aws {
         let mut a = self.ec2("describe-volumes");
         a.push("--filters".into());
         a.extend(filters.iter().cloned());
-        let out = self.tool()?.run_ok(&a, None)?;
+        let out = self.tool()?.run_retry(&a, None)?;
         let v: Value = serde_json::from_str(&out).context("aws printed invalid JSON")?;
         Ok(v["Volumes"]
             .as_array()
@@ -215,7 +218,9 @@ impl DiskAdapter for Aws {
                 // Same token on a retry of this run's request: EC2 returns the same volume.
                 format!("--client-token=esk-{:016x}-{i}-{run_id}", fnv1a(&identity)),
             ]);
-            let out = tool.run_ok(&a, None)?;
+            // The client token makes a retried create-volume return the volume the lost try
+            // made, never a second one.
+            let out = tool.run_retry(&a, None)?;
             let v: Value =
                 serde_json::from_str(&out).context("aws create-volume printed invalid JSON")?;
             self.to_disk(&v)
@@ -234,7 +239,7 @@ impl DiskAdapter for Aws {
             a.push(format!("--region={}", self.region));
             a.push("--volume-ids".into());
             a.extend(ok.iter().map(|d| d.id.clone()));
-            tool.run_ok(&a, None)?;
+            tool.run_retry(&a, None)?;
         }
         if !errors.is_empty() {
             let made: Vec<&str> = ok.iter().map(|d| d.name.as_str()).collect();
@@ -260,22 +265,57 @@ impl DiskAdapter for Aws {
                     .into_iter()
                     .map(|(k, v)| format!("Key={k},Value={v}")),
             );
-            tool.run_ok(&a, None)
+            tool.run_retry(&a, None)
         });
         results.into_iter().collect::<Result<Vec<_>>>()?;
         Ok(())
     }
 
-    fn delete(&self, disks: &[Disk]) -> Result<()> {
+    fn delete(&self, disks: &[Disk], detach: Duration) -> Result<()> {
         assert_owned(disks)?;
         let tool = self.tool()?;
+        let deadline = Instant::now() + detach;
         let results = parallel_map(disks, PARALLEL, |d| {
             let mut a = self.ec2("delete-volume");
             a.push(format!("--volume-id={}", d.id));
-            tool.run_ok(&a, None)
+            let mut attempt = 1;
+            loop {
+                let out = tool.run(&a, None)?;
+                if out.success() {
+                    return Ok(None);
+                }
+                // A retry of a delete whose answer was lost finds the volume gone.
+                if attempt > 1 && out.stderr.contains("InvalidVolume.NotFound") {
+                    return Ok(None);
+                }
+                match classify(&out.stderr) {
+                    Failure::InUse if Instant::now() < deadline => {
+                        retry_note("aws", attempt, &out.stderr);
+                        std::thread::sleep(delay(attempt).min(Duration::from_secs(5)));
+                    }
+                    Failure::InUse => return Ok(Some((d.clone(), out.stderr))),
+                    Failure::Transient if attempt < ATTEMPTS => {
+                        retry_note("aws", attempt, &out.stderr);
+                        std::thread::sleep(delay(attempt));
+                        attempt += 1;
+                    }
+                    _ => return Err(tool.failure(&a, &out)),
+                }
+            }
         });
-        results.into_iter().collect::<Result<Vec<_>>>()?;
-        Ok(())
+        let mut attached = Vec::new();
+        let mut why = String::new();
+        for r in results {
+            if let Some((d, stderr)) = r? {
+                attached.push(d);
+                why = stderr;
+            }
+        }
+        if attached.is_empty() {
+            Ok(())
+        } else {
+            Err(super::gcloud::still_attached(&attached, detach, &why))
+        }
     }
 }
 

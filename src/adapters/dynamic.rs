@@ -194,7 +194,7 @@ impl DiskAdapter for Dynamic {
         ))
     }
 
-    fn delete(&self, disks: &[Disk]) -> Result<()> {
+    fn delete(&self, disks: &[Disk], _detach: std::time::Duration) -> Result<()> {
         super::assert_owned(disks)?;
         let refs: Vec<ObjectRef> = disks
             .iter()

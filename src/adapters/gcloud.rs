@@ -5,7 +5,10 @@
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use super::process::{args, parallel_map, Tool};
+use std::time::{Duration, Instant};
+
+use super::process::{args, parallel_map, retry_note, Tool};
+use super::retry::{classify, delay, Failure, ATTEMPTS};
 use super::{assert_owned, disk_labels, owner_of, DiskAdapter, CLUSTER_KEY};
 use crate::error::UsageError;
 use crate::plan::Disk;
@@ -79,7 +82,7 @@ impl Gcloud {
         )?;
         let (mut project, mut zone) = location_without_io(spec, context);
         if project.is_none() || zone.is_none() {
-            let out = tool.run_ok(&args(["config", "list", "--format=json"]), None)?;
+            let out = tool.run_retry(&args(["config", "list", "--format=json"]), None)?;
             let config: Value = serde_json::from_str(&out).context("gcloud config list")?;
             project = project.or_else(|| config["core"]["project"].as_str().map(str::to_string));
             zone = zone.or_else(|| config["compute"]["zone"].as_str().map(str::to_string));
@@ -156,7 +159,7 @@ impl Gcloud {
             let mut a = args(["compute", "disks", "add-labels", &d.name]);
             a.extend(self.scope());
             a.push(format!("--labels={}", labels.join(",")));
-            tool.run_ok(&a, None)
+            tool.run_retry(&a, None)
         });
         results.into_iter().collect::<Result<Vec<_>>>()?;
         Ok(())
@@ -173,6 +176,66 @@ impl Gcloud {
             .filter_map(|i| self.to_disk(i))
             .collect())
     }
+}
+
+impl Gcloud {
+    /// Runs a batched create; when it fails transiently, looks by name at what it made (an
+    /// insert whose answer was lost may have succeeded) and creates only the rest, so a retry
+    /// can never make a second disk or fail on the first one's "already exists".
+    fn create_checked(&self, create: &[String], disks: &[(u8, String)]) -> Result<Vec<Disk>> {
+        let tool = self.tool()?;
+        let mut made: Vec<Disk> = Vec::new();
+        let mut missing: Vec<String> = disks.iter().map(|(_, n)| n.clone()).collect();
+        let mut attempt = 1;
+        loop {
+            // The disk names follow "create"; everything else of the call stays the same.
+            let mut a: Vec<String> = create[..3].to_vec();
+            a.extend(missing.iter().cloned());
+            a.extend(create[3 + disks.len()..].iter().cloned());
+            let out = tool.run(&a, None)?;
+            if out.success() {
+                made.extend(self.parse_disks(&out.stdout)?);
+                return Ok(made);
+            }
+            let transient = matches!(classify(&out.stderr), Failure::Transient)
+                || out.stderr.contains("alreadyExists")
+                || out.stderr.contains("already exists");
+            if !transient || attempt >= ATTEMPTS {
+                return Err(tool.failure(&a, &out));
+            }
+            retry_note("gcloud", attempt, &out.stderr);
+            let found = self.list(&missing)?;
+            if let Some(f) = found.iter().find(|d| !d.owner.is_ours()) {
+                return Err(tool.failure(&a, &out).context(format!(
+                    "disk {} appeared while esk was creating it, and is not this cluster's",
+                    f.name
+                )));
+            }
+            made.extend(found.iter().cloned());
+            missing.retain(|n| !found.iter().any(|d| &d.name == n));
+            if missing.is_empty() {
+                return Ok(made);
+            }
+            std::thread::sleep(delay(attempt));
+            attempt += 1;
+        }
+    }
+}
+
+/// How often an in-use disk is tried again at most.
+const IN_USE_POLL: Duration = Duration::from_secs(5);
+
+/// The error for disks the cloud still reports attached when esk stops waiting.
+pub fn still_attached(remaining: &[Disk], waited: Duration, stderr: &str) -> anyhow::Error {
+    let names: Vec<&str> = remaining.iter().map(|d| d.name.as_str()).collect();
+    anyhow::anyhow!(
+        "{} disk(s) still attached after {}s: {} (the cloud says: {}); they are kept for now, \
+         and re-running the same command deletes them once they are detached",
+        names.len(),
+        waited.as_secs(),
+        names.join(", "),
+        super::process::last_line(stderr).unwrap_or("in use")
+    )
 }
 
 /// Disks esk creates are named `<cluster>-disk-<i>`; the batched create cannot give each its
@@ -197,12 +260,24 @@ impl DiskAdapter for Gcloud {
         a.push(format!("--zones={}", self.zone));
         a.push(format!("--filter={filter}"));
         let tool = self.tool()?;
-        let out = tool.run(&a, None)?;
-        // A failed list still exits 0 and prints `[]`, with only a warning on stderr; taking
-        // that for "no disks" would make esk create disks that exist.
-        if !out.success() || out.stderr.contains("Some requests did not succeed") {
-            return Err(tool.failure(&a, &out));
-        }
+        let mut attempt = 1;
+        let out = loop {
+            let mut out = tool.run(&a, None)?;
+            // A failed list still exits 0 and prints `[]`, with only a warning on stderr;
+            // taking that for "no disks" would make esk create disks that exist.
+            if out.stderr.contains("Some requests did not succeed") {
+                out.code = Some(1);
+            }
+            if out.success() {
+                break out;
+            }
+            if attempt >= ATTEMPTS || classify(&out.stderr) != Failure::Transient {
+                return Err(tool.failure(&a, &out));
+            }
+            retry_note("gcloud", attempt, &out.stderr);
+            std::thread::sleep(delay(attempt));
+            attempt += 1;
+        };
         let disks = self.parse_disks(&out.stdout)?;
         Ok(disks
             .into_iter()
@@ -231,8 +306,7 @@ impl DiskAdapter for Gcloud {
         a.push(format!("--type={}", p.str("disk.gkeType")?));
         a.push(format!("--labels={}", labels.join(",")));
         a.push("--format=json".into());
-        let out = self.tool()?.run_ok(&a, None)?;
-        let mut created = self.parse_disks(&out)?;
+        let mut created = self.create_checked(&a, disks)?;
         // A disk named by an --adopt-disks pattern cannot carry its node in its name, so it
         // gets its node label the slow way, one call each.
         let unnamed: Vec<(u8, Disk)> = created
@@ -256,16 +330,48 @@ impl DiskAdapter for Gcloud {
         self.add_labels(disks, true)
     }
 
-    fn delete(&self, disks: &[Disk]) -> Result<()> {
+    fn label_nodes(&self, disks: &[(u8, Disk)]) -> Result<()> {
+        self.add_labels(disks, false)
+    }
+
+    fn delete(&self, disks: &[Disk], detach: Duration) -> Result<()> {
         if disks.is_empty() {
             return Ok(());
         }
         assert_owned(disks)?;
-        let mut a = args(["compute", "disks", "delete"]);
-        a.extend(disks.iter().map(|d| d.name.clone()));
-        a.extend(self.scope());
-        a.push("--quiet".into());
-        self.tool()?.run_ok(&a, None)?;
-        Ok(())
+        let tool = self.tool()?;
+        let deadline = Instant::now() + detach;
+        let mut remaining: Vec<Disk> = disks.to_vec();
+        let mut attempt = 1;
+        loop {
+            let mut a = args(["compute", "disks", "delete"]);
+            a.extend(remaining.iter().map(|d| d.name.clone()));
+            a.extend(self.scope());
+            a.push("--quiet".into());
+            let out = tool.run(&a, None)?;
+            if out.success() {
+                return Ok(());
+            }
+            // Part of a batch may have gone through: try again only for what is left.
+            let names: Vec<String> = remaining.iter().map(|d| d.name.clone()).collect();
+            let left = self.list(&names)?;
+            remaining.retain(|d| left.iter().any(|l| l.name == d.name && l.owner == d.owner));
+            if remaining.is_empty() {
+                return Ok(());
+            }
+            match classify(&out.stderr) {
+                Failure::InUse if Instant::now() < deadline => {
+                    retry_note("gcloud", attempt, &out.stderr);
+                    std::thread::sleep(delay(attempt).min(IN_USE_POLL));
+                }
+                Failure::InUse => return Err(still_attached(&remaining, detach, &out.stderr)),
+                Failure::Transient if attempt < ATTEMPTS => {
+                    retry_note("gcloud", attempt, &out.stderr);
+                    std::thread::sleep(delay(attempt));
+                    attempt += 1;
+                }
+                _ => return Err(tool.failure(&a, &out)),
+            }
+        }
     }
 }

@@ -88,7 +88,7 @@ impl Kubectl {
             "name",
         ]));
         a.push(self.namespace.clone());
-        Ok(!self.tool.run_ok(&a, None)?.trim().is_empty())
+        Ok(!self.tool.run_retry(&a, None)?.trim().is_empty())
     }
 
     /// Every object of the kinds esk manages that carries the cluster's labels.
@@ -107,7 +107,7 @@ impl Kubectl {
             "-o",
             "json",
         ]));
-        let out = self.tool.run_ok(&a, None)?;
+        let out = self.tool.run_retry(&a, None)?;
         let list: Value = serde_json::from_str(&out).context("kubectl get printed invalid JSON")?;
         let mut objects = Vec::new();
         let mut record = None;
@@ -153,7 +153,8 @@ impl Kubectl {
             "-f",
             "-",
         ]));
-        self.tool.run_ok(&a, Some(&to_yaml_stream(manifests)))?;
+        // Server-side apply is idempotent: a retry after a lost answer changes nothing twice.
+        self.tool.run_retry(&a, Some(&to_yaml_stream(manifests)))?;
         Ok(())
     }
 
@@ -175,7 +176,7 @@ impl Kubectl {
         for o in objects {
             a.push(format!("{}/{}", resource(&o.kind), o.name));
         }
-        self.tool.run_ok(&a, None)?;
+        self.tool.run_retry(&a, None)?;
         Ok(())
     }
 
@@ -242,6 +243,59 @@ impl Kubectl {
         Ok(names)
     }
 
+    /// What still holds the given volumes: VolumeAttachments naming one of `pvs` and pods
+    /// mounting one of `claims`, as "what (why)" lines; empty when the disks are free. One
+    /// call for both kinds.
+    pub fn volume_users(&self, pvs: &[String], claims: &[String]) -> Result<Vec<String>> {
+        let a = [
+            self.base(),
+            args(["get", "volumeattachments.storage.k8s.io,pods", "-o", "json"]),
+        ]
+        .concat();
+        let out = self.tool.run(&a, None)?;
+        let text = if out.success() {
+            out.stdout
+        } else if out.stderr.contains("forbidden")
+            || out.stderr.contains("doesn't have a resource type")
+        {
+            // Without access to VolumeAttachments, the cloud's own in-use answer is the guard.
+            self.get_json(&args(["pods"]))?.to_string()
+        } else {
+            return Err(self.tool.failure(&a, &out));
+        };
+        let list: Value =
+            serde_json::from_str(&text).context("kubectl get printed invalid JSON")?;
+        let mut users = Vec::new();
+        for item in list["items"].as_array().into_iter().flatten() {
+            let name = item["metadata"]["name"].as_str().unwrap_or("?");
+            match item["kind"].as_str() {
+                Some("VolumeAttachment") => {
+                    let pv = item["spec"]["source"]["persistentVolumeName"]
+                        .as_str()
+                        .unwrap_or("");
+                    if pvs.iter().any(|p| p == pv) {
+                        users.push(format!(
+                            "{pv} (VolumeAttachment {name} on node {})",
+                            item["spec"]["nodeName"].as_str().unwrap_or("?")
+                        ));
+                    }
+                }
+                Some("Pod") if item["metadata"]["namespace"] == self.namespace.as_str() => {
+                    for v in item["spec"]["volumes"].as_array().into_iter().flatten() {
+                        let claim = v["persistentVolumeClaim"]["claimName"]
+                            .as_str()
+                            .unwrap_or("");
+                        if claims.iter().any(|c| c == claim) {
+                            users.push(format!("{claim} (mounted by pod {name})"));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(users)
+    }
+
     /// One raw request to the API server (`kubectl get|create|replace|delete --raw PATH`, the
     /// body on stdin): the lock's compare-and-swap calls, which need the server's own answer
     /// (a create that finds the object, a replace or delete whose resourceVersion is stale).
@@ -252,7 +306,18 @@ impl Kubectl {
         if body.is_some() {
             a.extend(args(["-f", "-"]));
         }
-        let out = self.tool.run(&a, body)?;
+        let mut attempt = 1;
+        let out = loop {
+            let out = self.tool.run(&a, body)?;
+            let transient = !out.success()
+                && super::retry::classify(&out.stderr) == super::retry::Failure::Transient;
+            if !transient || attempt >= super::retry::ATTEMPTS {
+                break out;
+            }
+            super::process::retry_note("kubectl", attempt, &out.stderr);
+            std::thread::sleep(super::retry::delay(attempt));
+            attempt += 1;
+        };
         if out.success() {
             return Ok(RawAnswer::Ok(out.stdout));
         }
@@ -273,7 +338,7 @@ impl Kubectl {
         a.push("get".into());
         a.extend(get_args.iter().cloned());
         a.extend(args(["-o", "json"]));
-        let out = self.tool.run_ok(&a, None)?;
+        let out = self.tool.run_retry(&a, None)?;
         if out.trim().is_empty() {
             return Ok(Value::Null);
         }

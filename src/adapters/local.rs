@@ -360,7 +360,7 @@ impl DiskAdapter for Local {
         ))
     }
 
-    fn delete(&self, disks: &[Disk]) -> Result<()> {
+    fn delete(&self, disks: &[Disk], _detach: std::time::Duration) -> Result<()> {
         super::assert_owned(disks)?;
         let mut registry = self.read_registry()?;
         let mut jobs = Vec::new();

@@ -8,6 +8,7 @@ pub mod gcloud;
 pub mod kubectl;
 pub mod local;
 pub mod process;
+pub mod retry;
 
 use anyhow::Result;
 
@@ -36,8 +37,15 @@ pub trait DiskAdapter: Sync {
     fn create(&self, disks: &[(u8, String)]) -> Result<Vec<Disk>>;
     /// Labels existing foreign disks for the cluster, never touching their data.
     fn adopt(&self, disks: &[(u8, Disk)]) -> Result<()>;
-    /// Deletes disks. Callers pass only disks whose owner is `Owner::This`.
-    fn delete(&self, disks: &[Disk]) -> Result<()>;
+    /// Gives this cluster's disks that lack it their node label (a create stopped between
+    /// making a pattern-named disk and labelling it). Adapters that label at creation have
+    /// nothing to do.
+    fn label_nodes(&self, _disks: &[(u8, Disk)]) -> Result<()> {
+        Ok(())
+    }
+    /// Deletes disks, waiting up to `detach` for any the cloud still reports attached.
+    /// Callers pass only disks whose owner is `Owner::This`.
+    fn delete(&self, disks: &[Disk], detach: std::time::Duration) -> Result<()>;
 }
 
 /// Reads ownership from a disk's labels or tags.

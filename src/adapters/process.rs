@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 
+use super::retry::{self, Failure};
 use crate::error::Refused;
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
@@ -42,7 +45,9 @@ impl Tool {
             .map_err(|_| Refused::new(format!("{name} not found on PATH: install {install}")))
     }
 
-    /// Runs with `args` (and `stdin` if given), whatever the exit code.
+    /// Runs with `args` (and `stdin` if given), whatever the exit code. A call that has not
+    /// finished within the call timeout is killed and reported as such (a hung connection
+    /// must not hang esk; the caller decides whether the call is safe to repeat).
     pub fn run(&self, args: &[String], stdin: Option<&str>) -> Result<Output> {
         if VERBOSE.load(Ordering::Relaxed) {
             eprintln!("+ {} {}", self.name, shown(args));
@@ -55,14 +60,62 @@ impl Tool {
             Some(text) => expr.stdin_bytes(text.as_bytes().to_vec()),
             None => expr.stdin_null(),
         };
-        let out = expr
-            .run()
-            .with_context(|| format!("could not run {}", self.path.display()))?;
-        Ok(Output {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        let handle = Arc::new(
+            expr.start()
+                .with_context(|| format!("could not run {}", self.path.display()))?,
+        );
+        let id = children::add(handle.clone());
+        let timeout = call_timeout();
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let watched = handle.clone();
+        let watchdog = std::thread::spawn(move || {
+            let timed_out = matches!(
+                finished.recv_timeout(timeout),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+            );
+            if timed_out {
+                let _ = watched.kill();
+            }
+            timed_out
+        });
+        let waited = handle.wait().map(|o| Output {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        });
+        let _ = done.send(());
+        let timed_out = watchdog.join().unwrap_or(false);
+        children::remove(id);
+        // Killed by the interrupt handler: say nothing more, the handler ends the process.
+        crate::signals::park_if_stopping();
+        let mut out = waited.with_context(|| format!("could not run {}", self.path.display()))?;
+        if timed_out {
+            out.code = None;
+            out.stderr.push_str(&format!(
+                "\nesk: no answer within {}s; the call was stopped (ESK_CALL_TIMEOUT sets the limit)",
+                timeout.as_secs()
+            ));
+        }
+        Ok(out)
+    }
+
+    /// `run_ok` for a call that is safe to repeat: transient failures (throttling, 5xx,
+    /// timeouts, refused connections) are tried again with backoff, up to
+    /// [`retry::ATTEMPTS`] times; anything else fails at once with the CLI's message.
+    pub fn run_retry(&self, args: &[String], stdin: Option<&str>) -> Result<String> {
+        let mut attempt = 1;
+        loop {
+            let out = self.run(args, stdin)?;
+            if out.success() {
+                return Ok(out.stdout);
+            }
+            if attempt >= retry::ATTEMPTS || retry::classify(&out.stderr) != Failure::Transient {
+                return Err(self.failure(args, &out));
+            }
+            retry_note(self.name, attempt, &out.stderr);
+            std::thread::sleep(retry::delay(attempt));
+            attempt += 1;
+        }
     }
 
     /// Runs and returns stdout, or an error carrying the command and its stderr.
@@ -85,6 +138,67 @@ impl Tool {
             shown(args),
             out.stderr.trim_end()
         )
+    }
+}
+
+/// How long one CLI call may take (`ESK_CALL_TIMEOUT` seconds, default 300: a disk create
+/// waits for its operation, a foreground delete for its pods).
+fn call_timeout() -> Duration {
+    let secs = std::env::var("ESK_CALL_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(300);
+    Duration::from_secs(secs)
+}
+
+/// Says on stderr that a call is being retried, with the first line of why.
+pub fn retry_note(tool: &str, attempt: u32, stderr: &str) {
+    let why = last_line(stderr).unwrap_or("no message");
+    eprintln!(
+        "retrying {tool} (try {} of {}): {why}",
+        attempt + 1,
+        retry::ATTEMPTS
+    );
+}
+
+/// The last non-empty line of a CLI's stderr: where gcloud, aws and kubectl put the reason.
+pub fn last_line(stderr: &str) -> Option<&str> {
+    stderr.lines().map(str::trim).rfind(|l| !l.is_empty())
+}
+
+/// The CLI processes running now, so an interrupted esk can stop them before it exits.
+pub mod children {
+    use std::sync::{Arc, Mutex};
+
+    static RUNNING: Mutex<Vec<(u64, Arc<duct::Handle>)>> = Mutex::new(Vec::new());
+    static NEXT: Mutex<u64> = Mutex::new(0);
+
+    pub(super) fn add(handle: Arc<duct::Handle>) -> u64 {
+        let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
+        *next += 1;
+        let id = *next;
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((id, handle));
+        id
+    }
+
+    pub(super) fn remove(id: u64) {
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(i, _)| *i != id);
+    }
+
+    /// Kills every running CLI process; returns how many there were.
+    pub fn kill_all() -> usize {
+        let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
+        for (_, h) in &running {
+            let _ = h.kill();
+        }
+        running.len()
     }
 }
 

@@ -3,6 +3,7 @@
 //! executor only carries a `Plan` out, and `--dry-run` prints it.
 
 mod display;
+pub mod json;
 #[cfg(test)]
 mod tests;
 
@@ -310,7 +311,13 @@ fn plan_nodes(
     let mut warnings = spec_warnings(spec);
     let mut used = std::collections::BTreeSet::new();
     for d in observed.disks.iter().filter(|d| d.owner.is_ours()) {
-        match d.node {
+        // A disk esk made under an --adopt-disks pattern gets its node label only after the
+        // create; a run stopped in between left it with the cluster's labels and its name.
+        let by_name = || {
+            let p = adopt?;
+            spec.nodes.indices().find(|i| p.name(*i) == d.name)
+        };
+        match d.node.or_else(by_name) {
             Some(i) if !owned.contains_key(&i) => {
                 owned.insert(i, d);
             }

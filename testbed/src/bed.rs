@@ -103,6 +103,8 @@ impl TestBed {
         set("AWS_SHARED_CREDENTIALS_FILE", p("aws-credentials-missing"));
         set("AWS_PAGER", String::new());
         set("NO_COLOR", "1".into());
+        // esk's retries wait 1 s and more between tries; the bed's faults are instant.
+        set("ESK_RETRY_BASE_MS", "20".into());
         if let Some(moto) = self.moto.get() {
             set("AWS_ENDPOINT_URL", moto.url());
         } else {

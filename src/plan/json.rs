@@ -1,0 +1,68 @@
+//! `-o json` for create, resize and delete: the plan (and, after a run, what was done) as one
+//! JSON document on stdout. Field names are documented in README.md ("JSON output").
+
+use serde_json::{json, Value};
+
+use super::{Action, DiskStep, Plan};
+use crate::execute::Outcome;
+use crate::spec::Spec;
+
+fn disk_step(step: &DiskStep) -> Value {
+    let (action, node, name, id) = match step {
+        DiskStep::Create { node, name, .. } => ("create", Some(*node), name.as_str(), ""),
+        DiskStep::Keep { node, disk } => {
+            ("keep", Some(*node), disk.name.as_str(), disk.id.as_str())
+        }
+        DiskStep::Adopt { node, disk } => {
+            ("adopt", Some(*node), disk.name.as_str(), disk.id.as_str())
+        }
+        DiskStep::KeepSurplus { disk } => {
+            ("keep-unused", None, disk.name.as_str(), disk.id.as_str())
+        }
+        DiskStep::Delete { disk } => ("delete", disk.node, disk.name.as_str(), disk.id.as_str()),
+    };
+    json!({
+        "action": action,
+        "node": node,
+        "name": name,
+        "id": if id.is_empty() { Value::Null } else { id.into() },
+    })
+}
+
+/// The document: `outcome` is null for `--dry-run`.
+pub fn document(spec: &Spec, plan: &Plan, outcome: Option<&Outcome>) -> Value {
+    let command = match plan.action {
+        Action::Create => "create",
+        Action::Resize => "resize",
+        Action::Delete => "delete",
+    };
+    let names = |refs: &[crate::manifest::ObjectRef]| -> Vec<String> {
+        refs.iter().map(ToString::to_string).collect()
+    };
+    json!({
+        "command": command,
+        "cluster": {
+            "name": spec.name.as_str(),
+            "namespace": spec.namespace.as_str(),
+            "cloud": spec.cloud.to_string(),
+            "profile": spec.profile.name,
+            "nodes": (plan.action != Action::Delete).then_some(spec.nodes.get()),
+        },
+        "dryRun": outcome.is_none(),
+        "plan": {
+            "disks": plan.disks.iter().map(disk_step).collect::<Vec<_>>(),
+            "createNamespace": plan.create_namespace,
+            "delete": names(&plan.delete),
+            "apply": names(&plan.apply),
+            "warnings": plan.warnings,
+        },
+        "outcome": outcome.map(|o| json!({
+            "disksCreated": o.disks_created,
+            "disksAdopted": o.disks_adopted,
+            "disksKept": o.disks_kept,
+            "disksDeleted": o.disks_deleted,
+            "objectsApplied": o.objects_applied,
+            "objectsDeleted": o.objects_deleted,
+        })),
+    })
+}

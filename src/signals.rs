@@ -1,0 +1,79 @@
+//! SIGINT and SIGTERM: stop the CLI processes esk is running, release the cluster lock, say
+//! what the run had done and that a re-run resumes, and exit 130 / 143. The process ends from
+//! the handler's thread; the main thread is parked at its next call so it prints nothing more.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::adapters::process::children;
+use crate::error::exit;
+
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static HANDLER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Starts the handler thread. Without it the default action applies (the process dies with
+/// its lock held until the lease expires or a run on this machine sees the pid gone).
+pub fn install() {
+    let Ok(mut signals) = Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut forever = signals.forever();
+        if let Some(signal) = forever.next() {
+            std::thread::spawn(move || {
+                HANDLER.with(|h| h.set(true));
+                stop(signal)
+            });
+        }
+        // A second interrupt while the first is being handled ends esk at once.
+        if let Some(signal) = forever.next() {
+            std::process::exit(code_of(signal).1);
+        }
+    });
+}
+
+/// Whether the calling thread must stop because the process is being interrupted (the
+/// handler's own thread never is).
+pub fn must_stop() -> bool {
+    STOPPING.load(Ordering::SeqCst) && !HANDLER.with(Cell::get)
+}
+
+/// Parks the calling thread for good if an interrupt is being handled.
+pub fn park_if_stopping() {
+    while must_stop() {
+        std::thread::park();
+    }
+}
+
+fn code_of(signal: i32) -> (&'static str, i32) {
+    if signal == SIGINT {
+        ("SIGINT", exit::INTERRUPTED)
+    } else {
+        ("SIGTERM", exit::TERMINATED)
+    }
+}
+
+fn stop(signal: i32) -> ! {
+    STOPPING.store(true, Ordering::SeqCst);
+    let (name, code) = code_of(signal);
+    let stopped = children::kill_all();
+    let released = crate::lock::release_active();
+    let mut parts = vec![format!("done so far: {}", crate::execute::progress())];
+    if stopped > 0 {
+        parts.push(format!("stopped {stopped} running call(s)"));
+    }
+    if released {
+        parts.push("released the cluster lock".into());
+    }
+    eprintln!(
+        "esk: interrupted by {name}; {}; re-running the same command resumes",
+        parts.join("; ")
+    );
+    std::process::exit(code)
+}
