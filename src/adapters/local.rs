@@ -200,11 +200,15 @@ impl Local {
             .filter(|p| !p.is_empty())
             .with_context(|| format!("path {} does not end with {disk}", entry.path))?
             .to_string();
-        let (mount, host_type, command) = match verb {
+        // Root, but with the one capability the command needs: chown gives the new
+        // directory (made root's by the kubelet) to the server's user; rm removes files
+        // that user owns, in directories only it may write.
+        let (mount, host_type, command, capability) = match verb {
             "mkdir" => (
                 entry.path.clone(),
                 "DirectoryOrCreate",
                 vec!["chown".to_string(), format!("{uid}:{uid}"), "/disk".into()],
+                "CHOWN",
             ),
             _ => (
                 parent,
@@ -215,6 +219,7 @@ impl Local {
                     "--".into(),
                     format!("/disk/{disk}"),
                 ],
+                "DAC_OVERRIDE",
             ),
         };
         let name = format!("{}-{verb}-{}", self.spec.name, entry.index);
@@ -235,10 +240,19 @@ impl Local {
                         "restartPolicy": "Never",
                         "nodeSelector": {HOSTNAME_KEY: entry.node},
                         "tolerations": [{"operator": "Exists"}],
+                        // No API access, no service variables; nothing is written but /disk.
+                        "automountServiceAccountToken": false,
+                        "enableServiceLinks": false,
+                        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                         "containers": [{
                             "name": verb,
                             "image": JOB_IMAGE,
                             "command": command,
+                            "securityContext": {
+                                "readOnlyRootFilesystem": true,
+                                "allowPrivilegeEscalation": false,
+                                "capabilities": {"drop": ["ALL"], "add": [capability]},
+                            },
                             "volumeMounts": [{"name": "disk", "mountPath": "/disk"}],
                         }],
                         "volumes": [{"name": "disk", "hostPath": {"path": mount, "type": host_type}}],
