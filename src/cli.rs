@@ -161,6 +161,14 @@ pub enum Command {
         #[arg(long, default_value_t = 600, value_name = "SECONDS")]
         timeout: u64,
     },
+    /// Check manifests against EventStore-specific rules; exit 5 if any error is found.
+    Lint {
+        /// Manifest files or directories (their *.yaml, *.yml); - or none reads stdin.
+        files: Vec<String>,
+        /// Output: text or json.
+        #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
+        output: String,
+    },
 }
 
 impl Global {

@@ -14,6 +14,7 @@ use crate::adapters::DiskAdapter;
 use crate::cli::{node_count, Cli, Command, Global};
 use crate::error::{Refused, UsageError};
 use crate::execute::{Executor, Outcome};
+use crate::lint;
 use crate::manifest::{to_yaml_stream, Manifest};
 use crate::plan::{self, AdoptPattern, Observed, Plan};
 use crate::render::{NodeDisk, Templates};
@@ -60,13 +61,16 @@ pub fn run(cli: Cli) -> Result<()> {
                 .into());
             }
             let observed = s.observe(&plan::wanted_disk_names(&s.spec, adopt.as_ref()), false)?;
-            let plan = plan::plan_create(
+            let mut plan = plan::plan_create(
                 &s.spec,
                 &observed,
                 adopt.as_ref(),
                 &|name, i| s.disks.planned_source(name, i),
                 &|nodes| s.templates.render(&s.spec, nodes),
             )?;
+            let rendered = s.templates.render(&s.spec, &plan.node_disks())?;
+            plan.warnings
+                .extend(lint::refuse_on_errors(&rendered, g.force)?);
             s.finish(
                 plan,
                 &observed,
@@ -83,13 +87,16 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let mut s = Session::open(g, node_count(nodes)?, &report)?;
             let observed = s.observe(&plan::wanted_disk_names(&s.spec, None), false)?;
-            let plan = plan::plan_resize(
+            let mut plan = plan::plan_resize(
                 &s.spec,
                 &observed,
                 *prune_disks,
                 &|name, i| s.disks.planned_source(name, i),
                 &|nodes| s.templates.render(&s.spec, nodes),
             )?;
+            let rendered = s.templates.render(&s.spec, &plan.node_disks())?;
+            plan.warnings
+                .extend(lint::refuse_on_errors(&rendered, g.force)?);
             s.finish(
                 plan,
                 &observed,
@@ -97,6 +104,7 @@ pub fn run(cli: Cli) -> Result<()> {
             )
         }
         Command::Credentials => credentials(g),
+        Command::Lint { files, output } => lint::command::run(files, output),
         Command::Delete {
             keep_disks,
             dry_run,

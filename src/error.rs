@@ -10,6 +10,8 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// A safety rule or a missing prerequisite stopped esk before any change.
     pub const REFUSED: i32 = 3;
+    /// `esk lint` found at least one error.
+    pub const LINT_ERRORS: i32 = 5;
 }
 
 /// Bad input: a one-line message, exit code 2, and no side effects.
@@ -49,6 +51,24 @@ impl fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
+/// `esk lint` found errors (already printed): exit code 5.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintErrors(usize);
+
+impl LintErrors {
+    pub fn new(errors: usize) -> LintErrors {
+        LintErrors(errors)
+    }
+}
+
+impl fmt::Display for LintErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "lint found {} error(s)", self.0)
+    }
+}
+
+impl std::error::Error for LintErrors {}
+
 /// Keeps user-supplied text from breaking the one-line error contract.
 fn one_line(msg: String) -> String {
     if msg.contains(['\n', '\r']) {
@@ -64,6 +84,8 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         exit::USAGE
     } else if err.downcast_ref::<Refused>().is_some() {
         exit::REFUSED
+    } else if err.downcast_ref::<LintErrors>().is_some() {
+        exit::LINT_ERRORS
     } else {
         exit::FAILED
     }

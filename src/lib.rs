@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod execute;
+pub mod lint;
 pub mod manifest;
 pub mod plan;
 pub mod profile;
