@@ -176,6 +176,14 @@ pub enum Command {
         #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
         output: String,
     },
+    /// Check manifests against EventStore-specific rules; exit 5 if any error is found.
+    Lint {
+        /// Manifest files or directories (their *.yaml, *.yml); - or none reads stdin.
+        files: Vec<String>,
+        /// Output: text or json.
+        #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
+        output: String,
+    },
 }
 
 /// `-o text|json` of create, resize and delete: whether to print one JSON document.

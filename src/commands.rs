@@ -16,6 +16,7 @@ use crate::cli::{json_output, node_count, Cli, Command, Global};
 use crate::error::{Refused, UsageError};
 use crate::execute::{Executor, Outcome};
 use crate::lock::{self, ClusterLock};
+use crate::lint;
 use crate::manifest::{to_yaml_stream, Manifest};
 use crate::plan::{self, AdoptPattern, Observed, Plan};
 use crate::render::{NodeDisk, Templates};
@@ -65,13 +66,16 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             let lock = s.lock(g, *dry_run, true)?;
             let observed = s.observe(&plan::wanted_disk_names(&s.spec, adopt.as_ref()), false)?;
-            let plan = plan::plan_create(
+            let mut plan = plan::plan_create(
                 &s.spec,
                 &observed,
                 adopt.as_ref(),
                 &|name, i| s.disks.planned_source(name, i),
                 &|nodes| s.templates.render(&s.spec, nodes),
             )?;
+            let rendered = s.templates.render(&s.spec, &plan.node_disks())?;
+            plan.warnings
+                .extend(lint::refuse_on_errors(&rendered, g.force)?);
             s.finish(
                 plan,
                 &observed,
@@ -92,13 +96,16 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut s = Session::open(g, node_count(nodes)?, &report)?;
             let lock = s.lock(g, *dry_run, true)?;
             let observed = s.observe(&plan::wanted_disk_names(&s.spec, None), false)?;
-            let plan = plan::plan_resize(
+            let mut plan = plan::plan_resize(
                 &s.spec,
                 &observed,
                 *prune_disks,
                 &|name, i| s.disks.planned_source(name, i),
                 &|nodes| s.templates.render(&s.spec, nodes),
             )?;
+            let rendered = s.templates.render(&s.spec, &plan.node_disks())?;
+            plan.warnings
+                .extend(lint::refuse_on_errors(&rendered, g.force)?);
             s.finish(
                 plan,
                 &observed,
@@ -107,6 +114,7 @@ pub fn run(cli: Cli) -> Result<()> {
             )
         }
         Command::Credentials => credentials(g),
+        Command::Lint { files, output } => lint::command::run(files, output),
         Command::Delete {
             keep_disks,
             dry_run,

@@ -15,6 +15,8 @@ pub mod exit {
     /// Stopped by SIGINT / SIGTERM (128 + the signal), after releasing the lock.
     pub const INTERRUPTED: i32 = 130;
     pub const TERMINATED: i32 = 143;
+    /// `esk lint` found at least one error.
+    pub const LINT_ERRORS: i32 = 5;
 }
 
 /// Bad input: a one-line message, exit code 2, and no side effects.
@@ -71,6 +73,23 @@ impl fmt::Display for LockHeld {
 }
 
 impl std::error::Error for LockHeld {}
+/// `esk lint` found errors (already printed): exit code 5.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintErrors(usize);
+
+impl LintErrors {
+    pub fn new(errors: usize) -> LintErrors {
+        LintErrors(errors)
+    }
+}
+
+impl fmt::Display for LintErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "lint found {} error(s)", self.0)
+    }
+}
+
+impl std::error::Error for LintErrors {}
 
 /// Keeps user-supplied text from breaking the one-line error contract.
 fn one_line(msg: String) -> String {
@@ -89,6 +108,8 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         exit::REFUSED
     } else if err.downcast_ref::<LockHeld>().is_some() {
         exit::LOCKED
+    } else if err.downcast_ref::<LintErrors>().is_some() {
+        exit::LINT_ERRORS
     } else {
         exit::FAILED
     }

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod error;
 pub mod execute;
 pub mod lock;
+pub mod lint;
 pub mod manifest;
 pub mod plan;
 pub mod profile;

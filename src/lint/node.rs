@@ -1,0 +1,423 @@
+//! An EventStore / KurrentDB node as found in a workload: its settings (both prefixes, all
+//! versions esk renders), ports, and the volume holding its database.
+
+use std::collections::BTreeMap;
+
+use serde_yaml::Value;
+
+use super::model::{at, labels, same_namespace, seq, text, Item, Labels};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    Deployment,
+    StatefulSet,
+    Pod,
+}
+
+/// A port a node listens on and who must reach it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Port {
+    pub number: u16,
+    pub what: &'static str,
+    /// Clients connect to it.
+    pub client: bool,
+    /// The other nodes connect to it (gossip, replication, 5.x internal traffic).
+    pub between_nodes: bool,
+}
+
+/// Where a node keeps its database.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Data<'a> {
+    /// A claim named in the pod's volumes.
+    Claim(String),
+    /// A StatefulSet's volumeClaimTemplate (one claim per pod).
+    ClaimTemplate(&'a Value),
+    /// Lost with the pod or tied to one machine.
+    Ephemeral(&'static str),
+    /// An in-tree cloud disk volume.
+    InTree(&'static str),
+    /// Something else (CSI inline, NFS, ...): not judged.
+    Other,
+}
+
+pub const IN_TREE: &[&str] = &[
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "azureDisk",
+    "cinder",
+];
+
+/// Settings only an EventStore / KurrentDB server reads (a client app may well have an
+/// `EVENTSTORE_CONNECTION_STRING`, which must not make it a node).
+const SERVER_SETTINGS: &[&str] = &[
+    "CLUSTER_SIZE",
+    "DISCOVER_VIA_DNS",
+    "CLUSTER_DNS",
+    "INSECURE",
+    "GOSSIP_SEED",
+    "CLUSTER_GOSSIP_PORT",
+    "NODE_IP",
+    "NODE_PORT",
+    "HTTP_PORT",
+    "REPLICATION_IP",
+    "REPLICATION_PORT",
+    "NODE_HOST_ADVERTISE_AS",
+    "INT_IP",
+    "EXT_IP",
+    "INT_TCP_PORT",
+    "EXT_TCP_PORT",
+    "INT_HTTP_PORT",
+    "EXT_HTTP_PORT",
+    "RUN_PROJECTIONS",
+    "MEM_DB",
+    "CERTIFICATE_FILE",
+    "TRUSTED_ROOT_CERTIFICATES_PATH",
+];
+
+/// Settings only 5.x and earlier have (separate internal and external interfaces).
+const LEGACY_SETTINGS: &[&str] = &[
+    "INT_IP",
+    "EXT_IP",
+    "INT_HTTP_PORT",
+    "EXT_HTTP_PORT",
+    "INT_HTTP_PREFIXES",
+    "EXT_HTTP_PREFIXES",
+    "INT_HTTP_ADVERTISE_AS",
+    "EXT_HTTP_ADVERTISE_AS",
+];
+
+const SERVER_IMAGES: &[&str] = &[
+    "eventstore",
+    "eventstoredb",
+    "eventstoredb-ce",
+    "eventstoredb-ee",
+    "eventstoredb-oss",
+    "eventstoredb-commercial",
+    "kurrentdb",
+];
+
+const PREFIXES: &[&str] = &["KURRENTDB_", "EVENTSTORE_"];
+
+/// An image reference split into repository, tag and digest.
+pub struct ImageRef {
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: bool,
+}
+
+pub fn image_ref(image: &str) -> ImageRef {
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, _)) => (r, true),
+        None => (image, false),
+    };
+    // A tag follows the last `:` after the last `/` (a registry may carry a port).
+    let slash = rest.rfind('/').map_or(0, |i| i + 1);
+    match rest[slash..].rfind(':') {
+        Some(colon) => ImageRef {
+            repository: rest[..slash + colon].to_string(),
+            tag: Some(rest[slash + colon + 1..].to_string()),
+            digest,
+        },
+        None => ImageRef {
+            repository: rest.to_string(),
+            tag: None,
+            digest,
+        },
+    }
+}
+
+/// An EventStore / KurrentDB server container in a workload.
+#[derive(Clone, Debug)]
+pub struct Node<'a> {
+    pub item: Item<'a>,
+    pub workload: Workload,
+    pub replicas: u64,
+    pub labels: Labels,
+    pub pod: &'a Value,
+    pub container: &'a Value,
+    /// Settings by name without prefix; `None` where the value comes from elsewhere
+    /// (`valueFrom`, a Secret) and is not known.
+    pub settings: BTreeMap<String, Option<String>>,
+    pub kurrent: bool,
+    /// 5.x and earlier: separate internal and external ports.
+    pub legacy: bool,
+}
+
+impl<'a> Node<'a> {
+    /// A setting's literal value: `None` when unset or not known.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).and_then(|v| v.as_deref())
+    }
+
+    /// CLUSTER_SIZE: 1 when unset (the server's default), `None` when not known.
+    pub fn cluster_size(&self) -> Option<u64> {
+        match self.settings.get("CLUSTER_SIZE") {
+            None => Some(1),
+            Some(v) => v.as_deref().and_then(|v| v.trim().parse().ok()),
+        }
+    }
+
+    /// Whether the node finds the others through DNS (the server's default).
+    pub fn discovers_via_dns(&self) -> bool {
+        self.setting("DISCOVER_VIA_DNS")
+            .is_none_or(|v| !v.eq_ignore_ascii_case("false"))
+    }
+
+    /// CLUSTER_DNS: the server's default is `fake.dns`.
+    pub fn cluster_dns(&self) -> Option<String> {
+        match self.settings.get("CLUSTER_DNS") {
+            None => Some("fake.dns".into()),
+            Some(v) => v.clone(),
+        }
+    }
+
+    fn port(&self, keys: &[&str], default: u16) -> u16 {
+        keys.iter()
+            .find_map(|k| self.setting(k).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(default)
+    }
+
+    /// The ports this node serves, by version.
+    pub fn ports(&self) -> Vec<Port> {
+        let mut ports = if self.legacy {
+            vec![
+                self.port_of("external HTTP", &["EXT_HTTP_PORT"], 2113, true, false),
+                self.port_of("external TCP", &["EXT_TCP_PORT"], 1113, true, false),
+                self.port_of(
+                    "internal HTTP (gossip)",
+                    &["INT_HTTP_PORT"],
+                    2112,
+                    false,
+                    true,
+                ),
+                self.port_of(
+                    "internal TCP (replication)",
+                    &["INT_TCP_PORT"],
+                    1112,
+                    false,
+                    true,
+                ),
+            ]
+        } else {
+            vec![
+                self.port_of(
+                    "HTTP/gRPC and gossip",
+                    &["NODE_PORT", "HTTP_PORT"],
+                    2113,
+                    true,
+                    true,
+                ),
+                self.port_of(
+                    "replication",
+                    &["REPLICATION_PORT", "INT_TCP_PORT"],
+                    1112,
+                    false,
+                    true,
+                ),
+            ]
+        };
+        let gossip = self.port(&["CLUSTER_GOSSIP_PORT"], 0);
+        if gossip != 0 && ports.iter().all(|p| p.number != gossip) {
+            ports.push(Port {
+                number: gossip,
+                what: "gossip",
+                client: false,
+                between_nodes: true,
+            });
+        }
+        ports
+    }
+
+    fn port_of(
+        &self,
+        what: &'static str,
+        keys: &[&str],
+        default: u16,
+        client: bool,
+        between: bool,
+    ) -> Port {
+        Port {
+            number: self.port(keys, default),
+            what,
+            client,
+            between_nodes: between,
+        }
+    }
+
+    /// Container ports by name (NetworkPolicies may name them).
+    pub fn named_ports(&self) -> BTreeMap<String, u16> {
+        seq(self.pod.get("containers"))
+            .iter()
+            .flat_map(|c| seq(c.get("ports")))
+            .filter_map(|p| {
+                let name = text(p.get("name"))?;
+                let port = text(p.get("containerPort"))?.parse().ok()?;
+                Some((name, port))
+            })
+            .collect()
+    }
+
+    /// The directory the database lives in.
+    fn db_path(&self) -> String {
+        self.setting("DB").map(str::to_string).unwrap_or_else(|| {
+            if self.kurrent {
+                "/var/lib/kurrentdb".into()
+            } else {
+                "/var/lib/eventstore".into()
+            }
+        })
+    }
+
+    /// What holds the database: the volume mounted at (or above) its directory.
+    pub fn data(&self) -> Data<'a> {
+        let db = self.db_path();
+        let covers = |mount: &str| {
+            let mount = mount.trim_end_matches('/');
+            db == mount || mount.is_empty() || db.starts_with(&format!("{mount}/"))
+        };
+        let mount = seq(self.container.get("volumeMounts"))
+            .iter()
+            .filter_map(|m| Some((text(m.get("name"))?, text(m.get("mountPath"))?)))
+            .filter(|(_, path)| covers(path))
+            .max_by_key(|(_, path)| path.trim_end_matches('/').len());
+        let Some((volume, _)) = mount else {
+            return Data::Ephemeral("the container's own filesystem");
+        };
+        let pod_volume = seq(self.pod.get("volumes"))
+            .iter()
+            .find(|v| text(v.get("name")).as_deref() == Some(volume.as_str()));
+        if let Some(v) = pod_volume {
+            if let Some(claim) = text(at(v, &["persistentVolumeClaim", "claimName"])) {
+                return Data::Claim(claim);
+            }
+            for (key, what) in [
+                ("emptyDir", "emptyDir"),
+                ("hostPath", "hostPath"),
+                ("ephemeral", "a generic ephemeral volume"),
+            ] {
+                if v.get(key).is_some() {
+                    return Data::Ephemeral(what);
+                }
+            }
+            if let Some(kind) = IN_TREE.iter().find(|k| v.get(**k).is_some()) {
+                return Data::InTree(kind);
+            }
+            return Data::Other;
+        }
+        let template = seq(at(self.item.value, &["spec", "volumeClaimTemplates"]))
+            .iter()
+            .find(|t| text(at(t, &["metadata", "name"])).as_deref() == Some(volume.as_str()));
+        match template {
+            Some(t) if self.workload == Workload::StatefulSet => Data::ClaimTemplate(t),
+            _ => Data::Ephemeral("the container's own filesystem (its volume is not defined)"),
+        }
+    }
+
+    /// The node's cluster: its namespace and `app.kubernetes.io/instance` label.
+    pub fn cluster_key(&self) -> (Option<String>, Option<String>) {
+        (
+            self.item.object.namespace.clone(),
+            self.labels.get("app.kubernetes.io/instance").cloned(),
+        )
+    }
+}
+
+/// The EventStore node in a workload, if it has one.
+pub fn node<'a>(item: &Item<'a>, items: &[Item<'a>]) -> Option<Node<'a>> {
+    let v = item.value;
+    let (workload, pod_meta, pod, replicas) = match item.kind() {
+        "Deployment" | "StatefulSet" => (
+            if item.kind() == "Deployment" {
+                Workload::Deployment
+            } else {
+                Workload::StatefulSet
+            },
+            at(v, &["spec", "template", "metadata"]),
+            at(v, &["spec", "template", "spec"])?,
+            text(at(v, &["spec", "replicas"]))
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(1),
+        ),
+        "Pod" => (Workload::Pod, v.get("metadata"), v.get("spec")?, 1),
+        _ => return None,
+    };
+    for container in seq(pod.get("containers")) {
+        let settings = settings(container, item.namespace(), items);
+        let image = text(container.get("image")).unwrap_or_default();
+        let image = image_ref(&image);
+        let repo_name = image.repository.rsplit('/').next().unwrap_or_default();
+        let server_image = SERVER_IMAGES.contains(&repo_name);
+        let server_settings = SERVER_SETTINGS.iter().any(|s| settings.0.contains_key(*s));
+        if !server_image && !server_settings {
+            continue;
+        }
+        let tag = image.tag.as_deref().unwrap_or_default();
+        let legacy_tag = ["release-3", "release-4", "release-5", "3.", "4.", "5."]
+            .iter()
+            .any(|p| tag.starts_with(p));
+        return Some(Node {
+            item: item.clone(),
+            workload,
+            replicas,
+            labels: labels(pod_meta.and_then(|m| m.get("labels"))),
+            pod,
+            container,
+            legacy: legacy_tag || LEGACY_SETTINGS.iter().any(|s| settings.0.contains_key(*s)),
+            kurrent: settings.1 || repo_name == "kurrentdb",
+            settings: settings.0,
+        });
+    }
+    None
+}
+
+/// A container's server settings, from `envFrom` ConfigMaps in the input and then `env`
+/// (which wins, as in Kubernetes); and whether any uses the `KURRENTDB_` prefix.
+fn settings(
+    container: &Value,
+    namespace: Option<&str>,
+    items: &[Item],
+) -> (BTreeMap<String, Option<String>>, bool) {
+    let mut vars: Vec<(String, Option<String>)> = Vec::new();
+    for source in seq(container.get("envFrom")) {
+        let prefix = text(source.get("prefix")).unwrap_or_default();
+        if let Some(name) = text(at(source, &["configMapRef", "name"])) {
+            let map = items.iter().find(|i| {
+                i.kind() == "ConfigMap"
+                    && i.object.name == name
+                    && same_namespace(i.namespace(), namespace)
+            });
+            if let Some(data) = map
+                .and_then(|m| m.at(&["data"]))
+                .and_then(Value::as_mapping)
+            {
+                for (k, v) in data {
+                    if let Some(k) = text(Some(k)) {
+                        vars.push((format!("{prefix}{k}"), text(Some(v))));
+                    }
+                }
+            }
+        }
+    }
+    for e in seq(container.get("env")) {
+        if let Some(name) = text(e.get("name")) {
+            let value = if e.get("valueFrom").is_some() {
+                None
+            } else {
+                Some(text(e.get("value")).unwrap_or_default())
+            };
+            vars.push((name, value));
+        }
+    }
+    let mut out = BTreeMap::new();
+    let mut kurrent = false;
+    for (name, value) in vars {
+        if let Some((prefix, key)) = PREFIXES
+            .iter()
+            .find_map(|p| name.strip_prefix(p).map(|k| (*p, k)))
+        {
+            kurrent |= prefix == "KURRENTDB_";
+            out.insert(key.to_string(), value);
+        }
+    }
+    (out, kurrent)
+}
