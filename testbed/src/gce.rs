@@ -9,13 +9,21 @@
 //! gcloud parses (values.rs).
 
 mod batch;
+mod faults;
+mod users;
 mod values;
 
+pub use crate::gate::Release;
+pub use faults::Fault;
+
+use crate::gate::Gate;
 use crate::http::{self, Request, Response, Server};
+use faults::Faults;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use users::Users;
 use values::{api_error, fault_message, fingerprint, invalid, not_found, timestamp};
 use values::{check_name, parse_body, parse_labels, ApiError, ApiResult, Labels};
 
@@ -29,6 +37,7 @@ const LINK_BASE: &str = "https://www.googleapis.com/compute/v1/";
 pub struct GceEmulator {
     server: Server,
     state: Arc<Mutex<State>>,
+    gate: Arc<Gate>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -41,43 +50,21 @@ pub struct Disk {
     /// The short type name, e.g. `pd-standard`.
     pub disk_type: String,
     pub labels: BTreeMap<String, String>,
-}
-
-/// Makes the next `times` requests whose method (if given) and path match fail.
-///
-/// A camelCase `reason` ("quotaExceeded", "backendError", "rateLimitExceeded", …) is answered
-/// as an HTTP error with `status`. An UPPER_CASE `reason` ("QUOTA_EXCEEDED",
-/// "ZONE_RESOURCE_POOL_EXHAUSTED", …) on an insert, delete or setLabels is accepted (200) and its
-/// operation ends DONE with `error.errors[0].code = reason` and `httpErrorStatusCode = status`,
-/// having changed nothing; on other requests it is an HTTP error too. The real API does both
-/// for quotas: disks.insert over e.g. SSD_TOTAL_GB is typically a synchronous 403
-/// `quotaExceeded` ("Quota 'SSD_TOTAL_GB' exceeded. Limit: 100.0"), while checks made later,
-/// such as CPUS on instances.insert, end the operation with QUOTA_EXCEEDED / 403 FORBIDDEN.
-/// Each batch part is matched on its own; the envelope (`POST /batch/compute/v1`) is a request
-/// as well.
-#[derive(Clone, Debug)]
-pub struct Fault {
-    pub method: Option<String>,
-    pub path_contains: String,
-    pub status: u16,
-    pub reason: String,
-    pub times: usize,
-}
-
-impl Fault {
-    fn matches(&self, req: &Request) -> bool {
-        let method = self.method.as_ref();
-        let method_ok = method.is_none_or(|m| m.eq_ignore_ascii_case(&req.method));
-        self.times > 0 && method_ok && req.path.contains(&self.path_contains)
-    }
+    /// Links of the instances the disk is attached to, as in the API's `users`.
+    pub users: Vec<String>,
 }
 
 impl GceEmulator {
     pub fn start() -> std::io::Result<GceEmulator> {
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = state.clone();
-        let server = Server::start(Arc::new(move |req| handle(&shared, req)))?;
-        Ok(GceEmulator { server, state })
+        let gate = Arc::new(Gate::default());
+        let (shared, shared_gate) = (state.clone(), gate.clone());
+        let server = Server::start(Arc::new(move |req| serve(&shared, &shared_gate, req)))?;
+        Ok(GceEmulator {
+            server,
+            state,
+            gate,
+        })
     }
 
     /// The value for `CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE`.
@@ -92,7 +79,7 @@ impl GceEmulator {
     /// All disks, CREATING and DELETING ones included, sorted by zone then name.
     pub fn disks(&self) -> Vec<Disk> {
         let state = lock(&self.state);
-        let mut disks: Vec<Disk> = state.disks.values().map(|r| r.disk.clone()).collect();
+        let mut disks: Vec<Disk> = state.disks.values().map(DiskRecord::public).collect();
         disks.sort_by(|a, b| (&a.zone, &a.name).cmp(&(&b.zone, &b.name)));
         disks
     }
@@ -123,7 +110,7 @@ impl GceEmulator {
             labels.collect(),
         );
         record.ready_at = Instant::now();
-        record.disk.clone()
+        record.public()
     }
 
     /// Inserts, deletes and setLabels received (each batch part counts), failed or not.
@@ -141,8 +128,82 @@ impl GceEmulator {
         lock(&self.state).latency = latency;
     }
 
+    /// Injects `fault` at once; the same as `inject_fault_after(0, fault)`.
     pub fn inject_fault(&self, fault: Fault) {
-        lock(&self.state).faults.push(fault);
+        self.inject_fault_after(0, fault);
+    }
+
+    /// Lets the first `skip` requests that match `fault` pass, then fails the next
+    /// `fault.times` of them. Each batch part is a request of its own (see [`Fault`]).
+    pub fn inject_fault_after(&self, skip: usize, fault: Fault) {
+        lock(&self.state).faults.inject_after(skip, fault);
+    }
+
+    /// Answers the next `times` requests whose path contains `path_contains` (and whose method
+    /// is `method`, if given) `delay` late, e.g. to make a client time out. The request takes
+    /// effect at once; only its answer is late. Each batch part counts on its own, and a late
+    /// part holds back the whole batch answer.
+    pub fn delay_requests(
+        &self,
+        path_contains: &str,
+        method: Option<&str>,
+        delay: Duration,
+        times: usize,
+    ) {
+        lock(&self.state)
+            .faults
+            .delay(path_contains, method, delay, times);
+    }
+
+    /// Attaches the disk `name` (in any zone) to the instance `instance` of its zone: the
+    /// instance link joins the disk's `users`, and `disks.delete` fails with HTTP 400
+    /// `resourceInUseByAnotherResource` until it is detached. Panics if there is no such disk.
+    pub fn attach(&self, name: &str, instance: &str) {
+        let mut state = lock(&self.state);
+        let record = state.disk_named(name);
+        let (project, zone) = (&record.disk.project, &record.disk.zone);
+        let link = format!("{LINK_BASE}projects/{project}/zones/{zone}/instances/{instance}");
+        record.users.attach(link);
+    }
+
+    /// Detaches the disk `name` from every instance now. Panics if there is no such disk.
+    pub fn detach(&self, name: &str) {
+        lock(&self.state).disk_named(name).users.detach();
+    }
+
+    /// Detaches the disk `name` from every instance once `after` has passed (checked on each
+    /// request, so no thread is involved). Panics if there is no such disk.
+    pub fn detach_after(&self, name: &str, after: Duration) {
+        let at = Instant::now() + after;
+        lock(&self.state).disk_named(name).users.detach_at(at);
+    }
+
+    /// Holds the HTTP request carrying the `k`-th mutating call from now (counted as
+    /// [`GceEmulator::mutating_requests`] counts them: each insert, delete or setLabels, each
+    /// batch part on its own; `k` = 1 is the next one) until [`GceEmulator::release`]. A held
+    /// batch is held whole. The gate fires once. Panics if `k` is 0.
+    pub fn block_mutating_at(&self, k: usize) {
+        self.gate.arm(k);
+    }
+
+    /// Waits until a request is held at the gate; false if none is within `timeout`.
+    pub fn wait_blocked(&self, timeout: Duration) -> bool {
+        self.gate.wait_held(timeout)
+    }
+
+    /// Lets the held request go: [`Release::Apply`] processes it normally,
+    /// [`Release::Drop`] answers it with HTTP 503 `backendError` and applies nothing (it is
+    /// still logged and counted). Also disarms a gate not yet reached. Returns whether a
+    /// request was held.
+    pub fn release(&self, how: Release) -> bool {
+        self.gate.release(how)
+    }
+}
+
+impl Drop for GceEmulator {
+    /// A request still held at the gate is dropped, so no connection thread stays blocked.
+    fn drop(&mut self) {
+        self.gate.close();
     }
 }
 
@@ -165,7 +226,7 @@ struct State {
     operations: BTreeMap<Key, Operation>,
     seq: u64,
     latency: Duration,
-    faults: Vec<Fault>,
+    faults: Faults,
     mutating: usize,
     log: Vec<String>,
 }
@@ -176,9 +237,17 @@ struct DiskRecord {
     created: String,
     ready_at: Instant,
     gone_at: Option<Instant>,
+    users: Users,
 }
 
 impl DiskRecord {
+    fn public(&self) -> Disk {
+        Disk {
+            users: self.users.links().to_vec(),
+            ..self.disk.clone()
+        }
+    }
+
     fn status(&self) -> &'static str {
         match self.gone_at {
             Some(_) => "DELETING",
@@ -215,13 +284,16 @@ impl Operation {
     }
 }
 
-/// Locks the state and lets finished deletions take effect.
+/// Locks the state and lets finished deletions and due detaches take effect.
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     let mut guard = state
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let now = Instant::now();
     guard.disks.retain(|_, r| r.gone_at.is_none_or(|t| now < t));
+    for record in guard.disks.values_mut() {
+        record.users.settle(now);
+    }
     guard
 }
 
@@ -272,12 +344,51 @@ fn mutation(req: &Request, route: &Route) -> Option<(&'static str, Key)> {
     }
 }
 
+/// Whether the request is an insert, delete or setLabels (what `mutating_requests` counts).
+fn is_mutation(req: &Request) -> bool {
+    let route = route(&req.method, &req.path);
+    matches!(
+        route,
+        Some(Route::Insert(..) | Route::Delete(_) | Route::SetLabels(_))
+    )
+}
+
+fn is_batch(req: &Request) -> bool {
+    req.method == "POST" && req.path.starts_with("/batch")
+}
+
+/// One HTTP request as it arrives: through the crash-test gate, then handled.
+fn serve(state: &Mutex<State>, gate: &Gate, req: Request) -> Response {
+    let calls = if is_batch(&req) {
+        batch::inner_requests(&req)
+            .iter()
+            .filter(|r| is_mutation(r))
+            .count()
+    } else {
+        usize::from(is_mutation(&req))
+    };
+    match gate.pass(calls) {
+        Release::Apply => handle(state, req),
+        Release::Drop => lock(state).drop_request(&req, calls),
+    }
+}
+
+/// A request or batch part: answered, then held back if a delay matches it.
 fn handle(state: &Mutex<State>, req: Request) -> Response {
+    let delay = lock(state).faults.delay_for(&req);
+    let response = respond(state, req);
+    if !delay.is_zero() {
+        std::thread::sleep(delay);
+    }
+    response
+}
+
+fn respond(state: &Mutex<State>, req: Request) -> Response {
     let route = route(&req.method, &req.path);
     if let Some(response) = lock(state).record(&req, route.as_ref()) {
         return response;
     }
-    if req.method == "POST" && req.path.starts_with("/batch") {
+    if is_batch(&req) {
         return batch::batch(state, &req);
     }
     let result = match &route {
@@ -325,6 +436,7 @@ fn render_disk(record: &DiskRecord) -> Value {
         "type": format!("{zone}/diskTypes/{}", d.disk_type), "zone": zone,
         "labelFingerprint": fingerprint(&d.labels), "physicalBlockSizeBytes": "4096",
     });
+    record.users.render(&mut value);
     if !d.labels.is_empty() {
         value["labels"] = json!(d.labels);
     }
@@ -340,8 +452,7 @@ impl State {
         self.log.push(format!("{} {}", req.method, req.path));
         let mutation = route.and_then(|route| mutation(req, route));
         self.mutating += usize::from(mutation.is_some());
-        let fault = self.faults.iter_mut().find(|f| f.matches(req))?;
-        fault.times -= 1;
+        let fault = self.faults.take(req)?;
         let error = api_error(fault.status, &fault.reason, fault_message(&fault.reason));
         match mutation {
             Some((op_type, target)) if !error.reason.chars().any(|c| c.is_ascii_lowercase()) => {
@@ -349,6 +460,28 @@ impl State {
                 Some(Response::json(200, &operation))
             }
             _ => Some(error.response()),
+        }
+    }
+
+    /// Logs and counts a request dropped at the gate (a batch with its parts) and answers 503.
+    fn drop_request(&mut self, req: &Request, calls: usize) -> Response {
+        self.log.push(format!("{} {}", req.method, req.path));
+        if is_batch(req) {
+            for part in batch::inner_requests(req) {
+                self.log.push(format!("{} {}", part.method, part.path));
+            }
+        }
+        self.mutating += calls;
+        api_error(503, "backendError", fault_message("backendError")).response()
+    }
+
+    /// The disk called `name` in any project and zone (the first in key order). Panics if
+    /// there is none: a test naming a disk that does not exist is a broken test.
+    fn disk_named(&mut self, name: &str) -> &mut DiskRecord {
+        let found = self.disks.iter_mut().find(|(k, _)| k.2 == name);
+        match found {
+            Some((_, record)) => record,
+            None => panic!("no disk named {name} in the Compute Engine emulator"),
         }
     }
 
@@ -369,6 +502,7 @@ impl State {
             size_gb,
             disk_type: disk_type.to_string(),
             labels,
+            users: Vec::new(),
         };
         let record = DiskRecord {
             disk,
@@ -376,6 +510,7 @@ impl State {
             created: timestamp(SystemTime::now()),
             ready_at: Instant::now() + self.latency,
             gone_at: None,
+            users: Users::default(),
         };
         self.disks.remove(&k);
         self.disks.entry(k).or_insert(record)
@@ -480,6 +615,9 @@ impl State {
         if record.status() != "READY" {
             let message = format!("The resource '{}' is not ready", path(k, "disks"));
             return Err(api_error(400, "resourceNotReady", message));
+        }
+        if let Some(in_use) = record.users.in_use_error(&path(k, "disks")) {
+            return Err(in_use);
         }
         record.gone_at = Some(gone_at);
         let id = record.disk.id;
