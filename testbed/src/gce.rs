@@ -7,9 +7,16 @@
 //! A mutation returns an operation that stays RUNNING for the configured latency; meanwhile the
 //! disk is CREATING (or DELETING), then READY (or gone). Errors have the Google JSON shape that
 //! gcloud parses (values.rs).
+//!
+//! For tests of failure handling: injected faults and slow answers (faults.rs), disks attached
+//! to instances that cannot be deleted (users.rs), and a gate that holds the k-th mutating call
+//! until the test applies or drops it (crate::gate).
 
 mod batch;
+mod disks;
 mod faults;
+mod operations;
+mod route;
 mod users;
 mod values;
 
@@ -17,15 +24,16 @@ pub use crate::gate::Release;
 pub use faults::Fault;
 
 use crate::gate::Gate;
-use crate::http::{self, Request, Response, Server};
+use crate::http::{Request, Response, Server};
+use disks::{render_disk, zone};
 use faults::Faults;
-use serde_json::{json, Map, Value};
+use operations::Operation;
+use route::{mutation, route, Route};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 use users::Users;
-use values::{api_error, fault_message, fingerprint, invalid, not_found, timestamp};
-use values::{check_name, parse_body, parse_labels, ApiError, ApiResult, Labels};
+use values::{api_error, fault_message, not_found, timestamp, ApiError, ApiResult, Labels};
 
 /// `operations.wait` returns after at most about two minutes, DONE or not, like the real API.
 const WAIT_MAX: Duration = Duration::from_secs(120);
@@ -257,33 +265,6 @@ impl DiskRecord {
     }
 }
 
-struct Operation {
-    done_at: Instant,
-    /// The operation as it reads once DONE.
-    done: Value,
-}
-
-impl Operation {
-    fn render(&self) -> Value {
-        let mut value = self.done.clone();
-        if Instant::now() < self.done_at {
-            if let Some(fields) = value.as_object_mut() {
-                for name in [
-                    "endTime",
-                    "error",
-                    "httpErrorStatusCode",
-                    "httpErrorMessage",
-                ] {
-                    fields.remove(name);
-                }
-            }
-            value["status"] = json!("RUNNING");
-            value["progress"] = json!(0);
-        }
-        value
-    }
-}
-
 /// Locks the state and lets finished deletions and due detaches take effect.
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     let mut guard = state
@@ -295,53 +276,6 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
         record.users.settle(now);
     }
     guard
-}
-
-/// The calls the emulator knows, parsed from `/compute/v1/…` paths.
-enum Route<'a> {
-    Zone(&'a str, &'a str),
-    List(&'a str, Option<&'a str>),
-    Insert(&'a str, &'a str),
-    Get(Key),
-    Delete(Key),
-    SetLabels(Key),
-    Operation(Key),
-    Wait(Key),
-}
-
-fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
-    let rest = path.strip_prefix("/compute/v1/")?.trim_end_matches('/');
-    let segments: Vec<&str> = rest.split('/').collect();
-    Some(match (method, segments.as_slice()) {
-        ("GET", ["projects", p, "zones", z]) => Route::Zone(p, z),
-        ("GET", ["projects", p, "aggregated", "disks"]) => Route::List(p, None),
-        ("GET", ["projects", p, "zones", z, "disks"]) => Route::List(p, Some(z)),
-        ("POST", ["projects", p, "zones", z, "disks"]) => Route::Insert(p, z),
-        ("GET", ["projects", p, "zones", z, "disks", d]) => Route::Get(key(p, z, d)),
-        ("DELETE", ["projects", p, "zones", z, "disks", d]) => Route::Delete(key(p, z, d)),
-        ("POST", ["projects", p, "zones", z, "disks", d, "setLabels"]) => {
-            Route::SetLabels(key(p, z, d))
-        }
-        ("GET", ["projects", p, "zones", z, "operations", o]) => Route::Operation(key(p, z, o)),
-        ("POST", ["projects", p, "zones", z, "operations", o, "wait"]) => Route::Wait(key(p, z, o)),
-        _ => return None,
-    })
-}
-
-/// The operation type and target disk of an insert, delete or setLabels.
-fn mutation(req: &Request, route: &Route) -> Option<(&'static str, Key)> {
-    match route {
-        Route::Insert(p, z) => {
-            let body = parse_body(&req.body).unwrap_or_default();
-            Some((
-                "insert",
-                key(p, z, body["name"].as_str().unwrap_or_default()),
-            ))
-        }
-        Route::Delete(k) => Some(("delete", k.clone())),
-        Route::SetLabels(k) => Some(("setLabels", k.clone())),
-        _ => None,
-    }
 }
 
 /// Whether the request is an insert, delete or setLabels (what `mutating_requests` counts).
@@ -414,36 +348,6 @@ fn wait(state: &Mutex<State>, k: &Key) -> ApiResult {
             .min(WAIT_MAX),
     );
     lock(state).find_operation(k).map(Operation::render)
-}
-
-fn zone(project: &str, zone: &str) -> Value {
-    let region = zone.rsplit_once('-').map_or(zone, |(region, _)| region);
-    json!({
-        "kind": "compute#zone", "id": "2000", "name": zone, "description": zone, "status": "UP",
-        "creationTimestamp": "1969-12-31T16:00:00.000-08:00",
-        "region": format!("{LINK_BASE}projects/{project}/regions/{region}"),
-        "selfLink": format!("{LINK_BASE}projects/{project}/zones/{zone}"),
-    })
-}
-
-fn render_disk(record: &DiskRecord) -> Value {
-    let d = &record.disk;
-    let zone = format!("{LINK_BASE}projects/{}/zones/{}", d.project, d.zone);
-    let mut value = json!({
-        "kind": "compute#disk", "id": d.id.to_string(), "name": d.name,
-        "creationTimestamp": record.created, "sizeGb": d.size_gb.to_string(),
-        "status": record.status(), "selfLink": format!("{zone}/disks/{}", d.name),
-        "type": format!("{zone}/diskTypes/{}", d.disk_type), "zone": zone,
-        "labelFingerprint": fingerprint(&d.labels), "physicalBlockSizeBytes": "4096",
-    });
-    record.users.render(&mut value);
-    if !d.labels.is_empty() {
-        value["labels"] = json!(d.labels);
-    }
-    if let Some(description) = &record.description {
-        value["description"] = json!(description);
-    }
-    value
 }
 
 impl State {
@@ -526,222 +430,5 @@ impl State {
         self.disks
             .get_mut(k)
             .ok_or_else(|| not_found(&path(k, "disks")))
-    }
-
-    /// `disks.list` (one zone) or `disks.aggregatedList` (`zone` None; items keyed "zones/Z").
-    /// `maxResults`/`pageToken` page through the disks; `filter` is accepted and ignored, which
-    /// only widens the answer: gcloud applies its `--filter` to what comes back.
-    fn list(&self, project: &str, zone: Option<&str>, req: &Request) -> ApiResult {
-        let number = |name: &str, default: usize| match req.query_param(name) {
-            None | Some("") => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| invalid(format!("Invalid value for {name}: '{v}'"))),
-        };
-        let (max, start) = (
-            number("maxResults", 500)?.clamp(1, 500),
-            number("pageToken", 0)?,
-        );
-        let in_scope =
-            |r: &&DiskRecord| r.disk.project == project && zone.is_none_or(|z| r.disk.zone == z);
-        let all: Vec<&DiskRecord> = self.disks.values().filter(in_scope).collect();
-        let page = all.iter().skip(start).take(max);
-        let (kind, id, items) = match zone {
-            Some(z) => {
-                let items: Vec<Value> = page.map(|r| render_disk(r)).collect();
-                (
-                    "compute#diskList",
-                    format!("projects/{project}/zones/{z}/disks"),
-                    json!(items),
-                )
-            }
-            None => {
-                let mut scopes = Map::new();
-                for r in page {
-                    let scope = format!("zones/{}", r.disk.zone);
-                    let scope = scopes.entry(scope).or_insert(json!({"disks": []}));
-                    if let Some(disks) = scope["disks"].as_array_mut() {
-                        disks.push(render_disk(r));
-                    }
-                }
-                let id = format!("projects/{project}/aggregated/disks");
-                ("compute#diskAggregatedList", id, Value::Object(scopes))
-            }
-        };
-        let self_link = format!("{LINK_BASE}{id}");
-        let mut value = json!({"kind": kind, "id": id, "items": items, "selfLink": self_link});
-        if start + max < all.len() {
-            value["nextPageToken"] = json!((start + max).to_string());
-        }
-        Ok(value)
-    }
-
-    fn insert(&mut self, project: &str, zone: &str, body: &[u8]) -> ApiResult {
-        let body = parse_body(body)?;
-        let name = body["name"].as_str().unwrap_or_default();
-        check_name(name)?;
-        let disk_type = body["type"].as_str().unwrap_or("pd-standard");
-        let disk_type = disk_type.rsplit('/').next().unwrap_or(disk_type);
-        let size_gb = match &body["sizeGb"] {
-            // The API's defaults for a disk without size or source.
-            Value::Null if disk_type == "pd-standard" => 500,
-            Value::Null if disk_type == "pd-extreme" => 1000,
-            Value::Null => 100,
-            Value::String(s) => s.parse().unwrap_or(0),
-            other => other.as_u64().unwrap_or(0),
-        };
-        if size_gb == 0 {
-            let message = format!(
-                "Invalid value for field 'resource.sizeGb': {}",
-                body["sizeGb"]
-            );
-            return Err(invalid(message));
-        }
-        let labels = parse_labels(&body["labels"])?;
-        let k = key(project, zone, name);
-        if self.disks.contains_key(&k) {
-            let message = format!("The resource '{}' already exists", path(&k, "disks"));
-            return Err(api_error(409, "alreadyExists", message));
-        }
-        let record = self.add_disk(k.clone(), size_gb, disk_type, labels);
-        record.description = body["description"].as_str().map(str::to_string);
-        let id = record.disk.id;
-        Ok(self.start_operation("insert", &k, id, None))
-    }
-
-    fn delete(&mut self, k: &Key) -> ApiResult {
-        let gone_at = Instant::now() + self.latency;
-        let record = self.find_disk_mut(k)?;
-        if record.status() != "READY" {
-            let message = format!("The resource '{}' is not ready", path(k, "disks"));
-            return Err(api_error(400, "resourceNotReady", message));
-        }
-        if let Some(in_use) = record.users.in_use_error(&path(k, "disks")) {
-            return Err(in_use);
-        }
-        record.gone_at = Some(gone_at);
-        let id = record.disk.id;
-        Ok(self.start_operation("delete", k, id, None))
-    }
-
-    /// Replaces the labels if `labelFingerprint` is the current one, else 412 like the API.
-    fn set_labels(&mut self, k: &Key, body: &[u8]) -> ApiResult {
-        let body = parse_body(body)?;
-        let labels = parse_labels(&body["labels"])?;
-        let record = self.find_disk_mut(k)?;
-        if body["labelFingerprint"].as_str() != Some(&fingerprint(&record.disk.labels)) {
-            let message = "Labels fingerprint either invalid or resource labels have changed";
-            return Err(api_error(412, "conditionNotMet", message));
-        }
-        record.disk.labels = labels;
-        let id = record.disk.id;
-        Ok(self.start_operation("setLabels", k, id, None))
-    }
-
-    /// Starts an operation on the disk `target`, DONE after the latency, and returns it.
-    fn start_operation(
-        &mut self,
-        op_type: &str,
-        target: &Key,
-        target_id: u64,
-        error: Option<ApiError>,
-    ) -> Value {
-        self.seq += 1;
-        let (seq, started) = (self.seq, SystemTime::now());
-        let millis = started
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis();
-        let name = format!(
-            "operation-{millis}-{seq:013x}-{:08x}",
-            seq * 2_654_435_761 % (1 << 32)
-        );
-        let k = key(&target.0, &target.1, &name);
-        let zone_link = format!("{LINK_BASE}projects/{}/zones/{}", k.0, k.1);
-        let mut done = json!({
-            "kind": "compute#operation", "id": (7_300_000_000_000_000_000 + seq).to_string(),
-            "name": name, "zone": zone_link, "operationType": op_type,
-            "targetLink": format!("{LINK_BASE}{}", path(target, "disks")),
-            "targetId": target_id.to_string(), "status": "DONE", "progress": 100,
-            "user": "esk-testbed@example.iam.gserviceaccount.com",
-            "insertTime": timestamp(started), "startTime": timestamp(started),
-            "endTime": timestamp(started + self.latency),
-            "selfLink": format!("{LINK_BASE}{}", path(&k, "operations")),
-        });
-        if let Some(e) = error {
-            done["error"] = json!({"errors": [{"code": e.reason, "message": e.message}]});
-            done["httpErrorStatusCode"] = json!(e.status);
-            done["httpErrorMessage"] = json!(http::reason(e.status).to_ascii_uppercase());
-        }
-        let done_at = Instant::now() + self.latency;
-        let operation = Operation { done_at, done };
-        let value = operation.render();
-        self.operations.insert(k, operation);
-        value
-    }
-
-    fn find_operation(&self, k: &Key) -> Result<&Operation, ApiError> {
-        self.operations
-            .get(k)
-            .ok_or_else(|| not_found(&path(k, "operations")))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn call(state: &Mutex<State>, method: &str, target: &str, body: &str) -> (u16, Value) {
-        let (path, query) = http::split_target(target);
-        let (method, headers, body) = (method.to_string(), BTreeMap::new(), body.into());
-        let req = Request {
-            method,
-            path,
-            query,
-            headers,
-            body,
-        };
-        let response = handle(state, req);
-        let value = serde_json::from_slice(&response.body).unwrap_or_default();
-        (response.status, value)
-    }
-
-    #[test]
-    fn set_labels_checks_the_fingerprint_and_bad_input_is_a_400() {
-        let state = Mutex::new(State::default());
-        let disks = "/compute/v1/projects/p/zones/z/disks";
-        let (status, _) = call(&state, "POST", disks, r#"{"name":"d","labels":{"a":"b"}}"#);
-        assert_eq!(status, 200);
-        let (_, disk) = call(&state, "GET", &format!("{disks}/d"), "");
-        let fp = disk["labelFingerprint"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let set = |fp: &str| format!(r#"{{"labels":{{"c":"d"}},"labelFingerprint":"{fp}"}}"#);
-        let set_labels = format!("{disks}/d/setLabels");
-        assert_eq!(
-            call(&state, "POST", &set_labels, &set("AAAAAAAAAAA=")).0,
-            412
-        );
-        assert_eq!(call(&state, "POST", &set_labels, &set(&fp)).0, 200);
-        assert_eq!(call(&state, "POST", &set_labels, &set(&fp)).0, 412);
-        let (_, disk) = call(&state, "GET", &format!("{disks}/d"), "");
-        assert_eq!(disk["labels"], json!({"c": "d"}));
-        assert_eq!(call(&state, "POST", disks, "{not json").0, 400);
-        assert_eq!(call(&state, "POST", disks, r#"{"name":"Bad_Name"}"#).0, 400);
-        assert_eq!(
-            call(&state, "POST", disks, r#"{"name":"e","sizeGb":"x"}"#).0,
-            400
-        );
-        let (status, error) = call(&state, "GET", &format!("{disks}?maxResults=x"), "");
-        assert_eq!(
-            (status, &error["error"]["errors"][0]["reason"]),
-            (400, &json!("invalid"))
-        );
-        let (status, error) = call(&state, "GET", &format!("{disks}/nope"), "");
-        assert_eq!(
-            (status, &error["error"]["errors"][0]["reason"]),
-            (404, &json!("notFound"))
-        );
     }
 }
