@@ -11,10 +11,12 @@
 //! // run kubectl with KUBECONFIG=<dir>/config and KUBECACHEDIR=<dir>/cache
 //! ```
 
+mod attach;
 mod body;
 mod controllers;
 mod defaults;
 mod discovery;
+mod faults;
 mod immutable;
 mod kinds;
 mod openapi;
@@ -31,35 +33,30 @@ mod time;
 mod validate;
 mod watch;
 
+use crate::gate::Gate;
 use crate::http::{Request, Response, Server};
+use faults::Faults;
 use serde_json::Value;
 use status::ApiError;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use store::Store;
 
+pub use crate::gate::Release;
+pub use faults::Fault;
 pub use selector::LabelSelector;
-
-/// Makes the next `times` requests whose method matches (any, if `None`) and whose
-/// `path?query` contains `path_contains` fail with `status` and a proper `Status` body.
-#[derive(Clone, Debug)]
-pub struct Fault {
-    pub method: Option<String>,
-    pub path_contains: String,
-    pub status: u16,
-    pub times: usize,
-}
 
 struct State {
     store: Store,
     requests: Vec<String>,
     mutating: usize,
     latency: Duration,
-    faults: Vec<Fault>,
+    faults: Faults,
 }
 
 struct Shared {
     state: Mutex<State>,
+    gate: Gate,
 }
 
 impl Shared {
@@ -74,6 +71,13 @@ pub struct KubeEmulator {
     shared: Arc<Shared>,
 }
 
+impl Drop for KubeEmulator {
+    /// A request still held at the gate is dropped, so no connection thread stays blocked.
+    fn drop(&mut self) {
+        self.shared.gate.close();
+    }
+}
+
 impl KubeEmulator {
     /// Starts on a free port with namespaces `default`, `kube-system`, `kube-public` and
     /// `kube-node-lease`.
@@ -84,8 +88,9 @@ impl KubeEmulator {
                 requests: Vec::new(),
                 mutating: 0,
                 latency: Duration::ZERO,
-                faults: Vec::new(),
+                faults: Faults::default(),
             }),
+            gate: Gate::default(),
         });
         let handler_state = shared.clone();
         let server = Server::start(Arc::new(move |req: Request| handle(&handler_state, req)))?;
@@ -119,14 +124,18 @@ impl KubeEmulator {
 
     /// Every stored object, sorted by (kind, namespace, name).
     pub fn objects(&self) -> Vec<Value> {
-        self.shared.lock().store.objects().cloned().collect()
+        let mut state = self.shared.lock();
+        attach::reconcile(&mut state.store);
+        state.store.objects().cloned().collect()
     }
 
     /// One stored object by kind (`Deployment`), namespace (`None` for cluster-scoped kinds)
     /// and name.
     pub fn get(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
         let info = kinds::by_kind(kind)?;
-        self.shared.lock().store.get(info, namespace, name).cloned()
+        let mut state = self.shared.lock();
+        attach::reconcile(&mut state.store);
+        state.store.get(info, namespace, name).cloned()
     }
 
     /// Stores an object as given (namespace defaults to `default`), without validation; uid,
@@ -151,8 +160,53 @@ impl KubeEmulator {
         self.shared.lock().latency = d;
     }
 
+    /// Injects `f` at once; the same as `inject_fault_after(0, f)`.
     pub fn inject_fault(&self, f: Fault) {
-        self.shared.lock().faults.push(f);
+        self.inject_fault_after(0, f);
+    }
+
+    /// Lets the first `skip` requests that match `f` pass, then fails the next `f.times` of
+    /// them.
+    pub fn inject_fault_after(&self, skip: usize, f: Fault) {
+        self.shared.lock().faults.inject_after(skip, f);
+    }
+
+    /// Makes injected 429 and 5xx answers carry `Retry-After: seconds` (header, and
+    /// `details.retryAfterSeconds` in the Status), as a real API server's throttling (429)
+    /// does; kubectl then retries the request by itself. `None` (the default): no header.
+    pub fn set_fault_retry_after(&self, seconds: Option<u32>) {
+        self.shared.lock().faults.set_retry_after(seconds);
+    }
+
+    /// Holds the request carrying the `k`-th mutating request from now (counted as
+    /// [`KubeEmulator::mutating_requests`] counts them; `k` = 1 is the next one) until
+    /// [`KubeEmulator::release`]. The gate fires once. Panics if `k` is 0.
+    pub fn block_mutating_at(&self, k: usize) {
+        self.shared.gate.arm(k);
+    }
+
+    /// Waits until a request is held at the gate; false if none is within `timeout`.
+    pub fn wait_blocked(&self, timeout: Duration) -> bool {
+        self.shared.gate.wait_held(timeout)
+    }
+
+    /// Lets the held request go: [`Release::Apply`] processes it normally, [`Release::Drop`]
+    /// answers it with a 503 `ServiceUnavailable` Status and applies nothing (it is still
+    /// logged and counted). Also disarms a gate not yet reached. Returns whether a request
+    /// was held.
+    pub fn release(&self, how: Release) -> bool {
+        self.shared.gate.release(how)
+    }
+
+    /// Turns on VolumeAttachments (off by default): while a Deployment or StatefulSet with
+    /// replicas > 0 mounts a claim bound to a CSI PersistentVolume, a `storage.k8s.io/v1`
+    /// VolumeAttachment for that volume exists (attached); once no workload mounts it, it
+    /// gets a `deletionTimestamp` and disappears `linger` later, as a real detach lags the
+    /// pod's deletion. `None` stops managing them (those present stay as they are).
+    pub fn set_attachment_linger(&self, linger: Option<Duration>) {
+        let mut state = self.shared.lock();
+        state.store.attachments.set_linger(linger);
+        attach::reconcile(&mut state.store);
     }
 
     /// The kinds served, as (apiVersion, kind).
@@ -176,25 +230,20 @@ fn request_line(req: &Request) -> String {
 fn handle(shared: &Shared, req: Request) -> Response {
     let line = request_line(&req);
     let is_resource = route::is_resource_path(&req.path);
+    let mutating =
+        is_resource && matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE");
+    let release = shared.gate.pass(usize::from(mutating));
     let (latency, fault) = {
         let mut state = shared.lock();
         state.requests.push(line.clone());
-        if is_resource && matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
-            state.mutating += 1;
+        state.mutating += usize::from(mutating);
+        if release == Release::Drop {
+            let message = "the server is currently unable to handle the request";
+            return ApiError::for_code(503, message).to_response();
         }
+        attach::reconcile(&mut state.store);
         let target = line.split_once(' ').map_or("", |(_, t)| t).to_string();
-        let fault = state.faults.iter_mut().find(|f| {
-            f.times > 0
-                && f.method
-                    .as_deref()
-                    .is_none_or(|m| m.eq_ignore_ascii_case(&req.method))
-                && target.contains(&f.path_contains)
-        });
-        let fault = fault.map(|f| {
-            f.times -= 1;
-            f.status
-        });
-        state.faults.retain(|f| f.times > 0);
+        let fault = state.faults.take(&req.method, &target);
         (
             if is_resource {
                 state.latency
@@ -207,9 +256,8 @@ fn handle(shared: &Shared, req: Request) -> Response {
     if !latency.is_zero() {
         std::thread::sleep(latency);
     }
-    if let Some(code) = fault {
-        return ApiError::for_code(code, format!("injected fault: {code} for {line}"))
-            .to_response();
+    if let Some(injected) = fault {
+        return injected.response(&line);
     }
     // A bug (or a seeded object of an odd shape) must not cost the client its answer.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(shared, &req))).unwrap_or_else(

@@ -4,9 +4,12 @@
 
 pub mod bed;
 mod civil;
+pub mod gate;
 pub mod gce;
 pub mod http;
 pub mod kube;
 pub mod moto;
+mod sha256;
 
 pub use bed::TestBed;
+pub use gate::Release;

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use testbed::gce::{Disk, Fault, GceEmulator};
+use testbed::gce::{Disk, Fault, GceEmulator, Release};
 
 const ZONE: &str = "us-central1-a";
 
@@ -258,4 +258,269 @@ fn gcloud_contacts_nothing_but_localhost() {
     let port = format!("sin_port=htons({})", bed.gce.port());
     let to_emulator = inet.iter().any(|l| l.contains(&port));
     assert!(to_emulator, "no connect to {port}: {inet:#?}");
+}
+
+fn fault(method: &str, path: &str, status: u16, reason: &str, times: usize) -> Fault {
+    Fault {
+        method: Some(method.into()),
+        path_contains: path.into(),
+        status,
+        reason: reason.into(),
+        times,
+    }
+}
+
+fn count(requests: &[String], prefix: &str) -> usize {
+    requests.iter().filter(|r| r.starts_with(prefix)).count()
+}
+
+/// `inject_fault_after` lets the first matching batch part through and fails the next; gcloud
+/// does not retry a 5xx batch part, deletes the others and exits 1.
+#[test]
+fn a_fault_after_one_delete_fails_only_the_second_part_of_the_batch() {
+    let bed = Bed::new();
+    for name in ["d1", "d2", "d3"] {
+        bed.gce.seed_disk("p", ZONE, name, &[]);
+    }
+    let delete = fault("DELETE", "/disks/", 503, "backendError", 1);
+    bed.gce.inject_fault_after(1, delete);
+    let deleted = bed.gcloud(&["delete", "d1", "d2", "d3", "--quiet"]);
+    assert_eq!(deleted.code, 1, "{}", deleted.stderr);
+    assert!(
+        deleted.stderr.contains("Internal error"),
+        "{}",
+        deleted.stderr
+    );
+    assert_eq!(bed.names(), ["d2"]);
+    assert_eq!(
+        count(&bed.gce.requests(), "DELETE "),
+        3,
+        "a 503 part was retried"
+    );
+}
+
+/// gcloud does not retry a throttled insert: each call sends one POST, fails with exit 1 and
+/// "Rate Limit Exceeded"; the caller has to try again (here the third call gets through).
+#[test]
+fn gcloud_does_not_retry_a_rate_limited_create() {
+    let bed = Bed::new();
+    let insert = fault(
+        "POST",
+        "/zones/us-central1-a/disks",
+        429,
+        "rateLimitExceeded",
+        2,
+    );
+    bed.gce.inject_fault(insert);
+    for attempt in 1..=2 {
+        let throttled = bed.gcloud(&["create", "x", "--size=10GB"]);
+        assert_eq!(throttled.code, 1, "attempt {attempt}: {}", throttled.stderr);
+        let message = "Could not fetch resource:\n - Rate Limit Exceeded";
+        assert!(throttled.stderr.contains(message), "{}", throttled.stderr);
+        assert!(bed.names().is_empty());
+        assert_eq!(
+            bed.gce.mutating_requests(),
+            attempt,
+            "gcloud retried the insert"
+        );
+    }
+    let created = bed.gcloud(&["create", "x", "--size=10GB", "--format=json"]);
+    assert_eq!(names_in(&json(&created)), ["x"]);
+    assert_eq!(bed.gce.mutating_requests(), 3);
+}
+
+/// A disk attached to an instance cannot be deleted (HTTP 400 resourceInUseByAnotherResource):
+/// in one batched delete the free disks go and gcloud exits 1 naming the user; once detached
+/// (here by `detach_after`) the delete succeeds.
+#[test]
+fn an_attached_disk_survives_a_batched_delete_until_it_is_detached() {
+    let bed = Bed::new();
+    for name in ["d1", "d2", "d3"] {
+        bed.gce.seed_disk("p", ZONE, name, &[]);
+    }
+    bed.gce.attach("d2", "vm-1");
+    let described = json(&bed.gcloud(&["describe", "d2", "--format=json"]));
+    let link =
+        "https://www.googleapis.com/compute/v1/projects/p/zones/us-central1-a/instances/vm-1";
+    assert_eq!(described["users"], serde_json::json!([link]));
+    assert!(described["lastAttachTimestamp"].is_string(), "{described}");
+
+    let deleted = bed.gcloud(&["delete", "d1", "d2", "d3", "--quiet"]);
+    assert_eq!(deleted.code, 1, "{}", deleted.stderr);
+    let message = "The disk resource 'projects/p/zones/us-central1-a/disks/d2' is already being \
+                   used by 'projects/p/zones/us-central1-a/instances/vm-1'";
+    assert!(deleted.stderr.contains(message), "{}", deleted.stderr);
+    assert!(deleted.stderr.contains("Deleted [") && deleted.stderr.contains("/disks/d3]"));
+    assert_eq!(bed.names(), ["d2"]);
+    assert_eq!(bed.gce.disks()[0].users, [link]);
+
+    bed.gce.detach_after("d2", Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(bed.gce.disks()[0].users.is_empty());
+    let deleted = bed.gcloud(&["delete", "d2", "--quiet"]);
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+    assert!(bed.names().is_empty());
+}
+
+/// A slow answer makes gcloud time out (core/http_timeout); gcloud sends a GET again by itself
+/// and succeeds on the answer that comes in time.
+#[test]
+fn gcloud_retries_a_get_that_timed_out() {
+    let bed = Bed::new();
+    bed.gce.seed_disk("p", ZONE, "d", &[]);
+    bed.gce
+        .delay_requests("/disks/d", Some("GET"), Duration::from_secs(3), 1);
+    let mut command = bed.command("gcloud");
+    command.env("CLOUDSDK_CORE_HTTP_TIMEOUT", "1").args([
+        "compute",
+        "disks",
+        "describe",
+        "d",
+        "--format=value(name)",
+    ]);
+    let started = Instant::now();
+    let described = run(&mut command);
+    let elapsed = started.elapsed();
+    assert_eq!(
+        (described.code, described.stdout.trim()),
+        (0, "d"),
+        "{}",
+        described.stderr
+    );
+    assert_eq!(count(&bed.gce.requests(), "GET "), 2);
+    assert!(elapsed >= Duration::from_secs(1), "took {elapsed:?}");
+}
+
+fn spawn_gcloud(bed: &Bed, args: &[&str]) -> std::process::Child {
+    let mut command = bed.command("gcloud");
+    command
+        .arg("compute")
+        .arg("disks")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command.spawn().expect("spawn gcloud")
+}
+
+fn finish(child: std::process::Child) -> Run {
+    let out = child.wait_with_output().expect("gcloud finishes");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The crash-test gate: the batch carrying the 2nd insert is held whole; killing gcloud then
+/// dropping the request leaves nothing behind. A held single insert released with Apply is
+/// made; one released with Drop fails gcloud (it does not retry a 503 insert) and makes nothing.
+#[test]
+fn the_gate_holds_the_kth_mutation_until_released() {
+    let bed = Bed::new();
+    let timeout = Duration::from_secs(60);
+    bed.gce.block_mutating_at(2);
+    let mut gcloud = spawn_gcloud(&bed, &["create", "a", "b", "c", "--size=10GB"]);
+    assert!(bed.gce.wait_blocked(timeout), "the batch was not held");
+    assert!(bed.gce.disks().is_empty(), "a held batch was applied");
+    gcloud.kill().expect("kill gcloud");
+    let _ = gcloud.wait();
+    assert!(bed.gce.release(Release::Drop));
+    assert!(bed.gce.disks().is_empty());
+    assert_eq!(bed.gce.mutating_requests(), 3);
+    assert!(!bed.gce.release(Release::Drop), "nothing is held any more");
+
+    bed.gce.block_mutating_at(1);
+    let gcloud = spawn_gcloud(&bed, &["create", "d", "--size=10GB"]);
+    assert!(bed.gce.wait_blocked(timeout));
+    assert!(bed.gce.release(Release::Apply));
+    let applied = finish(gcloud);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    assert_eq!(bed.names(), ["d"]);
+
+    bed.gce.block_mutating_at(1);
+    let gcloud = spawn_gcloud(&bed, &["delete", "d", "--quiet"]);
+    assert!(bed.gce.wait_blocked(timeout));
+    assert!(bed.gce.release(Release::Drop));
+    let dropped = finish(gcloud);
+    assert_eq!(dropped.code, 1, "{}", dropped.stderr);
+    assert_eq!(bed.names(), ["d"], "a dropped delete was applied");
+    assert_eq!(bed.gce.mutating_requests(), 5);
+}
+
+/// Dropping the emulator answers a held request instead of leaving its thread blocked.
+#[test]
+fn dropping_the_emulator_does_not_hang_on_a_held_request() {
+    use std::io::{Read, Write};
+    let gce = GceEmulator::start().expect("start the emulator");
+    gce.block_mutating_at(1);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", gce.port())).expect("connect");
+    let body = r#"{"name":"x"}"#;
+    let request = format!(
+        "POST /compute/v1/projects/p/zones/z/disks HTTP/1.1\r\nHost: x\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("send");
+    assert!(gce.wait_blocked(Duration::from_secs(10)));
+    let started = Instant::now();
+    drop(gce);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 503"),
+        "{answer}"
+    );
+}
+
+/// What gcloud itself retries, measured (slow: gcloud backs off ~2–5 s per try). Set
+/// ESK_TESTBED_SLOW=1 to run. GETs and operation waits are retried on 5xx but not on 429;
+/// a 403 batch part is retried; a 5xx or 429 insert (batched or not) is not.
+#[test]
+fn gcloud_retries_5xx_gets_and_waits_and_403_batch_parts_only() {
+    if std::env::var_os("ESK_TESTBED_SLOW").is_none() {
+        return;
+    }
+    let bed = Bed::new();
+    bed.gce.seed_disk("p", ZONE, "d", &[]);
+    bed.gce
+        .inject_fault(fault("GET", "/disks/d", 503, "backendError", 2));
+    let described = bed.gcloud(&["describe", "d", "--format=value(name)"]);
+    assert_eq!(described.code, 0, "{}", described.stderr);
+    assert_eq!(count(&bed.gce.requests(), "GET "), 3);
+
+    bed.gce
+        .inject_fault(fault("GET", "/disks/d", 429, "rateLimitExceeded", 1));
+    let described = bed.gcloud(&["describe", "d", "--format=value(name)"]);
+    assert_eq!(described.code, 1);
+    let message = "HTTPError 429: Rate Limit Exceeded";
+    assert!(described.stderr.contains(message), "{}", described.stderr);
+
+    // A 429 on the operation wait fails gcloud although the disk was made.
+    bed.gce.set_operation_latency(Duration::from_millis(300));
+    bed.gce
+        .inject_fault(fault("POST", "/wait", 429, "rateLimitExceeded", 1));
+    let created = bed.gcloud(&["create", "w", "--size=10GB"]);
+    assert_eq!(created.code, 1, "{}", created.stderr);
+    assert_eq!(bed.names(), ["d", "w"]);
+    bed.gce
+        .inject_fault(fault("POST", "/wait", 503, "backendError", 2));
+    let created = bed.gcloud(&["create", "v", "--size=10GB"]);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+
+    bed.gce.set_operation_latency(Duration::ZERO);
+    let part = fault(
+        "POST",
+        "/zones/us-central1-a/disks",
+        403,
+        "rateLimitExceeded",
+        2,
+    );
+    bed.gce.inject_fault(part);
+    let created = bed.gcloud(&["create", "a", "b", "--size=10GB"]);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    assert_eq!(count(&bed.gce.requests(), "POST /batch/"), 3);
 }

@@ -1096,3 +1096,256 @@ fn answers_raw_requests_like_an_api_server() {
     assert_eq!(code, 404);
     assert_eq!(kube.mutating_requests(), 10);
 }
+
+fn config_maps(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| {
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {n}, namespace: default}}\ndata: {{k: v}}\n")
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+fn config_map_names(bed: &Bed) -> Vec<String> {
+    let mut names: Vec<String> = bed
+        .kube
+        .objects()
+        .iter()
+        .filter(|o| o["kind"] == "ConfigMap")
+        .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+fn patches(bed: &Bed, path: &str) -> usize {
+    bed.kube
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("PATCH ") && r.contains(path))
+        .count()
+}
+
+/// `inject_fault_after` lets the first matching apply through and fails the second; kubectl
+/// goes on with the third and exits 1.
+#[test]
+fn a_fault_after_one_apply_fails_only_the_second_object() {
+    let bed = Bed::new();
+    let fault = Fault {
+        method: Some("PATCH".into()),
+        path_contains: "/configmaps/".into(),
+        status: 500,
+        times: 1,
+    };
+    bed.kube.inject_fault_after(1, fault);
+    let run = bed.apply(&config_maps(&["a", "b", "c"])).failed();
+    assert_eq!(run.code, 1);
+    let message = "Error from server (InternalError): injected fault: 500 for PATCH \
+                   /api/v1/namespaces/default/configmaps/b";
+    assert!(run.stderr.contains(message), "{run:?}");
+    assert_eq!(config_map_names(&bed), ["a", "c"]);
+    assert_eq!(patches(&bed, "/configmaps/"), 3, "kubectl retried");
+}
+
+/// kubectl retries a 429 or 5xx by itself only when the answer has Retry-After (as a real
+/// API server's throttling does): at most 10 retries, then exit 1 with the last error. Without
+/// Retry-After it fails at once.
+#[test]
+fn kubectl_retries_throttling_only_with_retry_after() {
+    let bed = Bed::new();
+    bed.apply(&config_maps(&["a"])).ok();
+    let fault = |times| Fault {
+        method: Some("GET".into()),
+        path_contains: "/configmaps/a".into(),
+        status: 429,
+        times,
+    };
+    let gets = |bed: &Bed| {
+        let requests = bed.kube.requests();
+        requests
+            .iter()
+            .filter(|r| r.starts_with("GET ") && r.contains("/configmaps/a"))
+            .count()
+    };
+    bed.kube.inject_fault(fault(1));
+    let run = bed.kubectl(&["get", "cm", "a", "-o", "name"]).failed();
+    let message = "Error from server (TooManyRequests): injected fault: 429";
+    assert!(run.stderr.contains(message), "{run:?}");
+    assert_eq!(gets(&bed), 1);
+
+    // Retry-After: 0 keeps the test fast; a real server says 1 (kubectl then waits 1 s a try).
+    bed.kube.set_fault_retry_after(Some(0));
+    bed.kube.inject_fault(fault(2));
+    let run = bed.kubectl(&["get", "cm", "a", "-o", "name"]).ok();
+    assert_eq!(run.stdout.trim(), "configmap/a");
+    assert_eq!(gets(&bed), 4);
+
+    bed.kube.inject_fault(fault(20));
+    let run = bed.kubectl(&["get", "cm", "a", "-o", "name"]).failed();
+    assert!(run.stderr.contains(message), "{run:?}");
+    assert_eq!(gets(&bed), 4 + 11);
+
+    let patch = Fault {
+        method: Some("PATCH".into()),
+        path_contains: "/configmaps/b".into(),
+        status: 503,
+        times: 2,
+    };
+    bed.kube.inject_fault(patch);
+    bed.apply(&config_maps(&["b"])).ok();
+    assert_eq!(patches(&bed, "/configmaps/b"), 3);
+}
+
+fn spawn_kubectl(bed: &Bed, args: &[&str], input: &str) -> std::process::Child {
+    let mut command = Command::new("kubectl");
+    command
+        .args(args)
+        .env("KUBECONFIG", bed.dir.path().join("kubeconfig"))
+        .env("KUBECACHEDIR", bed.dir.path().join("cache"))
+        .env("HOME", bed.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn kubectl");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    child
+}
+
+fn finish(child: std::process::Child) -> Run {
+    let out = child.wait_with_output().expect("kubectl finishes");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The crash-test gate: the 2nd mutating request is held; killing kubectl and dropping it
+/// leaves only the first object. Apply lets a held request through; Drop answers 503.
+#[test]
+fn the_gate_holds_the_kth_mutation_until_released() {
+    use testbed::kube::Release;
+    let bed = Bed::new();
+    let apply = ["apply", "--server-side", "--field-manager=esk", "-f", "-"];
+    let timeout = Duration::from_secs(30);
+    bed.kube.block_mutating_at(2);
+    let mut kubectl = spawn_kubectl(&bed, &apply, &config_maps(&["a", "b", "c"]));
+    assert!(bed.kube.wait_blocked(timeout), "nothing was held");
+    assert_eq!(config_map_names(&bed), ["a"]);
+    kubectl.kill().expect("kill kubectl");
+    let _ = kubectl.wait();
+    assert!(bed.kube.release(Release::Drop));
+    assert_eq!(config_map_names(&bed), ["a"]);
+    assert_eq!(bed.kube.mutating_requests(), 2);
+    assert!(!bed.kube.release(Release::Drop), "nothing is held any more");
+
+    bed.kube.block_mutating_at(1);
+    let kubectl = spawn_kubectl(&bed, &apply, &config_maps(&["b"]));
+    assert!(bed.kube.wait_blocked(timeout));
+    assert_eq!(config_map_names(&bed), ["a"]);
+    assert!(bed.kube.release(Release::Apply));
+    let run = finish(kubectl).ok();
+    assert!(
+        run.stdout.contains("configmap/b serverside-applied"),
+        "{run:?}"
+    );
+    assert_eq!(config_map_names(&bed), ["a", "b"]);
+
+    bed.kube.block_mutating_at(1);
+    let kubectl = spawn_kubectl(&bed, &["delete", "cm", "a", "--wait=false"], "");
+    assert!(bed.kube.wait_blocked(timeout));
+    assert!(bed.kube.release(Release::Drop));
+    let run = finish(kubectl).failed();
+    let message = "Error from server (ServiceUnavailable): the server is currently unable to \
+                   handle the request";
+    assert!(run.stderr.contains(message), "{run:?}");
+    assert_eq!(config_map_names(&bed), ["a", "b"]);
+    assert_eq!(bed.kube.mutating_requests(), 4);
+}
+
+/// Dropping the emulator answers a held request instead of leaving its thread blocked.
+#[test]
+fn dropping_the_emulator_does_not_hang_on_a_held_request() {
+    let kube = KubeEmulator::start().expect("start");
+    kube.block_mutating_at(1);
+    let addr = kube.url().trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+    let request = format!(
+        "DELETE /api/v1/namespaces/default HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("send");
+    assert!(kube.wait_blocked(Duration::from_secs(10)));
+    let started = Instant::now();
+    drop(kube);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 503"),
+        "{answer}"
+    );
+}
+
+/// With `set_attachment_linger`, a running workload's CSI volume has a VolumeAttachment that
+/// real kubectl lists; once the workload is gone the attachment is deleting, then gone after
+/// the linger. Off by default.
+#[test]
+fn volume_attachments_follow_workloads_and_linger_after_them() {
+    let bed = Bed::new();
+    bed.apply(&default_manifest()).ok();
+    let run = bed
+        .kubectl(&["get", "volumeattachments", "-o", "json"])
+        .ok();
+    assert_eq!(names(&run.json()), Vec::<String>::new(), "on by default");
+
+    bed.kube.seed(json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "gke-c-pool-1", "labels": {"topology.gke.io/zone": "us-central1-a"}}}));
+    bed.kube
+        .set_attachment_linger(Some(Duration::from_millis(500)));
+    let run = bed
+        .kubectl(&["get", "volumeattachments", "-o", "json"])
+        .ok();
+    let list = run.json();
+    assert_eq!(list["kind"], "List", "{list}");
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{list}");
+    let attachment = &items[0];
+    assert_eq!(attachment["apiVersion"], "storage.k8s.io/v1");
+    let name = attachment["metadata"]["name"].as_str().expect("name");
+    assert!(name.starts_with("csi-") && name.len() == 68, "{name}");
+    assert_eq!(
+        attachment["spec"],
+        json!({"attacher": "pd.csi.storage.gke.io", "nodeName": "gke-c-pool-1",
+            "source": {"persistentVolumeName": "es-1"}})
+    );
+    assert_eq!(attachment["status"]["attached"], true);
+    let table = bed.kubectl(&["get", "volumeattachment"]).ok();
+    let header = table.stdout.lines().next().unwrap_or("");
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(
+        columns,
+        ["NAME", "ATTACHER", "PV", "NODE", "ATTACHED", "AGE"]
+    );
+    assert!(table.stdout.contains("es-1"), "{table:?}");
+
+    bed.kubectl(&["delete", "deploy", "es-1", "-n", "es"]).ok();
+    let run = bed
+        .kubectl(&["get", "volumeattachment", name, "-o", "json"])
+        .ok();
+    assert!(run.json()["metadata"]["deletionTimestamp"].is_string());
+    std::thread::sleep(Duration::from_millis(600));
+    let run = bed.kubectl(&["get", "volumeattachment", name]).failed();
+    assert!(run.stderr.contains("NotFound"), "{run:?}");
+
+    bed.apply(&default_manifest()).ok();
+    assert!(
+        bed.kube.get("VolumeAttachment", None, name).is_some(),
+        "a new workload attaches the volume again"
+    );
+}

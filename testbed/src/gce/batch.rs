@@ -43,6 +43,20 @@ pub(super) fn batch(state: &Mutex<State>, req: &Request) -> Response {
     Response::new(200, &content_type, out)
 }
 
+/// The requests in a batch's parts (malformed parts left out), without running them.
+pub(super) fn inner_requests(req: &Request) -> Vec<Request> {
+    let boundary = req
+        .header("content-type")
+        .and_then(http::multipart_boundary);
+    let Some(boundary) = boundary else {
+        return Vec::new();
+    };
+    http::split_multipart(&req.body, &boundary)
+        .iter()
+        .filter_map(|part| parse_inner_request(&part.body))
+        .collect()
+}
+
 /// Parses "METHOD /path?query HTTP/1.1\nheaders\n\nbody" (the target may be a full URL).
 fn parse_inner_request(raw: &[u8]) -> Option<Request> {
     let text = std::str::from_utf8(raw).ok()?;

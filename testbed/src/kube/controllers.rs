@@ -130,6 +130,7 @@ pub fn reconcile(store: &mut Store) {
     bind_claims(store);
     update_claims(store);
     update_volumes(store);
+    super::attach::reconcile(store);
 }
 
 fn str_of<'a>(v: &'a Value, path: &[&str]) -> &'a str {

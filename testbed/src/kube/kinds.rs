@@ -147,6 +147,15 @@ pub static KINDS: &[KindInfo] = &[
         &["sc"],
         false,
     ),
+    kind(
+        "storage.k8s.io",
+        "v1",
+        "VolumeAttachment",
+        "volumeattachments",
+        "volumeattachment",
+        &[],
+        false,
+    ),
 ];
 
 /// The verbs every served resource supports.

@@ -210,6 +210,10 @@ fn kind_fields(kind: &str) -> Value {
             "parameters": "ms", "provisioner": "s", "reclaimPolicy": "s",
             "volumeBindingMode": null
         }),
+        "VolumeAttachment" => json!({"spec": {
+            "attacher": "s", "nodeName": "s",
+            "source": {"persistentVolumeName": "s", "inlineVolumeSpec": null}
+        }}),
         _ => json!({}),
     }
 }

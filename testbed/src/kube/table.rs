@@ -243,6 +243,16 @@ fn columns(kind: &str) -> Vec<(&'static str, u8, Cell)> {
                 o["allowVolumeExpansion"].as_bool().unwrap_or(false).into()
             }),
         ],
+        "VolumeAttachment" => vec![
+            ("Attacher", 0, |o| o["spec"]["attacher"].clone()),
+            ("PV", 0, |o| {
+                s(&o["spec"]["source"]["persistentVolumeName"]).into()
+            }),
+            ("Node", 0, |o| o["spec"]["nodeName"].clone()),
+            ("Attached", 0, |o| {
+                o["status"]["attached"].as_bool().unwrap_or(false).into()
+            }),
+        ],
         _ => Vec::new(),
     }
 }
