@@ -153,3 +153,35 @@ fn a_forbidden_apply_stops_at_once() {
         "lock left behind"
     );
 }
+
+#[test]
+fn ec2_throttling_beyond_the_aws_clis_own_retries_is_retried_once_more() {
+    let bed = TestBed::with_context("arn:aws:eks:us-east-1:123456789012:cluster/test");
+    // The aws CLI makes 5 attempts itself; 6 throttled answers outlast one of its calls.
+    bed.moto()
+        .inject_fault(testbed::moto::AwsFault::request_limit_exceeded(
+            "CreateVolume",
+            6,
+        ));
+    let out = esk_ok(&bed, &["create", "1", "--zone", "us-east-1a"]);
+    assert!(stderr(&out).contains("retrying aws"), "{}", text(&out));
+    let created = bed
+        .moto()
+        .actions()
+        .iter()
+        .filter(|a| a.starts_with("CreateVolume"))
+        .count();
+    assert_eq!(created, 7, "6 throttled tries and the one that worked");
+    let out = bed.run(
+        "aws",
+        &[
+            "ec2",
+            "describe-volumes",
+            "--query",
+            "length(Volumes)",
+            "--output=text",
+        ],
+        None,
+    );
+    assert_eq!(stdout(&out).trim(), "1", "one volume, whatever the retries");
+}

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 use super::process::{args, parallel_map, retry_note, Tool};
-use super::retry::{classify, delay, Failure, ATTEMPTS};
+use super::retry::{classify, delay, Failure};
 use super::{assert_owned, disk_labels, owner_of, DiskAdapter, CLUSTER_KEY, NAMESPACE_KEY};
 use crate::error::UsageError;
 use crate::plan::Disk;
@@ -294,7 +294,7 @@ impl DiskAdapter for Aws {
                         std::thread::sleep(delay(attempt).min(Duration::from_secs(5)));
                     }
                     Failure::InUse => return Ok(Some((d.clone(), out.stderr))),
-                    Failure::Transient if attempt < ATTEMPTS => {
+                    Failure::Transient if attempt < tool.attempts() => {
                         retry_note("aws", attempt, &out.stderr);
                         std::thread::sleep(delay(attempt));
                         attempt += 1;
@@ -314,7 +314,7 @@ impl DiskAdapter for Aws {
         if attached.is_empty() {
             Ok(())
         } else {
-            Err(super::gcloud::still_attached(&attached, detach, &why))
+            Err(super::gcloud::still_attached(&attached, &why))
         }
     }
 }

@@ -226,13 +226,12 @@ impl Gcloud {
 const IN_USE_POLL: Duration = Duration::from_secs(5);
 
 /// The error for disks the cloud still reports attached when esk stops waiting.
-pub fn still_attached(remaining: &[Disk], waited: Duration, stderr: &str) -> anyhow::Error {
+pub fn still_attached(remaining: &[Disk], stderr: &str) -> anyhow::Error {
     let names: Vec<&str> = remaining.iter().map(|d| d.name.as_str()).collect();
     anyhow::anyhow!(
-        "{} disk(s) still attached after {}s: {} (the cloud says: {}); they are kept for now, \
-         and re-running the same command deletes them once they are detached",
+        "{} disk(s) still attached when --detach-timeout ran out: {} (the cloud says: {}); they \
+         are kept for now, and re-running the same command deletes them once they are detached",
         names.len(),
-        waited.as_secs(),
         names.join(", "),
         super::process::last_line(stderr).unwrap_or("in use")
     )
@@ -364,7 +363,7 @@ impl DiskAdapter for Gcloud {
                     retry_note("gcloud", attempt, &out.stderr);
                     std::thread::sleep(delay(attempt).min(IN_USE_POLL));
                 }
-                Failure::InUse => return Err(still_attached(&remaining, detach, &out.stderr)),
+                Failure::InUse => return Err(still_attached(&remaining, &out.stderr)),
                 Failure::Transient if attempt < ATTEMPTS => {
                     retry_note("gcloud", attempt, &out.stderr);
                     std::thread::sleep(delay(attempt));

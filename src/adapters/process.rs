@@ -109,12 +109,23 @@ impl Tool {
             if out.success() {
                 return Ok(out.stdout);
             }
-            if attempt >= retry::ATTEMPTS || retry::classify(&out.stderr) != Failure::Transient {
+            if attempt >= self.attempts() || retry::classify(&out.stderr) != Failure::Transient {
                 return Err(self.failure(args, &out));
             }
             retry_note(self.name, attempt, &out.stderr);
             std::thread::sleep(retry::delay(attempt));
             attempt += 1;
+        }
+    }
+
+    /// How many tries esk gives a transient failure of this CLI. The aws CLI already makes 5
+    /// attempts of its own at throttling and 5xx (legacy retry mode), so esk adds only one
+    /// more round instead of multiplying them.
+    pub fn attempts(&self) -> u32 {
+        if self.name == "aws" {
+            2
+        } else {
+            retry::ATTEMPTS
         }
     }
 
@@ -155,11 +166,7 @@ fn call_timeout() -> Duration {
 /// Says on stderr that a call is being retried, with the first line of why.
 pub fn retry_note(tool: &str, attempt: u32, stderr: &str) {
     let why = last_line(stderr).unwrap_or("no message");
-    eprintln!(
-        "retrying {tool} (try {} of {}): {why}",
-        attempt + 1,
-        retry::ATTEMPTS
-    );
+    eprintln!("retrying {tool} (try {}): {why}", attempt + 1);
 }
 
 /// The last non-empty line of a CLI's stderr: where gcloud, aws and kubectl put the reason.

@@ -46,6 +46,7 @@ const TRANSIENT: &[&str] = &[
     "broken pipe",
     "timed out",
     "timeout",
+    "deadline exceeded",
     "tls handshake",
     "unexpected eof",
     "remote end closed connection",
