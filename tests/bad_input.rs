@@ -96,13 +96,13 @@ fn a_template_syntax_error_names_the_file_and_line() {
         &bed,
         &["create", "3", "--templates", &dir],
         2,
-        "node-deployment.yaml.j2:4",
+        "node-deployment.yaml.j2 line 4: syntax error",
     );
     assert_refused(
         &bed,
         &["render", "3", "--templates", &dir],
         2,
-        "node-deployment.yaml.j2:4",
+        "node-deployment.yaml.j2 line 4: syntax error",
     );
 }
 
