@@ -107,6 +107,7 @@ pub enum Command {
     /// Print (or write to a directory) every manifest for an N-node cluster; no cluster needed.
     Render {
         /// Number of nodes (1-99).
+        #[arg(allow_negative_numbers = true)]
         nodes: String,
         /// Output: a directory to write one file per object into, or - for stdout.
         #[arg(short = 'o', long, default_value = "-")]
@@ -118,6 +119,7 @@ pub enum Command {
     /// Create the cluster's disks and objects; re-running is a no-op.
     Create {
         /// Number of nodes (1-99).
+        #[arg(allow_negative_numbers = true)]
         nodes: String,
         /// Print the plan and change nothing.
         #[arg(long)]
@@ -156,6 +158,7 @@ pub enum Command {
     /// Resize by recreating with M nodes; existing disks are reused, surplus disks kept.
     Resize {
         /// New number of nodes (1-99).
+        #[arg(allow_negative_numbers = true)]
         nodes: String,
         /// Delete the disks of nodes beyond M (asks for confirmation unless --yes).
         #[arg(long)]
@@ -283,7 +286,8 @@ impl Global {
     }
 }
 
-/// Parses the node count of a command (kept as a string in clap so the error is one line).
+/// Parses the node count of a command. clap keeps it a string (negative numbers included) so
+/// every bad count, `-1` as much as `0`, gets this one-line error.
 pub fn node_count(raw: &str) -> Result<NodeCount, UsageError> {
     raw.parse()
 }

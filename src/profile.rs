@@ -3,11 +3,17 @@
 //! `--set key=value` only override keys that exist there, with a value of the same type, so a
 //! typo is an error instead of a silently ignored setting.
 
+mod locate;
+mod rules;
+
+pub(crate) use locate::line_at;
+
 use std::path::Path;
 
 use serde_yaml::{Mapping, Value};
 
 use crate::error::UsageError;
+use rules::{check_setting, shown};
 
 const DEFAULT: &str = include_str!("../profiles/default.yaml");
 
@@ -47,43 +53,60 @@ impl Profile {
     /// Loads a built-in profile by name, or a YAML file when `spec` names one.
     pub fn load(spec: &str) -> Result<Profile, UsageError> {
         let mut values = parse("default", DEFAULT)?;
-        let overlay = if let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == spec) {
-            parse(spec, text)?
+        let text;
+        let (file, text) = if let Some((_, t)) = BUILT_IN.iter().find(|(n, _)| *n == spec) {
+            (spec.to_string(), *t)
         } else if spec.ends_with(".yaml") || spec.ends_with(".yml") || spec.contains('/') {
-            let text = std::fs::read_to_string(Path::new(spec))
-                .map_err(|e| UsageError::new(format!("cannot read profile file {spec}: {e}")))?;
-            parse(spec, &text)?
+            let file = shown(spec);
+            text = std::fs::read_to_string(Path::new(spec))
+                .map_err(|e| UsageError::new(format!("cannot read profile file {file}: {e}")))?;
+            (file, text.as_str())
         } else {
             let known: Vec<_> = Self::built_in_names().collect();
             return Err(UsageError::new(format!(
                 "unknown profile \"{}\": use one of {} or a path to a .yaml file",
-                spec.escape_debug(),
+                shown(spec),
                 known.join(", ")
             )));
         };
-        merge(&mut values, &overlay, "")?;
+        let overlay = parse(&file, text)?;
+        merge(&mut values, &overlay, &[]).map_err(|bad| {
+            let at = locate::line_of_key(text, &bad.path)
+                .map(|line| format!(" line {line}"))
+                .unwrap_or_default();
+            UsageError::new(format!("profile {file}{at}: {}", bad.message))
+        })?;
         Ok(Profile {
             name: spec.to_string(),
             values,
         })
     }
 
-    /// Applies one `--set key.path=value`.
+    /// Applies one `--set key.path=value`. The value is read as YAML (so `50` is a number and
+    /// `"50"` a string), except where YAML would change the text: a server setting
+    /// (`node.settings.X`, environment text), a value spanning lines (YAML folds them) or one
+    /// starting with a tag, anchor or alias (`!!x`, `&a`, `*a`) is taken as written.
     pub fn set(&mut self, assignment: &str) -> Result<(), UsageError> {
         let (key, raw) = assignment.split_once('=').ok_or_else(|| {
             UsageError::new(format!(
                 "--set takes key=value, got \"{}\"",
-                assignment.escape_debug()
+                shown(assignment)
             ))
         })?;
-        let value: Value = serde_yaml::from_str(raw).unwrap_or(Value::String(raw.to_string()));
+        let literal = key.starts_with(&format!("{SETTINGS}."))
+            || raw.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+            || raw.trim_start().starts_with(['!', '&', '*']);
+        let value: Value = match serde_yaml::from_str(raw) {
+            Ok(v) if !literal => v,
+            _ => Value::String(raw.to_string()),
+        };
         let mut overlay = Value::Null;
         let mut slot = &mut overlay;
         for part in key.split('.') {
             if part.is_empty() {
                 return Err(UsageError::new(format!(
                     "--set key \"{}\" is not valid",
-                    key.escape_debug()
+                    shown(key)
                 )));
             }
             let map = Mapping::from_iter([(Value::String(part.to_string()), Value::Null)]);
@@ -95,7 +118,9 @@ impl Profile {
         }
         *slot = value;
         match overlay {
-            Value::Mapping(m) => merge(&mut self.values, &m, ""),
+            Value::Mapping(m) => {
+                merge(&mut self.values, &m, &[]).map_err(|bad| UsageError::new(bad.message))
+            }
             _ => Err(UsageError::new("--set needs a key")),
         }
     }
@@ -130,48 +155,108 @@ impl Profile {
     }
 }
 
-fn parse(name: &str, text: &str) -> Result<Mapping, UsageError> {
+/// Parses a profile's text: one YAML mapping. Errors name the file and the line.
+fn parse(file: &str, text: &str) -> Result<Mapping, UsageError> {
+    let at = |line: Option<usize>| line.map(|l| format!(" line {l}")).unwrap_or_default();
     match serde_yaml::from_str::<Value>(text) {
         Ok(Value::Mapping(m)) => Ok(m),
         Ok(Value::Null) => Ok(Mapping::new()),
-        Ok(_) => Err(UsageError::new(format!(
-            "profile {name} must be a YAML mapping"
+        Ok(other) => Err(UsageError::new(format!(
+            "profile {file} line 1: must be a YAML mapping of keys, not {}",
+            type_name(&other)
         ))),
-        Err(e) => Err(UsageError::new(format!("profile {name}: {e}"))),
+        Err(e) => {
+            let line = e
+                .location()
+                .map(|l| locate::line_at(text, l))
+                .or_else(|| locate::line_of_second_document(text));
+            Err(UsageError::new(format!(
+                "profile {file}{}: {}",
+                at(line),
+                without_position(&e.to_string())
+            )))
+        }
     }
 }
 
-/// Overlays `over` on `base`, refusing keys `base` lacks and values of another type.
-fn merge(base: &mut Mapping, over: &Mapping, prefix: &str) -> Result<(), UsageError> {
+/// serde_yaml's message without its "at line L column C" parts, for messages that name the
+/// line first.
+pub(crate) fn without_position(msg: &str) -> String {
+    let mut out = String::new();
+    let mut rest = msg;
+    while let Some(i) = rest.find(" at line ") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + " at line ".len()..];
+        let skip_digits = |t: &str| t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let after_line = &tail[tail.len() - skip_digits(tail)..];
+        rest = match after_line.strip_prefix(" column ") {
+            Some(t) => &t[t.len() - skip_digits(t)..],
+            None => after_line,
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Why an overlay was refused, and at which key (to find its line in a file).
+struct Bad {
+    path: Vec<String>,
+    message: String,
+}
+
+/// A mapping key as paths and messages show it.
+fn key_text(key: &Value) -> String {
+    match key {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".into(),
+        _ => "?".into(),
+    }
+}
+
+/// Overlays `over` on `base`, refusing keys `base` lacks, values of another type and values
+/// outside their key's alphabet.
+fn merge(base: &mut Mapping, over: &Mapping, prefix: &[String]) -> Result<(), Bad> {
     for (key, value) in over {
-        let key_str = key.as_str().unwrap_or("?");
-        let path = if prefix.is_empty() {
-            key_str.to_string()
-        } else {
-            format!("{prefix}.{key_str}")
+        let mut at = prefix.to_vec();
+        at.push(key_text(key));
+        let path = at.join(".");
+        let bad = |message: String| Bad {
+            path: at.clone(),
+            message,
         };
         let Some(slot) = base.get_mut(key) else {
-            return Err(UsageError::new(format!(
-                "unknown profile key \"{}\"",
-                path.escape_debug()
-            )));
+            return Err(bad(format!("unknown profile key \"{}\"", shown(&path))));
         };
         match (slot, value) {
             (Value::Mapping(b), Value::Mapping(o)) if path == SETTINGS => {
                 for (k, v) in o {
-                    check_setting(k, v)?;
-                    b.insert(k.clone(), v.clone());
+                    check_setting(k, v).map_err(|message| Bad {
+                        path: [at.clone(), vec![key_text(k)]].concat(),
+                        message,
+                    })?;
+                    // Kept as the text the server gets: a template printing a YAML number or
+                    // boolean would write `1000.0` for 1e3 and `True` for true.
+                    b.insert(k.clone(), Value::String(key_text(v)));
                 }
             }
-            (Value::Mapping(b), Value::Mapping(o)) => merge(b, o, &path)?,
+            (Value::Mapping(b), Value::Mapping(o)) => merge(b, o, &at)?,
             (slot @ Value::Mapping(_), Value::Null) if path == SETTINGS => {
                 *slot = Value::Mapping(Mapping::new())
             }
-            (slot, value) if same_type(slot, value) => *slot = value.clone(),
+            (slot, value) if same_type(slot, value) => {
+                rules::check(&path, value).map_err(bad)?;
+                *slot = value.clone()
+            }
             // `--set node.cpuRequest=2` means the string "2".
-            (slot @ Value::String(_), Value::Number(n)) => *slot = Value::String(n.to_string()),
+            (slot @ Value::String(_), Value::Number(n)) => {
+                let text = Value::String(n.to_string());
+                rules::check(&path, &text).map_err(bad)?;
+                *slot = text
+            }
             (slot, value) => {
-                return Err(UsageError::new(format!(
+                return Err(bad(format!(
                     "profile key {path} takes {}, got {}",
                     type_name(slot),
                     type_name(value)
@@ -184,61 +269,6 @@ fn merge(base: &mut Mapping, over: &Mapping, prefix: &str) -> Result<(), UsageEr
 
 /// The one free-form map: extra server settings, rendered as `<envPrefix><KEY>`.
 const SETTINGS: &str = "node.settings";
-
-/// Settings esk sets itself; overriding them through `node.settings` would make two values.
-const RESERVED_SETTINGS: &[&str] = &[
-    "CLUSTER_SIZE",
-    "DISCOVER_VIA_DNS",
-    "CLUSTER_DNS",
-    "DB",
-    "INDEX",
-    "LOG",
-    "CLUSTER_GOSSIP_PORT",
-    "NODE_IP",
-    "REPLICATION_IP",
-    "NODE_HOST_ADVERTISE_AS",
-    "CERTIFICATE_FILE",
-    "CERTIFICATE_PRIVATE_KEY_FILE",
-    "TRUSTED_ROOT_CERTIFICATES_PATH",
-    "CERTIFICATE_RESERVED_NODE_COMMON_NAME",
-    "DEFAULT_ADMIN_PASSWORD",
-    "DEFAULT_OPS_PASSWORD",
-    "INSECURE",
-    "INT_IP",
-    "EXT_IP",
-    "INT_TCP_PORT",
-    "EXT_TCP_PORT",
-    "INT_HTTP_PORT",
-    "EXT_HTTP_PORT",
-    "INT_HTTP_PREFIXES",
-    "EXT_HTTP_PREFIXES",
-    "GOSSIP_ALLOWED_DIFFERENCE_MS",
-];
-
-/// A server setting: an upper-case environment name esk does not set itself, a scalar value.
-fn check_setting(key: &Value, value: &Value) -> Result<(), UsageError> {
-    let k = key.as_str().unwrap_or_default();
-    let valid = k.starts_with(|c: char| c.is_ascii_uppercase())
-        && k.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    if !valid {
-        return Err(UsageError::new(format!(
-            "node.settings key \"{}\" must be an upper-case setting name such as RUN_PROJECTIONS",
-            k.escape_debug()
-        )));
-    }
-    if RESERVED_SETTINGS.contains(&k) {
-        return Err(UsageError::new(format!(
-            "node.settings.{k} is set by esk itself; use the matching flag or profile key"
-        )));
-    }
-    if !matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
-        return Err(UsageError::new(format!(
-            "node.settings.{k} takes a string, number or true/false"
-        )));
-    }
-    Ok(())
-}
 
 fn same_type(a: &Value, b: &Value) -> bool {
     match (a, b) {
@@ -300,8 +330,17 @@ mod tests {
         let mut p = Profile::load("default").unwrap();
         p.set("node.settings.RUN_PROJECTIONS=All").unwrap();
         p.set("node.settings.MAX_APPEND_SIZE=2048").unwrap();
+        p.set("node.settings.ENABLE_ATOM_PUB_OVER_HTTP=true")
+            .unwrap();
+        p.set("node.settings.CHUNK_SIZE=1e3").unwrap();
         assert_eq!(p.str("node.settings.RUN_PROJECTIONS").unwrap(), "All");
-        assert_eq!(p.u64("node.settings.MAX_APPEND_SIZE").unwrap(), 2048);
+        // Server settings are environment text, exactly as written.
+        assert_eq!(p.get("node.settings.MAX_APPEND_SIZE"), Some(&"2048".into()));
+        assert_eq!(
+            p.get("node.settings.ENABLE_ATOM_PUB_OVER_HTTP"),
+            Some(&"true".into())
+        );
+        assert_eq!(p.get("node.settings.CHUNK_SIZE"), Some(&"1e3".into()));
         assert!(p.set("node.settings.run_projections=All").is_err());
         let err = p
             .set("node.settings.CLUSTER_SIZE=9")

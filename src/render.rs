@@ -1,6 +1,7 @@
 //! Templates → manifests. Templates are data (`templates/*.j2`), embedded in the binary and
 //! overridable file by file with `--templates DIR`. Every `{{ value }}` is JSON-escaped (the
-//! auto-escape mode for all templates), so no value can break out of its YAML scalar.
+//! auto-escape mode for all templates) with every non-ASCII character as a `\u` escape, so no
+//! value can break out of its YAML scalar or be changed by YAML's line folding.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +14,10 @@ use crate::manifest::{
     kind_rank, Manifest, COMPONENT, INSTANCE, MANAGED_BY, NAMESPACE_LABEL, NODE_LABEL,
 };
 use crate::spec::{Spec, Workload};
+
+mod safety;
+
+use safety::{check_expression_lengths, yaml_safe_formatter};
 
 /// Embeds `templates/<name>` under its file name.
 macro_rules! templates {
@@ -61,6 +66,8 @@ pub struct NodeDisk {
 pub struct Templates {
     env: Environment<'static>,
     names: Vec<String>,
+    /// How errors name each template: its file for one from `--templates`, else its name.
+    origins: BTreeMap<String, String>,
 }
 
 impl Templates {
@@ -70,6 +77,8 @@ impl Templates {
             .iter()
             .map(|(n, t)| (n.to_string(), t.to_string()))
             .collect();
+        let mut origins: BTreeMap<String, String> =
+            sources.keys().map(|n| (n.clone(), n.clone())).collect();
         if let Some(dir) = dir {
             let entries = std::fs::read_dir(dir).map_err(|e| {
                 UsageError::new(format!("cannot read templates from {}: {e}", dir.display()))
@@ -77,27 +86,36 @@ impl Templates {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.ends_with(".j2") {
+                    let path = entry.path().display().to_string();
                     let text = std::fs::read_to_string(entry.path()).map_err(|e| {
-                        UsageError::new(format!("cannot read {}: {e}", entry.path().display()))
+                        UsageError::new(format!("cannot read template {path}: {e}"))
                     })?;
-                    sources.insert(name, text);
+                    sources.insert(name.clone(), text);
+                    origins.insert(name, path);
                 }
             }
         }
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| AutoEscape::Json);
+        env.set_formatter(yaml_safe_formatter);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.set_trim_blocks(false);
         for (name, text) in &sources {
+            let origin = origins.get(name).unwrap_or(name);
+            check_expression_lengths(origin, text)?;
             env.add_template_owned(name.clone(), text.clone())
-                .map_err(|e| template_error(&e))?;
+                .map_err(|e| template_error(&e, &origins, None))?;
         }
         let names = sources
             .keys()
             .filter(|n| !n.starts_with('_'))
             .cloned()
             .collect();
-        Ok(Templates { env, names })
+        Ok(Templates {
+            env,
+            names,
+            origins,
+        })
     }
 
     /// Every manifest for `spec`, in apply order. `disks` holds one entry per node.
@@ -105,19 +123,22 @@ impl Templates {
         let mut env = self.env.clone();
         register_label_functions(&mut env, spec);
         let ctx = base_context(spec);
+        let failed =
+            |node: Option<u8>| move |e: minijinja::Error| template_error(&e, &self.origins, node);
         let mut out = Vec::new();
         for name in &self.names {
-            let template = env.get_template(name).map_err(|e| template_error(&e))?;
+            let origin = self.origins.get(name).unwrap_or(name);
+            let template = env.get_template(name).map_err(failed(None))?;
             if name.starts_with("node-") {
                 for disk in disks {
                     let node = node_context(spec, disk);
                     let ctx = merge(&ctx, "node", node);
-                    let text = template.render(ctx).map_err(|e| template_error(&e))?;
-                    out.extend(parse_documents(name, &text, spec)?);
+                    let text = template.render(ctx).map_err(failed(Some(disk.index)))?;
+                    out.extend(parse_documents(origin, Some(disk.index), &text, spec)?);
                 }
             } else {
-                let text = template.render(&ctx).map_err(|e| template_error(&e))?;
-                out.extend(parse_documents(name, &text, spec)?);
+                let text = template.render(&ctx).map_err(failed(None))?;
+                out.extend(parse_documents(origin, None, &text, spec)?);
             }
         }
         out.sort_by(|a, b| {
@@ -131,26 +152,77 @@ impl Templates {
     }
 }
 
-fn template_error(e: &minijinja::Error) -> UsageError {
-    let place = match (e.name(), e.line()) {
-        (Some(n), Some(l)) => format!("{n}:{l}: "),
-        (Some(n), None) => format!("{n}: "),
-        _ => String::new(),
-    };
-    let detail = e.detail().map(|d| format!(" ({d})")).unwrap_or_default();
-    UsageError::new(format!("template error: {place}{}{detail}", e.kind()))
+/// One line naming the template file, the line and (for per-node templates) the node.
+fn template_error(
+    e: &minijinja::Error,
+    origins: &BTreeMap<String, String>,
+    node: Option<u8>,
+) -> UsageError {
+    // An error in an imported template comes wrapped ("could not render include"); the
+    // innermost one says where it is.
+    let mut e = e;
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if let Some(inner) = inner.downcast_ref::<minijinja::Error>() {
+            if inner.name().is_some() {
+                e = inner;
+            }
+        }
+        source = inner.source();
+    }
+    let file = e
+        .name()
+        .map(|n| origins.get(n).map_or(n, String::as_str))
+        .unwrap_or("?");
+    let line = e.line().map(|l| format!(" line {l}")).unwrap_or_default();
+    let node = node.map(|i| format!(" (node {i})")).unwrap_or_default();
+    let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+    UsageError::new(format!(
+        "template {}{line}{node}: {}{detail}",
+        shown(file),
+        e.kind()
+    ))
 }
 
-fn parse_documents(source: &str, text: &str, spec: &Spec) -> Result<Vec<Manifest>, UsageError> {
+/// A file name or value as an error message shows it: escaped onto one line, and cut short.
+fn shown(s: &str) -> String {
+    const MAX: usize = 100;
+    let escaped = s.escape_debug().to_string();
+    match escaped.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &escaped[..cut]),
+        None => escaped,
+    }
+}
+
+/// The documents one template rendered. The rendered text has no file of its own, so a YAML
+/// error names the template and quotes the line of its output (which may come from a template
+/// it imports).
+fn parse_documents(
+    origin: &str,
+    node: Option<u8>,
+    text: &str,
+    spec: &Spec,
+) -> Result<Vec<Manifest>, UsageError> {
+    let node = node.map(|i| format!(" (node {i})")).unwrap_or_default();
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
-        let value = serde_yaml::Value::deserialize(doc)
-            .map_err(|e| UsageError::new(format!("{source} did not render valid YAML: {e}")))?;
+        let value = serde_yaml::Value::deserialize(doc).map_err(|e| {
+            let line = e.location().map(|l| crate::profile::line_at(text, l));
+            let quoted = line
+                .and_then(|l| text.lines().nth(l - 1))
+                .map(|t| format!(" line {} (`{}`)", line.unwrap_or(0), shown(t.trim())))
+                .unwrap_or_default();
+            UsageError::new(format!(
+                "template {}{node}: output{quoted} is not valid YAML: {}",
+                shown(origin),
+                crate::profile::without_position(&e.to_string())
+            ))
+        })?;
         if value.is_null() {
             continue;
         }
-        let m = Manifest::from_value(source, value, spec.namespace.as_str(), spec.name.as_str())
-            .map_err(|e| UsageError::new(format!("{source}: {e}")))?;
+        let m = Manifest::from_value(origin, value, spec.namespace.as_str(), spec.name.as_str())
+            .map_err(|e| UsageError::new(format!("template {}{node}: {e}", shown(origin))))?;
         out.push(m);
     }
     Ok(out)

@@ -82,6 +82,52 @@ fn bad_node_counts_names_and_profile_keys_change_nothing() {
 }
 
 #[test]
+fn a_negative_node_count_is_refused_like_zero_and_contacts_nothing() {
+    let bed = TestBed::start();
+    for cmd in ["create", "resize", "render"] {
+        let zero = esk(&bed, &[cmd, "0"]);
+        assert_eq!(zero.status.code(), Some(2), "{}", text(&zero));
+        let zero_err = stderr(&zero);
+        for args in [
+            vec![cmd, "-1"],
+            vec![cmd, "-7", "--dry-run"],
+            vec!["-n", "prod", cmd, "-42"],
+            vec![cmd, "--name", "x", "-3"],
+        ] {
+            let n = args
+                .iter()
+                .find(|a| a.starts_with('-') && a[1..].parse::<i64>().is_ok());
+            let n = n.expect("a negative count");
+            if cmd == "render" && args.contains(&"--dry-run") {
+                continue; // render has no --dry-run
+            }
+            let out = esk(&bed, &args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+            // The very message `0` gets, with the number in it.
+            assert_eq!(
+                stderr(&out),
+                zero_err.replace("got 0", &format!("got {n}")),
+                "{args:?}"
+            );
+        }
+        for n in ["-1.5", "-99999999999999999999"] {
+            let out = esk(&bed, &[cmd, n]);
+            assert_eq!(out.status.code(), Some(2), "{n}: {}", text(&out));
+            let err = stderr(&out);
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(
+                err.starts_with("esk: node count must be a whole number between 1 and 99, got \""),
+                "{err}"
+            );
+        }
+    }
+    assert_eq!(bed.mutating_requests(), 0);
+    // Refused before any program ran: not even a read reached the emulators.
+    assert_eq!(bed.kube.requests(), Vec::<String>::new());
+    assert_eq!(bed.gce.requests(), Vec::<String>::new());
+}
+
+#[test]
 fn a_template_syntax_error_names_the_file_and_line() {
     let bed = TestBed::start();
     let dir = bed.dir().join("templates");
@@ -96,13 +142,13 @@ fn a_template_syntax_error_names_the_file_and_line() {
         &bed,
         &["create", "3", "--templates", &dir],
         2,
-        "node-deployment.yaml.j2:4",
+        "node-deployment.yaml.j2 line 4: syntax error",
     );
     assert_refused(
         &bed,
         &["render", "3", "--templates", &dir],
         2,
-        "node-deployment.yaml.j2:4",
+        "node-deployment.yaml.j2 line 4: syntax error",
     );
 }
 

@@ -68,14 +68,16 @@ impl Kubectl {
         }
     }
 
-    /// kube-system's uid: a stable identity of the Kubernetes cluster.
+    /// kube-system's uid: a stable identity of the Kubernetes cluster. It becomes a disk label
+    /// on gcloud's and aws's command lines, so only a UUID's alphabet passes.
     pub fn cluster_id(&self) -> Result<String> {
         let ns = self.get_json(&args(["namespace", "kube-system"]))?;
         ns["metadata"]["uid"]
             .as_str()
             .filter(|u| !u.is_empty() && u.len() <= 63)
+            .filter(|u| u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
             .map(str::to_ascii_lowercase)
-            .context("namespace kube-system has no uid to identify the cluster by")
+            .context("namespace kube-system has no uid (letters, digits, '-') to identify the cluster by")
     }
 
     pub fn namespace_exists(&self) -> Result<bool> {
