@@ -10,7 +10,21 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// A safety rule or a missing prerequisite stopped esk before any change.
     pub const REFUSED: i32 = 3;
+    /// `esk doctor` found a failing check.
+    pub const DOCTOR: i32 = 6;
 }
+
+/// `esk doctor` printed its report and some checks failed: exit code 6.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecksFailed(pub usize);
+
+impl fmt::Display for ChecksFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} check(s) failed", self.0)
+    }
+}
+
+impl std::error::Error for ChecksFailed {}
 
 /// Bad input: a one-line message, exit code 2, and no side effects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +78,8 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         exit::USAGE
     } else if err.downcast_ref::<Refused>().is_some() {
         exit::REFUSED
+    } else if err.downcast_ref::<ChecksFailed>().is_some() {
+        exit::DOCTOR
     } else {
         exit::FAILED
     }
