@@ -187,6 +187,18 @@ pub enum Command {
         #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
         output: String,
     },
+    /// Check that esk can work here, one line per check with its fix: tools and their
+    /// versions, the cluster's API and version, permissions, CSI driver or StorageClass,
+    /// Kubernetes nodes in the disks' zone, cloud location and credentials. Exit 6 if any
+    /// check fails. Changes nothing.
+    Doctor {
+        /// EventStore nodes to check spreading for (default: the cluster's, else 3).
+        nodes: Option<String>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout.
+    Completions { shell: clap_complete::Shell },
+    /// Print esk's man page (roff) to stdout.
+    Man,
 }
 
 /// `-o text|json` of create, resize and delete: whether to print one JSON document.

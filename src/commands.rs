@@ -55,7 +55,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 .as_deref()
                 .map(AdoptPattern::parse)
                 .transpose()?;
-            let mut s = Session::open(g, nodes, &report)?;
+            let mut s = Session::open(g, nodes, &report, true)?;
             if adopt.is_some() && matches!(s.spec.cloud, Cloud::Kind | Cloud::Dynamic) {
                 return Err(UsageError::new(format!(
                     "--adopt-disks takes over cloud disks (gke, aws); with --cloud {} there \
@@ -93,7 +93,7 @@ pub fn run(cli: Cli) -> Result<()> {
             output,
         } => {
             let json = json_output(output)?;
-            let mut s = Session::open(g, node_count(nodes)?, &report)?;
+            let mut s = Session::open(g, node_count(nodes)?, &report, true)?;
             let lock = s.lock(g, *dry_run, true)?;
             let observed = s.observe(&plan::wanted_disk_names(&s.spec, None), false)?;
             let mut plan = plan::plan_resize(
@@ -115,13 +115,24 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Credentials => credentials(g),
         Command::Lint { files, output } => lint::command::run(files, output),
+        Command::Doctor { nodes } => doctor(g, nodes.as_deref()),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "esk", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let man = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            man.render(&mut std::io::stdout())?;
+            Ok(())
+        }
         Command::Delete {
             keep_disks,
             dry_run,
             output,
         } => {
             let json = json_output(output)?;
-            let mut s = Session::open(g, NodeCount::new(1)?, &report)?;
+            let mut s = Session::open(g, NodeCount::new(1)?, &report, false)?;
             let lock = s.lock(g, *dry_run, false)?;
             let observed = s.observe(&[], true)?;
             let plan = plan::plan_delete(&s.spec, &observed, *keep_disks);
@@ -135,6 +146,17 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             s.finish(plan, &observed, run, lock.as_ref())
         }
+    }
+}
+
+/// `esk doctor`: the report on stdout; exit 6 if a check failed.
+fn doctor(g: &Global, nodes: Option<&str>) -> Result<()> {
+    let nodes = nodes.map(node_count).transpose()?;
+    let report = crate::doctor::checks::run(g, nodes)?;
+    print!("{report}");
+    match report.failures() {
+        0 => Ok(()),
+        n => Err(crate::error::ChecksFailed(n).into()),
     }
 }
 
@@ -292,11 +314,21 @@ struct Session<'a> {
     notes: Vec<String>,
     /// --profile was given (changing a cluster's profile must be deliberate).
     profile_given: bool,
+    /// Why this run must not make disks or pods (no Kubernetes node in the zone, no CSI
+    /// driver); checked once the plan is known, so input errors are reported first.
+    refusal: Option<String>,
     report: &'a Reporter,
 }
 
 impl<'a> Session<'a> {
-    fn open(g: &Global, nodes: NodeCount, report: &'a Reporter) -> Result<Session<'a>> {
+    /// `preflight`: the run makes disks and pods (create, resize), so the zone's nodes and
+    /// the CSI driver are checked.
+    fn open(
+        g: &Global,
+        nodes: NodeCount,
+        report: &'a Reporter,
+        preflight: bool,
+    ) -> Result<Session<'a>> {
         // Everything that can be checked without a process is checked first.
         let explicit = g.cloud.as_deref().map(str::parse::<Cloud>).transpose()?;
         g.spec(nodes, explicit.or(Some(Cloud::Gke)))?;
@@ -314,24 +346,36 @@ impl<'a> Session<'a> {
             .into());
         }
         let mut notes = Vec::new();
-        let (kube_id, node_names) = std::thread::scope(|s| {
-            let nodes = s.spawn(|| kubectl.node_names());
+        let csi = preflight && matches!(spec.cloud, Cloud::Gke | Cloud::Aws);
+        let (kube_id, cluster) = std::thread::scope(|s| {
+            let nodes = s.spawn(|| kubectl.cluster_nodes(csi));
             (kubectl.cluster_id(), join(nodes))
         });
         spec.kube_id = kube_id?;
+        let cluster = cluster?;
+        let connected = adapters::connect(&spec, context.as_deref(), &kubectl)?;
         if spec.profile.str("node.antiAffinity")? == "auto" {
-            let available = node_names?.len();
+            let available =
+                crate::doctor::schedulable_nodes(spec.cloud, &connected.zone, &cluster.nodes);
             if available < usize::from(spec.nodes.get()) {
                 spec.security.required_anti_affinity = false;
+                let zone = crate::doctor::topology_key(spec.cloud)
+                    .map(|_| format!(" in zone {}", connected.zone))
+                    .unwrap_or_default();
                 notes.push(format!(
-                    "warning: the cluster has {available} Kubernetes node(s) for {} EventStore \
-                     nodes, so spreading them is only preferred: one machine failing can take \
-                     down more than one node",
+                    "warning: the cluster has {available} Kubernetes node(s){zone} for {} \
+                     EventStore nodes, so spreading them is only preferred: one machine \
+                     failing can take down more than one node",
                     spec.nodes
                 ));
             }
         }
-        let connected = adapters::connect(&spec, context.as_deref(), &kubectl)?;
+        let refusal = preflight
+            .then(|| crate::doctor::create_refusal(spec.cloud, &connected.zone, &cluster))
+            .flatten();
+        if let (true, Err(e)) = (csi, &cluster.csi_drivers) {
+            notes.push(format!("warning: could not check the CSI driver: {e}"));
+        }
         Ok(Session {
             spec,
             templates,
@@ -340,6 +384,7 @@ impl<'a> Session<'a> {
             zone: connected.zone,
             notes: [notes, connected.notes].concat(),
             profile_given: g.profile.is_some(),
+            refusal,
             report,
         })
     }
@@ -423,6 +468,9 @@ impl<'a> Session<'a> {
             json,
         } = run;
         plan.warnings.splice(0..0, self.notes.iter().cloned());
+        if let Some(why) = &self.refusal {
+            return Err(Refused::new(why.clone()).into());
+        }
         if !plan.apply.is_empty() {
             secrets::check_ca(&self.spec, &observed.secrets, rotate_certs)?;
         }

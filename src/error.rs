@@ -17,7 +17,21 @@ pub mod exit {
     pub const TERMINATED: i32 = 143;
     /// `esk lint` found at least one error.
     pub const LINT_ERRORS: i32 = 5;
+    /// `esk doctor` found a failing check.
+    pub const DOCTOR: i32 = 6;
 }
+
+/// `esk doctor` printed its report and some checks failed: exit code 6.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecksFailed(pub usize);
+
+impl fmt::Display for ChecksFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} check(s) failed", self.0)
+    }
+}
+
+impl std::error::Error for ChecksFailed {}
 
 /// Bad input: a one-line message, exit code 2, and no side effects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +124,8 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         exit::LOCKED
     } else if err.downcast_ref::<LintErrors>().is_some() {
         exit::LINT_ERRORS
+    } else if err.downcast_ref::<ChecksFailed>().is_some() {
+        exit::DOCTOR
     } else {
         exit::FAILED
     }

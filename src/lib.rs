@@ -7,6 +7,7 @@ pub mod adapters;
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod doctor;
 pub mod error;
 pub mod execute;
 pub mod lint;

@@ -23,6 +23,21 @@ fn secret_field(bed: &TestBed, name: &str, key: &str) -> String {
     .unwrap()
 }
 
+/// Removes all but `keep` of the bed's Kubernetes nodes (a real cluster starts with nodes).
+fn keep_nodes(bed: &TestBed, keep: usize) {
+    let nodes: Vec<String> = bed
+        .kube
+        .objects()
+        .into_iter()
+        .filter(|o| o["kind"] == "Node")
+        .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    for node in nodes.iter().skip(keep) {
+        let run = bed.run("kubectl", &["delete", "node", node], None);
+        assert!(run.status.success(), "{run:?}");
+    }
+}
+
 fn der(pem: &str) -> Vec<u8> {
     let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).expect("PEM");
     p.contents
@@ -195,7 +210,9 @@ fn unsafe_shapes_are_refused_or_warned_about() {
     );
     assert_eq!(bed.mutating_requests(), 0);
 
-    // No Kubernetes nodes seeded: spreading can only be preferred, and esk says so.
+    // One Kubernetes node for two EventStore nodes: spreading can only be preferred, and
+    // esk says so.
+    keep_nodes(&bed, 1);
     let out = esk_ok(&bed, &["create", "2", "--force", "--insecure"]);
     let err = stderr(&out);
     assert!(err.contains("only preferred"), "{err}");
@@ -259,7 +276,12 @@ fn the_statefulset_workload_keeps_its_disks_through_delete_and_resize() {
 #[test]
 fn a_rerun_never_silently_changes_what_the_cluster_was_made_with() {
     let bed = TestBed::start();
+    keep_nodes(&bed, 2);
     esk_ok(&bed, &["create", "3", "--profile", "eventstore-24"]);
+    let d = bed.kube.get("Deployment", Some("default"), "es-1").unwrap();
+    assert!(d["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        ["preferredDuringSchedulingIgnoredDuringExecution"]
+        .is_array());
     let before = bed.mutating_requests();
     for (args, needle) in [
         (&["create", "3"][..], "pass --profile eventstore-24"),
@@ -286,12 +308,17 @@ fn a_rerun_never_silently_changes_what_the_cluster_was_made_with() {
     }
     assert_eq!(bed.mutating_requests(), before);
 
-    // Spreading was decided when the cluster was made (no Kubernetes nodes then: preferred);
-    // nodes appearing later must not flip it and restart every node.
+    // Spreading was decided when the cluster was made (two Kubernetes nodes in the zone
+    // then: preferred); nodes appearing there later must not flip it and restart every node.
     for node in ["n1", "n2", "n3"] {
-        bed.kube.seed(
-            serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}}),
-        );
+        bed.kube.seed(serde_json::json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": node, "labels": {
+                "kubernetes.io/hostname": node,
+                "topology.kubernetes.io/zone": "us-central1-a",
+                "topology.gke.io/zone": "us-central1-a",
+            }},
+        }));
     }
     let versions = resource_versions(&bed);
     esk_ok(&bed, &["create", "3", "--profile", "eventstore-24"]);

@@ -80,6 +80,10 @@ impl Aws {
         &self.zone
     }
 
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     fn tool(&self) -> Result<&Tool> {
         self.tool
             .as_ref()

@@ -7,6 +7,7 @@ pub mod dynamic;
 pub mod gcloud;
 pub mod kubectl;
 pub mod local;
+pub mod probe;
 pub mod process;
 pub mod retry;
 

@@ -16,6 +16,10 @@ pub const AWS_REGION: &str = "us-east-1";
 pub const AWS_ZONE: &str = "us-east-1a";
 /// A GKE-style context name, so tools that guess the cloud from it see GKE.
 pub const GKE_CONTEXT: &str = "gke_p_us-central1-a_test";
+/// How many Kubernetes nodes a GKE or EKS bed starts with (a kind bed has one).
+pub const CLOUD_NODES: usize = 3;
+pub const GKE_CSI_DRIVER: &str = "pd.csi.storage.gke.io";
+pub const EBS_CSI_DRIVER: &str = "ebs.csi.aws.com";
 
 pub struct TestBed {
     pub gce: GceEmulator,
@@ -31,7 +35,8 @@ impl TestBed {
         TestBed::with_context(GKE_CONTEXT)
     }
 
-    /// Starts a bed with the given kube context name (e.g. "kind-dev", an EKS ARN).
+    /// Starts a bed with the given kube context name (e.g. "kind-dev", an EKS ARN), holding
+    /// what such a cluster has before anything is applied (see [`seed_cluster`]).
     pub fn with_context(context: &str) -> TestBed {
         let dir = tempfile::Builder::new()
             .prefix("esk-bed-")
@@ -44,6 +49,7 @@ impl TestBed {
         let kube = KubeEmulator::start().expect("start the Kubernetes emulator");
         kube.write_kubeconfig(&dir.path().join("kubeconfig"), context)
             .expect("write kubeconfig");
+        seed_cluster(&kube, context);
         TestBed {
             gce,
             kube,
@@ -167,6 +173,110 @@ impl TestBed {
             })
             .count()
     }
+}
+
+/// A real cluster always has Nodes, and a managed one its cloud's disk CSI driver. What the
+/// context name says the cluster is decides which:
+/// - GKE (`gke_P_LOCATION_NAME`): [`CLOUD_NODES`] nodes in the context's zone (else [`ZONE`])
+///   labelled `topology.kubernetes.io/zone` and `topology.gke.io/zone`, and CSIDriver
+///   `pd.csi.storage.gke.io`;
+/// - EKS (`arn:aws:eks:REGION:ACCOUNT:cluster/NAME`): [`CLOUD_NODES`] nodes in `<REGION>a`,
+///   and CSIDriver `ebs.csi.aws.com` (the EBS CSI add-on, which esk needs);
+/// - kind (`kind-NAME`): one node `NAME-control-plane`, no CSI driver;
+/// - anything else: one node `node-1`.
+pub fn seed_cluster(kube: &KubeEmulator, context: &str) {
+    let gke: Vec<&str> = context.split('_').collect();
+    let eks_region = context
+        .strip_prefix("arn:aws:eks:")
+        .and_then(|rest| rest.split(':').next());
+    // (node names, (zone, region) if the cloud has zones, the CSI driver, kubelet version)
+    let (nodes, location, driver, version) = if gke.len() == 4 && gke[0] == "gke" {
+        let zone = if gke[2].matches('-').count() >= 2 {
+            gke[2].to_string()
+        } else {
+            ZONE.to_string()
+        };
+        let region = zone
+            .rsplit_once('-')
+            .map_or(zone.clone(), |(r, _)| r.into());
+        let cluster = dns_label(gke[3]);
+        let nodes: Vec<String> = ["9xkq", "m2vt", "r7wd", "c4hn", "x8pz"]
+            .iter()
+            .cycle()
+            .take(CLOUD_NODES)
+            .map(|suffix| format!("gke-{cluster}-default-pool-5f6d3a21-{suffix}"))
+            .collect();
+        let location = Some((zone, region));
+        (nodes, location, Some(GKE_CSI_DRIVER), "v1.32.0-gke.1000000")
+    } else if let Some(region) = eks_region {
+        let domain = if region == "us-east-1" {
+            "ec2.internal".to_string()
+        } else {
+            format!("{region}.compute.internal")
+        };
+        let nodes: Vec<String> = (0..CLOUD_NODES)
+            .map(|i| format!("ip-192-168-{}-{}.{domain}", 10 + i, 20 + 7 * i))
+            .collect();
+        let location = Some((format!("{region}a"), region.to_string()));
+        (nodes, location, Some(EBS_CSI_DRIVER), "v1.32.0-eks-1000000")
+    } else if let Some(name) = context.strip_prefix("kind-") {
+        let node = format!("{}-control-plane", dns_label(name));
+        (vec![node], None, None, "v1.32.0")
+    } else {
+        (vec!["node-1".to_string()], None, None, "v1.32.0")
+    };
+    for name in &nodes {
+        let mut labels = serde_json::json!({
+            "kubernetes.io/hostname": name,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+        });
+        match (&location, driver) {
+            (Some((zone, region)), Some(GKE_CSI_DRIVER)) => {
+                labels["topology.kubernetes.io/zone"] = zone.as_str().into();
+                labels["topology.kubernetes.io/region"] = region.as_str().into();
+                labels["topology.gke.io/zone"] = zone.as_str().into();
+                labels["cloud.google.com/gke-nodepool"] = "default-pool".into();
+            }
+            (Some((zone, region)), _) => {
+                labels["topology.kubernetes.io/zone"] = zone.as_str().into();
+                labels["topology.kubernetes.io/region"] = region.as_str().into();
+                labels["topology.ebs.csi.aws.com/zone"] = zone.as_str().into();
+                labels["eks.amazonaws.com/nodegroup"] = "ng-1".into();
+            }
+            (None, _) if name.ends_with("-control-plane") => {
+                labels["node-role.kubernetes.io/control-plane"] = "".into();
+            }
+            (None, _) => {}
+        }
+        kube.seed(serde_json::json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {},
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                "nodeInfo": {"kubeletVersion": version},
+            },
+        }));
+    }
+    if let Some(driver) = driver {
+        kube.seed(serde_json::json!({
+            "apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver",
+            "metadata": {"name": driver},
+            "spec": {"attachRequired": true, "podInfoOnMount": false,
+                     "volumeLifecycleModes": ["Persistent"]},
+        }));
+    }
+}
+
+/// `name` as a DNS label, for node names made from a context.
+fn dns_label(name: &str) -> String {
+    let label: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    label.trim_matches('-').chars().take(40).collect()
 }
 
 /// The few variables passed through from the host: where the programs are, and pyenv's root

@@ -11,6 +11,7 @@
 //! // run kubectl with KUBECONFIG=<dir>/config and KUBECACHEDIR=<dir>/cache
 //! ```
 
+mod access;
 mod attach;
 mod body;
 mod controllers;
@@ -52,6 +53,9 @@ struct State {
     mutating: usize,
     latency: Duration,
     faults: Faults,
+    access: access::Access,
+    /// What `/version` reports, as (major, minor).
+    server_version: (u32, u32),
 }
 
 struct Shared {
@@ -89,6 +93,8 @@ impl KubeEmulator {
                 mutating: 0,
                 latency: Duration::ZERO,
                 faults: Faults::default(),
+                access: access::Access::default(),
+                server_version: (1, 32),
             }),
             gate: Gate::default(),
         });
@@ -145,7 +151,8 @@ impl KubeEmulator {
         self.shared.lock().store.seed(object);
     }
 
-    /// POST/PUT/PATCH/DELETE requests on resources so far, successful or refused.
+    /// POST/PUT/PATCH/DELETE requests on resources so far, successful or refused. Reviews
+    /// (SelfSubjectAccessReview, SelfSubjectRulesReview) store nothing and are not counted.
     pub fn mutating_requests(&self) -> usize {
         self.shared.lock().mutating
     }
@@ -161,6 +168,46 @@ impl KubeEmulator {
     }
 
     /// Injects `f` at once; the same as `inject_fault_after(0, f)`.
+    /// Denies `verb` (or `*`) on `resource`: a plural, qualified by its group unless core, with
+    /// an optional subresource (`persistentvolumes`, `leases.coordination.k8s.io`,
+    /// `pods/proxy`, or `*`). Such requests get a 403 and access reviews answer `allowed: false`.
+    pub fn deny(&self, verb: &str, resource: &str) {
+        self.shared.lock().access.deny(verb, resource);
+    }
+
+    /// Every resource question SelfSubjectAccessReviews asked so far, as
+    /// `verb resource[.group][/subresource] in NAMESPACE` or `... cluster-wide`.
+    pub fn access_reviews(&self) -> Vec<String> {
+        let state = self.shared.lock();
+        state
+            .access
+            .reviews
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// What every resource request so far asked to do, in the same form as
+    /// [`KubeEmulator::access_reviews`] (a server-side apply that creates is `patch` and
+    /// `create`).
+    pub fn request_attributes(&self) -> Vec<String> {
+        let state = self.shared.lock();
+        state
+            .access
+            .requests
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Makes `/version` report Kubernetes `major.minor`. `/usr/bin/kubectl` is a dispatcher
+    /// that runs `kubectl.1.<minor>` for the server's minor version when it has one (1.27 to
+    /// 1.33 here), else its built-in 1.32 client: every later kubectl call of a test then runs
+    /// that client.
+    pub fn set_server_version(&self, major: u32, minor: u32) {
+        self.shared.lock().server_version = (major, minor);
+    }
+
     pub fn inject_fault(&self, f: Fault) {
         self.inject_fault_after(0, f);
     }
@@ -230,8 +277,10 @@ fn request_line(req: &Request) -> String {
 fn handle(shared: &Shared, req: Request) -> Response {
     let line = request_line(&req);
     let is_resource = route::is_resource_path(&req.path);
-    let mutating =
-        is_resource && matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE");
+    // Access reviews ask a question and change nothing.
+    let mutating = is_resource
+        && matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
+        && !access::is_review(&req.path);
     let release = shared.gate.pass(usize::from(mutating));
     let (latency, fault) = {
         let mut state = shared.lock();
@@ -268,7 +317,10 @@ fn handle(shared: &Shared, req: Request) -> Response {
 fn route(shared: &Shared, req: &Request) -> Response {
     let path = req.path.trim_end_matches('/');
     match path {
-        "/version" => return Response::json(200, &discovery::version()),
+        "/version" => {
+            let (major, minor) = shared.lock().server_version;
+            return Response::json(200, &discovery::version(major, minor));
+        }
         "/healthz" | "/livez" | "/readyz" => return Response::new(200, "text/plain", "ok"),
         _ => {}
     }
@@ -280,6 +332,15 @@ fn route(shared: &Shared, req: &Request) -> Response {
             Some(doc) => Response::json(200, &doc),
             None => ApiError::no_route().to_response(),
         };
+    }
+    if access::is_review(path) {
+        return access::review(&mut shared.lock().access, req);
+    }
+    if route::is_resource_path(path) {
+        let state = &mut *shared.lock();
+        if let Err(e) = state.access.authorize(&state.store, req) {
+            return e.to_response();
+        }
     }
     if route::is_resource_path(path) && watch::is_watch(req) {
         return serve_watch(shared, req);

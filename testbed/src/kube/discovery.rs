@@ -1,7 +1,7 @@
 //! `/version` and API discovery: aggregated (`APIGroupDiscoveryList`, what kubectl asks for
 //! first) and legacy (`APIVersions`, `APIGroupList`, `APIResourceList`).
 
-use super::kinds::{group_versions, kinds_in, KindInfo, VERBS};
+use super::kinds::{group_versions, kinds_in, KindInfo};
 use crate::http::{Request, Response};
 use serde_json::{json, Value};
 
@@ -9,11 +9,12 @@ use serde_json::{json, Value};
 pub const AGGREGATED_V2: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
-pub fn version() -> Value {
+/// `/version` for a server of Kubernetes `major.minor` (1.32 unless a test sets another).
+pub fn version(major: u32, minor: u32) -> Value {
     json!({
-        "major": "1",
-        "minor": "32",
-        "gitVersion": "v1.32.0",
+        "major": major.to_string(),
+        "minor": minor.to_string(),
+        "gitVersion": format!("v{major}.{minor}.0"),
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
         "buildDate": "2024-12-11T00:00:00Z",
@@ -25,9 +26,13 @@ pub fn version() -> Value {
 
 /// Answers a discovery path, or `None` when `path` is not one.
 pub fn handle(req: &Request) -> Option<Response> {
-    let aggregated = req
-        .header("accept")
-        .is_some_and(|a| a.contains("as=APIGroupDiscoveryList") && a.contains("v=v2"));
+    // Only v2 is served: kubectl 1.27-1.29 ask for v2beta1 and then get the legacy documents.
+    let aggregated = req.header("accept").is_some_and(|a| {
+        a.split(',').any(|media| {
+            let params: Vec<&str> = media.split(';').map(str::trim).collect();
+            params.contains(&"as=APIGroupDiscoveryList") && params.contains(&"v=v2")
+        })
+    });
     let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     let body = match segments.as_slice() {
         ["api"] if aggregated => return Some(aggregated_response(true)),
@@ -78,7 +83,7 @@ fn resource_list(group: &str, version: &str) -> Option<Value> {
             "singularName": k.singular,
             "namespaced": k.namespaced,
             "kind": k.kind,
-            "verbs": VERBS,
+            "verbs": k.verbs,
         });
         if !k.short_names.is_empty() {
             r["shortNames"] = json!(k.short_names);
@@ -87,6 +92,9 @@ fn resource_list(group: &str, version: &str) -> Option<Value> {
             r["categories"] = json!(k.categories);
         }
         resources.push(r);
+        if !k.has_status() {
+            continue;
+        }
         resources.push(json!({
             "name": format!("{}/status", k.plural),
             "singularName": "",
@@ -110,8 +118,12 @@ fn aggregated_resource(k: &KindInfo) -> Value {
         "responseKind": gvk,
         "scope": if k.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": k.singular,
-        "verbs": VERBS,
-        "subresources": [{"subresource": "status", "responseKind": gvk, "verbs": ["get", "patch", "update"]}]
+        "verbs": k.verbs,
+        "subresources": if k.has_status() {
+            json!([{"subresource": "status", "responseKind": gvk, "verbs": ["get", "patch", "update"]}])
+        } else {
+            json!([])
+        }
     });
     if !k.short_names.is_empty() {
         r["shortNames"] = json!(k.short_names);

@@ -12,6 +12,8 @@ pub struct KindInfo {
     pub short_names: &'static [&'static str],
     pub namespaced: bool,
     pub categories: &'static [&'static str],
+    /// The verbs discovery lists (most kinds: [`VERBS`]).
+    pub verbs: &'static [&'static str],
 }
 
 const fn kind(
@@ -32,12 +34,22 @@ const fn kind(
         short_names,
         namespaced,
         categories: &[],
+        verbs: VERBS,
     }
 }
 
 const fn in_all(info: KindInfo) -> KindInfo {
     KindInfo {
         categories: &["all"],
+        ..info
+    }
+}
+
+/// Reviews such as SelfSubjectAccessReview: only `create`, answered at once and never stored
+/// (see `access.rs`).
+const fn create_only(info: KindInfo) -> KindInfo {
+    KindInfo {
+        verbs: &["create"],
         ..info
     }
 }
@@ -156,6 +168,33 @@ pub static KINDS: &[KindInfo] = &[
         &[],
         false,
     ),
+    kind(
+        "storage.k8s.io",
+        "v1",
+        "CSIDriver",
+        "csidrivers",
+        "csidriver",
+        &[],
+        false,
+    ),
+    create_only(kind(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        &[],
+        false,
+    )),
+    create_only(kind(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        &[],
+        false,
+    )),
 ];
 
 /// The verbs every served resource supports.
@@ -197,6 +236,11 @@ impl KindInfo {
     /// `ConfigMap` or `Deployment.apps`, as in "is invalid" messages.
     pub fn qualified_kind(&self) -> String {
         qualify(self.kind, self.group)
+    }
+
+    /// Stored objects with a `/status` subresource (reviews are neither).
+    pub fn has_status(&self) -> bool {
+        self.verbs.contains(&"get")
     }
 }
 

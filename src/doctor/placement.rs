@@ -1,0 +1,291 @@
+//! Where pods can run: nodes in the disks' zone, enough of them for the spreading asked,
+//! the CSI driver or StorageClass the volumes need; and what `esk create` refuses on.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::Check;
+use crate::adapters::kubectl::{ClusterNodes, KubeNode};
+use crate::adapters::{aws, gcloud};
+use crate::spec::Cloud;
+
+/// The node label a cloud's volumes are pinned to (the key of their PVs' zone affinity).
+pub fn topology_key(cloud: Cloud) -> Option<&'static str> {
+    match cloud {
+        Cloud::Gke => Some(gcloud::TOPOLOGY_KEY),
+        Cloud::Aws => Some(aws::TOPOLOGY_KEY),
+        Cloud::Kind | Cloud::Dynamic => None,
+    }
+}
+
+/// Nodes whose `key` label is `zone`.
+fn in_zone<'a>(nodes: &'a [KubeNode], key: &str, zone: &str) -> Vec<&'a KubeNode> {
+    nodes
+        .iter()
+        .filter(|n| n.labels.get(key).map(String::as_str) == Some(zone))
+        .collect()
+}
+
+/// How many Kubernetes nodes can run an EventStore node: those in the disks' zone on a
+/// cloud with zonal disks, every node otherwise.
+pub fn schedulable_nodes(cloud: Cloud, zone: &str, nodes: &[KubeNode]) -> usize {
+    match topology_key(cloud) {
+        Some(key) => in_zone(nodes, key, zone).len(),
+        None => nodes.len(),
+    }
+}
+
+/// "us-central1-a (3), us-central1-b (1)": where the nodes are, by `key`.
+fn zones_of(nodes: &[KubeNode], key: &str) -> String {
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in nodes {
+        *count
+            .entry(n.labels.get(key).map_or("no zone label", String::as_str))
+            .or_default() += 1;
+    }
+    count
+        .iter()
+        .map(|(z, c)| format!("{z} ({c})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why no pod could start in `zone`, if none could.
+fn zone_problem(cloud: Cloud, zone: &str, nodes: &[KubeNode]) -> Option<(String, String)> {
+    let key = topology_key(cloud)?;
+    if !in_zone(nodes, key, zone).is_empty() {
+        return None;
+    }
+    let problem = if nodes.is_empty() {
+        format!("the cluster has no Kubernetes nodes, none in zone {zone}")
+    } else {
+        format!(
+            "no Kubernetes node has {key}={zone} (nodes: {})",
+            zones_of(nodes, key)
+        )
+    };
+    Some((
+        problem,
+        format!("pass --zone with a zone that has nodes, or add nodes in {zone}"),
+    ))
+}
+
+/// Nodes exist, and on a zonal cloud some are in the disks' zone.
+pub fn nodes(cloud: Cloud, zone: Option<&str>, nodes: &[KubeNode]) -> Check {
+    match (topology_key(cloud), zone) {
+        (Some(key), Some(zone)) => match zone_problem(cloud, zone, nodes) {
+            Some((problem, fix)) => Check::fail("nodes", problem, fix),
+            None => Check::pass(
+                "nodes",
+                format!(
+                    "{} Kubernetes node(s) with {key}={zone}",
+                    in_zone(nodes, key, zone).len()
+                ),
+            ),
+        },
+        (Some(_), None) => Check::skip("nodes", "the disks' zone is not known"),
+        (None, _) if nodes.is_empty() => Check::fail(
+            "nodes",
+            "the cluster has no Kubernetes nodes",
+            "add a node (for kind: `kind create cluster`)",
+        ),
+        (None, _) => Check::pass("nodes", format!("{} Kubernetes node(s)", nodes.len())),
+    }
+}
+
+/// How the anti-affinity between EventStore nodes was or will be chosen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Spreading {
+    /// Required: by `--set node.antiAffinity=required`, or recorded when the cluster was made.
+    Required(String),
+    Preferred,
+    /// Required when there are enough Kubernetes nodes, else preferred.
+    Auto,
+}
+
+/// Whether `wanted` EventStore nodes can each get their own Kubernetes node.
+pub fn spreading(mode: &Spreading, wanted: u8, available: usize, scope: &str) -> Check {
+    let enough = available >= usize::from(wanted);
+    let have = format!("{available} Kubernetes node(s){scope} for {wanted} EventStore nodes");
+    match mode {
+        Spreading::Preferred => Check::pass("spreading", format!("preferred; {have}")),
+        _ if enough => Check::pass("spreading", format!("required anti-affinity; {have}")),
+        Spreading::Required(why) => Check::fail(
+            "spreading",
+            format!("required anti-affinity ({why}) but only {have}: pods would stay Pending"),
+            "add Kubernetes nodes, or --set node.antiAffinity=preferred",
+        ),
+        Spreading::Auto => Check::warn(
+            "spreading",
+            format!("only {have}: spreading will only be preferred"),
+            "add Kubernetes nodes so one machine failing takes down one node only",
+        ),
+    }
+}
+
+/// The CSI driver a cloud's volumes need, and how to install it.
+fn csi_driver_of(cloud: Cloud) -> Option<(&'static str, &'static str)> {
+    match cloud {
+        Cloud::Gke => Some((
+            gcloud::CSI_DRIVER,
+            "enable it: gcloud container clusters update CLUSTER \
+             --update-addons=GcePersistentDiskCsiDriver=ENABLED",
+        )),
+        Cloud::Aws => Some((
+            aws::CSI_DRIVER,
+            "install it: aws eks create-addon --cluster-name CLUSTER --addon-name \
+             aws-ebs-csi-driver",
+        )),
+        Cloud::Kind | Cloud::Dynamic => None,
+    }
+}
+
+fn csi_problem(cloud: Cloud, drivers: &[String]) -> Option<(String, String)> {
+    let (driver, fix) = csi_driver_of(cloud)?;
+    (!drivers.iter().any(|d| d == driver)).then(|| {
+        (
+            format!("CSI driver {driver} is not installed (no CSIDriver {driver})"),
+            fix.to_string(),
+        )
+    })
+}
+
+/// The cloud's CSI driver is installed (`None` for clouds that need none).
+pub fn csi_driver(cloud: Cloud, drivers: &Result<Option<Vec<String>>, String>) -> Option<Check> {
+    let (driver, _) = csi_driver_of(cloud)?;
+    Some(match drivers {
+        Err(e) => Check::warn(
+            "CSI driver",
+            format!("could not list CSIDrivers: {e}"),
+            format!("ask for `list csidrivers.storage.k8s.io`, or check {driver} yourself"),
+        ),
+        Ok(None) => Check::skip("CSI driver", "CSIDrivers were not listed"),
+        Ok(Some(found)) => match csi_problem(cloud, found) {
+            Some((problem, fix)) => Check::fail("CSI driver", problem, fix),
+            None => Check::pass("CSI driver", format!("{driver} installed")),
+        },
+    })
+}
+
+/// `--cloud dynamic`: the StorageClass the claims use exists (the default one unless
+/// `disk.storageClass` names one).
+pub fn storage_class(classes: &Value, wanted: &str) -> Check {
+    let items = classes["items"].as_array().cloned().unwrap_or_default();
+    let found = items.iter().find(|c| {
+        if wanted.is_empty() {
+            c["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+        } else {
+            c["metadata"]["name"] == wanted
+        }
+    });
+    let Some(class) = found else {
+        return if wanted.is_empty() {
+            Check::fail(
+                "StorageClass",
+                "the cluster has no default StorageClass",
+                "pass --set disk.storageClass=NAME, or mark a class default",
+            )
+        } else {
+            Check::fail(
+                "StorageClass",
+                format!("StorageClass {wanted} not found"),
+                "pass --set disk.storageClass= with an existing class (`kubectl get sc`)",
+            )
+        };
+    };
+    let name = class["metadata"]["name"].as_str().unwrap_or("?");
+    let provisioner = class["provisioner"].as_str().unwrap_or("?");
+    if class["reclaimPolicy"].as_str().unwrap_or("Delete") == "Delete" {
+        return Check::warn(
+            "StorageClass",
+            format!("{name} ({provisioner}) deletes a volume with its claim"),
+            "prefer a class with reclaimPolicy Retain",
+        );
+    }
+    Check::pass("StorageClass", format!("{name} ({provisioner})"))
+}
+
+/// Why `esk create` must not make disks here: no Kubernetes node in the disks' zone, or no
+/// CSI driver for the cloud's volumes (their pods would stay Pending). One line.
+pub fn create_refusal(cloud: Cloud, zone: &str, cluster: &ClusterNodes) -> Option<String> {
+    let problem =
+        zone_problem(cloud, zone, &cluster.nodes).or_else(|| match &cluster.csi_drivers {
+            Ok(Some(drivers)) => csi_problem(cloud, drivers),
+            _ => None,
+        });
+    problem.map(|(problem, fix)| {
+        format!("refusing to create disks: {problem}, so the nodes' pods would stay Pending; {fix}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::Status;
+
+    fn node(name: &str, labels: &[(&str, &str)]) -> KubeNode {
+        KubeNode {
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn zones_decide_where_pods_can_run() {
+        let nodes = [
+            node("a", &[(gcloud::TOPOLOGY_KEY, "z-a")]),
+            node("b", &[(gcloud::TOPOLOGY_KEY, "z-b")]),
+            node("c", &[]),
+        ];
+        assert_eq!(schedulable_nodes(Cloud::Gke, "z-a", &nodes), 1);
+        assert_eq!(schedulable_nodes(Cloud::Kind, "", &nodes), 3);
+        let c = super::nodes(Cloud::Gke, Some("z-c"), &nodes);
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.detail.contains("no zone label (1), z-a (1), z-b (1)"),
+            "{c}"
+        );
+        let cluster = ClusterNodes {
+            nodes: nodes.to_vec(),
+            csi_drivers: Ok(Some(vec![gcloud::CSI_DRIVER.into()])),
+        };
+        assert_eq!(create_refusal(Cloud::Gke, "z-a", &cluster), None);
+        let why = create_refusal(Cloud::Gke, "z-c", &cluster).unwrap_or_default();
+        assert!(
+            why.contains("no Kubernetes node has topology.gke.io/zone=z-c"),
+            "{why}"
+        );
+        assert_eq!(create_refusal(Cloud::Kind, "", &cluster), None);
+        let no_driver = ClusterNodes {
+            csi_drivers: Ok(Some(vec![])),
+            ..cluster.clone()
+        };
+        let why = create_refusal(Cloud::Gke, "z-a", &no_driver).unwrap_or_default();
+        assert!(
+            why.contains("CSI driver pd.csi.storage.gke.io is not installed"),
+            "{why}"
+        );
+        // A driver list esk may not read is no reason to refuse.
+        let unknown = ClusterNodes {
+            csi_drivers: Err("forbidden".into()),
+            ..cluster
+        };
+        assert_eq!(create_refusal(Cloud::Gke, "z-a", &unknown), None);
+    }
+
+    #[test]
+    fn spreading_fails_only_when_required() {
+        let required = Spreading::Required("recorded".into());
+        assert_eq!(spreading(&required, 5, 3, "").status, Status::Fail);
+        assert_eq!(spreading(&required, 3, 3, "").status, Status::Pass);
+        assert_eq!(spreading(&Spreading::Auto, 5, 3, "").status, Status::Warn);
+        assert_eq!(
+            spreading(&Spreading::Preferred, 5, 1, "").status,
+            Status::Pass
+        );
+    }
+}
