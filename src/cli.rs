@@ -16,7 +16,10 @@ use crate::spec::{cloud_id, Cloud, Location, Name, NodeCount, Security, Spec, MA
     long_about = "Stand up and manage an EventStoreDB / KurrentDB cluster on Kubernetes, one \
                   persistent disk per node.\n\nExit codes: 0 done, 1 a cloud or kubectl call \
                   failed (re-run to resume), 2 invalid input (nothing changed), 3 refused by a \
-                  safety rule or a missing tool (nothing changed)."
+                  safety rule or a missing tool (nothing changed), 4 the cluster lock is held by \
+                  another run, 5 lint found errors, 6 a doctor check failed, 10/11/12 status: \
+                  degraded/down/not found, 130/143 interrupted by SIGINT/SIGTERM (re-run to \
+                  resume)."
 )]
 pub struct Cli {
     #[command(subcommand)]

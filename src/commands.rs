@@ -64,18 +64,19 @@ pub fn run(cli: Cli) -> Result<()> {
                 ))
                 .into());
             }
-            let lock = s.lock(g, *dry_run, true)?;
-            let observed = s.observe(&plan::wanted_disk_names(&s.spec, adopt.as_ref()), false)?;
-            let mut plan = plan::plan_create(
-                &s.spec,
-                &observed,
-                adopt.as_ref(),
-                &|name, i| s.disks.planned_source(name, i),
-                &|nodes| s.templates.render(&s.spec, nodes),
-            )?;
-            let rendered = s.templates.render(&s.spec, &plan.node_disks())?;
-            plan.warnings
-                .extend(lint::refuse_on_errors(&rendered, g.force)?);
+            let make = |s: &mut Session| -> Result<(Plan, Observed)> {
+                let names = plan::wanted_disk_names(&s.spec, adopt.as_ref());
+                let observed = s.observe(&names, false)?;
+                let plan = plan::plan_create(
+                    &s.spec,
+                    &observed,
+                    adopt.as_ref(),
+                    &|name, i| s.disks.planned_source(name, i),
+                    &|nodes| s.templates.render(&s.spec, nodes),
+                )?;
+                Ok((s.linted(plan, g.force)?, observed))
+            };
+            let (plan, observed, lock) = s.plan_locked(g, *dry_run, &make)?;
             s.finish(
                 plan,
                 &observed,
@@ -94,18 +95,18 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let json = json_output(output)?;
             let mut s = Session::open(g, node_count(nodes)?, &report, true)?;
-            let lock = s.lock(g, *dry_run, true)?;
-            let observed = s.observe(&plan::wanted_disk_names(&s.spec, None), false)?;
-            let mut plan = plan::plan_resize(
-                &s.spec,
-                &observed,
-                *prune_disks,
-                &|name, i| s.disks.planned_source(name, i),
-                &|nodes| s.templates.render(&s.spec, nodes),
-            )?;
-            let rendered = s.templates.render(&s.spec, &plan.node_disks())?;
-            plan.warnings
-                .extend(lint::refuse_on_errors(&rendered, g.force)?);
+            let make = |s: &mut Session| -> Result<(Plan, Observed)> {
+                let observed = s.observe(&plan::wanted_disk_names(&s.spec, None), false)?;
+                let plan = plan::plan_resize(
+                    &s.spec,
+                    &observed,
+                    *prune_disks,
+                    &|name, i| s.disks.planned_source(name, i),
+                    &|nodes| s.templates.render(&s.spec, nodes),
+                )?;
+                Ok((s.linted(plan, g.force)?, observed))
+            };
+            let (plan, observed, lock) = s.plan_locked(g, *dry_run, &make)?;
             s.finish(
                 plan,
                 &observed,
@@ -133,9 +134,11 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let json = json_output(output)?;
             let mut s = Session::open(g, NodeCount::new(1)?, &report, false)?;
-            let lock = s.lock(g, *dry_run, false)?;
-            let observed = s.observe(&[], true)?;
-            let plan = plan::plan_delete(&s.spec, &observed, *keep_disks);
+            let make = |s: &mut Session| -> Result<(Plan, Observed)> {
+                let observed = s.observe(&[], true)?;
+                Ok((plan::plan_delete(&s.spec, &observed, *keep_disks), observed))
+            };
+            let (plan, observed, lock) = s.plan_locked(g, *dry_run, &make)?;
             let run = Run {
                 dry_run: *dry_run,
                 yes: g.yes,
@@ -420,35 +423,78 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// Takes the cluster lock for a run that changes things (none for --dry-run). A missing
-    /// namespace holds no cluster: delete has nothing to guard, create and resize make it
-    /// first (they would as their first step anyway) so the Lease has a place to live.
-    fn lock(
-        &self,
+    /// Observes and plans (`make`) under the cluster lock; --dry-run takes none. A missing
+    /// namespace holds no cluster and no Lease: there the plan is made first, so every usage
+    /// error and refusal comes before any change; only a plan that changes something then
+    /// creates the namespace, takes the lock and is made again under it. Disks are never
+    /// deleted without the lock: a delete that would (its namespace gone, its disks kept) is
+    /// refused.
+    fn plan_locked(
+        &mut self,
         g: &Global,
         dry_run: bool,
-        create_namespace: bool,
-    ) -> Result<Option<ClusterLock>> {
+        make: &dyn Fn(&mut Session) -> Result<(Plan, Observed)>,
+    ) -> Result<(Plan, Observed, Option<ClusterLock>)> {
         if dry_run {
-            return Ok(None);
+            let (plan, observed) = make(self)?;
+            return Ok((plan, observed, None));
         }
+        if let Some(lock) = self.try_lock(g)? {
+            let (plan, observed) = make(self)?;
+            return Ok((plan, observed, Some(lock)));
+        }
+        let (plan, observed) = make(self)?;
+        self.check_refusal()?;
+        if plan.action == plan::Action::Delete && !plan.disks_to_delete().is_empty() {
+            return Err(Refused::new(format!(
+                "namespace {} does not exist, so the cluster lock cannot be taken; its disks are \
+                 kept: create the namespace (kubectl create namespace {}) and re-run to delete \
+                 them",
+                self.spec.namespace, self.spec.namespace
+            ))
+            .into());
+        }
+        if plan.is_noop() || plan.action == plan::Action::Delete {
+            return Ok((plan, observed, None));
+        }
+        self.kubectl
+            .apply(&[crate::execute::namespace_manifest(&self.spec)])?;
+        let lock = self.try_lock(g)?.with_context(|| {
+            format!(
+                "namespace {} is still missing after creating it",
+                self.spec.namespace
+            )
+        })?;
+        let (plan, observed) = make(self)?;
+        Ok((plan, observed, Some(lock)))
+    }
+
+    /// The lock, or `None` when the namespace (and so any cluster in it) does not exist.
+    fn try_lock(&self, g: &Global) -> Result<Option<ClusterLock>> {
         let me = lock::Holder::me(&command_line());
         let timeout = Duration::from_secs(g.lock_timeout);
-        let acquire = || lock::acquire(&self.kubectl, &self.spec, &me, timeout, self.report);
-        match acquire()? {
-            lock::Acquired::Held(l) => Ok(Some(l)),
-            lock::Acquired::NoNamespace if !create_namespace => Ok(None),
-            lock::Acquired::NoNamespace => {
-                self.kubectl
-                    .apply(&[crate::execute::namespace_manifest(&self.spec)])?;
-                match acquire()? {
-                    lock::Acquired::Held(l) => Ok(Some(l)),
-                    lock::Acquired::NoNamespace => anyhow::bail!(
-                        "namespace {} is still missing after creating it",
-                        self.spec.namespace
-                    ),
-                }
-            }
+        Ok(
+            match lock::acquire(&self.kubectl, &self.spec, &me, timeout, self.report)? {
+                lock::Acquired::Held(l) => Some(l),
+                lock::Acquired::NoNamespace => None,
+            },
+        )
+    }
+
+    /// Lints what the plan would apply (with --templates that matters): errors refuse unless
+    /// --force, warnings join the plan's.
+    fn linted(&self, mut plan: Plan, force: bool) -> Result<Plan> {
+        let rendered = self.templates.render(&self.spec, &plan.node_disks())?;
+        plan.warnings
+            .extend(lint::refuse_on_errors(&rendered, force)?);
+        Ok(plan)
+    }
+
+    /// The preflight's refusal (no Kubernetes node in the disks' zone, no CSI driver).
+    fn check_refusal(&self) -> Result<()> {
+        match &self.refusal {
+            Some(why) => Err(Refused::new(why.clone()).into()),
+            None => Ok(()),
         }
     }
 
@@ -468,9 +514,7 @@ impl<'a> Session<'a> {
             json,
         } = run;
         plan.warnings.splice(0..0, self.notes.iter().cloned());
-        if let Some(why) = &self.refusal {
-            return Err(Refused::new(why.clone()).into());
-        }
+        self.check_refusal()?;
         if !plan.apply.is_empty() {
             secrets::check_ca(&self.spec, &observed.secrets, rotate_certs)?;
         }

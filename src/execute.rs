@@ -142,6 +142,7 @@ impl Executor<'_> {
                 created.insert(d.name.clone(), d);
             }
             outcome.disks_created = to_create.iter().map(|(_, n)| n.clone()).collect();
+            set_progress(outcome.describe());
         }
 
         let to_adopt: Vec<(u8, Disk)> = plan
@@ -156,6 +157,7 @@ impl Executor<'_> {
             let label = format!("labelling {} adopted disk(s)", to_adopt.len());
             self.step(&label, &outcome, || self.disks.adopt(&to_adopt))?;
             outcome.disks_adopted = to_adopt.iter().map(|(_, d)| d.name.clone()).collect();
+            set_progress(outcome.describe());
         }
 
         let unlabelled: Vec<(u8, Disk)> = plan
@@ -175,6 +177,7 @@ impl Executor<'_> {
             let label = format!("deleting {} object(s)", plan.delete.len());
             self.step(&label, &outcome, || self.kubectl.delete(&plan.delete))?;
             outcome.objects_deleted = plan.delete.len();
+            set_progress(outcome.describe());
         }
 
         if !plan.apply.is_empty() {
@@ -182,6 +185,7 @@ impl Executor<'_> {
             let label = format!("applying {} object(s)", manifests.len());
             self.step(&label, &outcome, || self.kubectl.apply(&manifests))?;
             outcome.objects_applied = manifests.len();
+            set_progress(outcome.describe());
             if let Some(timeout) = self.wait {
                 let label = format!("waiting for {} node(s) to be ready", self.spec.nodes);
                 self.step(&label, &outcome, || {
@@ -199,6 +203,7 @@ impl Executor<'_> {
             let label = format!("deleting {} disk(s)", doomed.len());
             self.step(&label, &outcome, || self.disks.delete(&doomed, left))?;
             outcome.disks_deleted = doomed.iter().map(|d| d.name.clone()).collect();
+            set_progress(outcome.describe());
         }
         outcome.disks_kept = plan
             .disks

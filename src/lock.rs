@@ -37,6 +37,10 @@ pub struct Holder {
     /// The process's start time (clock ticks since boot), so a reused pid is not mistaken
     /// for the holder.
     pub pid_start: String,
+    /// This boot of this machine and its pid namespace: the same hostname is not the same
+    /// process table (containers, host-network pods, twin CI runners).
+    pub boot_id: String,
+    pub pid_ns: String,
     pub command: String,
 }
 
@@ -51,6 +55,8 @@ impl Holder {
             host: hostname(),
             pid,
             pid_start: process_start(pid).unwrap_or_default(),
+            boot_id: boot_id(),
+            pid_ns: pid_namespace(),
             command: command.chars().take(200).collect(),
         }
     }
@@ -68,19 +74,27 @@ impl Holder {
             host: s("esk.io/host"),
             pid: s("esk.io/pid").parse().unwrap_or(0),
             pid_start: s("esk.io/pid-start"),
+            boot_id: s("esk.io/boot-id"),
+            pid_ns: s("esk.io/pid-ns"),
             command: s("esk.io/command"),
         }
     }
 
-    /// Whether this holder is a process on this machine that has ended.
+    /// Whether this holder is a process of this very process table (same host, boot, pid
+    /// namespace and user, so /proc shows it if it runs) that has ended.
     fn gone_from_this_host(&self) -> bool {
-        if self.host.is_empty() || self.host != hostname() || self.pid == 0 {
+        let me = Holder::me("");
+        let same_table = !self.host.is_empty()
+            && self.host == me.host
+            && !self.boot_id.is_empty()
+            && self.boot_id == me.boot_id
+            && !self.pid_ns.is_empty()
+            && self.pid_ns == me.pid_ns
+            && self.user == me.user;
+        if !same_table || self.pid == 0 || self.pid_start.is_empty() {
             return false;
         }
-        match process_start(self.pid) {
-            None => true,
-            Some(start) => !self.pid_start.is_empty() && start != self.pid_start,
-        }
+        process_start(self.pid).is_none_or(|start| start != self.pid_start)
     }
 }
 
@@ -116,10 +130,12 @@ impl LeaseView {
         }
     }
 
-    /// A lease nobody renewed within its duration (a killed run, a lost laptop).
-    pub fn expired(&self) -> bool {
-        let limit = i64::try_from(self.duration_seconds).unwrap_or(i64::MAX) * 1_000_000;
-        self.idle_micros.is_none_or(|idle| idle > limit)
+    /// Whether the lease's own renew time is so old that no clock skew explains it: ten
+    /// lease durations (5 minutes). Younger leases are judged by watching them instead (see
+    /// `Watch`), so a waiter whose clock runs ahead never takes a live lock.
+    pub fn long_dead(&self) -> bool {
+        let limit = i64::try_from(self.duration_seconds).unwrap_or(i64::MAX) * 10_000_000;
+        self.idle_micros.is_some_and(|idle| idle > limit)
     }
 
     fn describe(&self) -> String {
@@ -129,6 +145,27 @@ impl LeaseView {
             format!(" running `{}`", self.command)
         };
         format!("{}{cmd} since {}", self.holder, self.acquired)
+    }
+}
+
+/// What a waiting run saw of the lease, on its own monotonic clock: as client-go's leader
+/// election does, a lease is expired once its resourceVersion has not changed for its whole
+/// duration while this run watched.
+#[derive(Default)]
+struct Watch {
+    seen: Option<(String, Instant)>,
+}
+
+impl Watch {
+    /// Notes the lease's resourceVersion; true once it has stood still for `duration`.
+    fn stale(&mut self, rv: &str, duration: Duration) -> bool {
+        match &self.seen {
+            Some((seen, since)) if seen == rv => since.elapsed() >= duration,
+            _ => {
+                self.seen = Some((rv.to_string(), Instant::now()));
+                false
+            }
+        }
     }
 }
 
@@ -144,6 +181,9 @@ struct Inner {
     lease: Mutex<Value>,
     /// Set when a renewal found the lease changed by someone else.
     lost: Mutex<Option<String>>,
+    /// When a renewal last went through: a run that cannot renew stops before another can
+    /// take over.
+    renewed: Mutex<Instant>,
     stop: AtomicBool,
     released: AtomicBool,
 }
@@ -192,6 +232,8 @@ fn lease_body(
                 "esk.io/host": me.host,
                 "esk.io/pid": me.pid.to_string(),
                 "esk.io/pid-start": me.pid_start,
+                "esk.io/boot-id": me.boot_id,
+                "esk.io/pid-ns": me.pid_ns,
             }
         },
         "spec": {
@@ -224,6 +266,7 @@ pub fn acquire(
     let collection = path.rsplit_once('/').map_or("", |(c, _)| c).to_string();
     let started = Instant::now();
     let mut last_seen: Option<String> = None;
+    let mut watch = Watch::default();
     loop {
         let now = clock::format_micros(clock::now_micros());
         let body = lease_body(spec, me, &now, 0, None).to_string();
@@ -243,7 +286,11 @@ pub fn acquire(
             // Our own create went through but its answer was lost, and a retry found it.
             return Ok(Acquired::Held(hold(kubectl, path, current)));
         }
-        let stale = if view.expired() {
+        let rv = current["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or("");
+        let unchanged = watch.stale(rv, Duration::from_secs(view.duration_seconds));
+        let stale = if view.long_dead() || unchanged {
             Some(format!(
                 "not renewed for {} (its lease is {}s)",
                 view.idle_micros
@@ -304,6 +351,7 @@ fn hold(kubectl: &Kubectl, path: String, lease: Value) -> ClusterLock {
         path,
         lease: Mutex::new(lease),
         lost: Mutex::new(None),
+        renewed: Mutex::new(Instant::now()),
         stop: AtomicBool::new(false),
         released: AtomicBool::new(false),
     });
@@ -333,34 +381,72 @@ fn renew_until_stopped(inner: &Inner) {
 }
 
 fn renew(inner: &Inner) -> Result<()> {
-    let mut lease = inner.lease.lock().unwrap_or_else(|e| e.into_inner());
-    let mut next = lease.clone();
+    // The call runs without holding the lease: the interrupt handler must be able to read it.
+    let mut next = inner
+        .lease
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     next["spec"]["renewTime"] = clock::format_micros(clock::now_micros()).into();
     if let Some(meta) = next["metadata"].as_object_mut() {
         meta.remove("managedFields");
     }
-    match inner
+    let answer = inner
         .kubectl
-        .raw(RawVerb::Replace, &inner.path, Some(&next.to_string()))
-    {
-        Ok(RawAnswer::Ok(out)) => {
-            *lease = parse(&out)?;
-            Ok(())
-        }
-        // A failed call is not a lost lock: the lease lasts 30 s and the next try may work.
-        Err(_) => Ok(()),
-        Ok(_) => anyhow::bail!("another run took over the cluster lock"),
+        .raw(RawVerb::Replace, &inner.path, Some(&next.to_string()));
+    let fresh = match answer {
+        Ok(RawAnswer::Ok(out)) => parse(&out)?,
+        // A failed call is not a lost lock: the next try may work, and `check` stops the run
+        // if none does in time.
+        Err(_) => return Ok(()),
+        // Our renewal may have gone through with its answer lost: only a lease now held by
+        // someone else is lost.
+        Ok(_) => match inner.kubectl.raw(RawVerb::Get, &inner.path, None) {
+            Ok(RawAnswer::Ok(out)) => {
+                let current = parse(&out)?;
+                if Holder::from_lease(&current) != Holder::from_lease(&next)
+                    || current["spec"]["holderIdentity"] != next["spec"]["holderIdentity"]
+                {
+                    anyhow::bail!("another run took over the cluster lock");
+                }
+                current
+            }
+            Ok(_) => anyhow::bail!("the cluster lock was deleted by another run"),
+            Err(_) => return Ok(()),
+        },
+    };
+    if !inner.stop.load(Ordering::SeqCst) {
+        *inner.lease.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        *inner.renewed.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
+    Ok(())
 }
+
+/// Past this without a renewal the run stops itself: well before the lease's 30 s are up.
+const RENEW_DEADLINE: Duration = Duration::from_secs(LEASE_SECONDS * 2 / 3);
 
 impl ClusterLock {
     /// Fails if the lock was lost (taken over after esk could not renew it): the run must stop
     /// before its next step.
     pub fn check(&self) -> Result<()> {
-        match &*self.inner.lost.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(why) => Err(LockHeld::new(format!("lost the cluster lock: {why}")).into()),
-            None => Ok(()),
+        if let Some(why) = &*self.inner.lost.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Err(LockHeld::new(format!("lost the cluster lock: {why}")).into());
         }
+        let since = self
+            .inner
+            .renewed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed();
+        if since > RENEW_DEADLINE {
+            return Err(LockHeld::new(format!(
+                "could not renew the cluster lock for {}; stopping before another run may take \
+                 it over (re-running resumes)",
+                clock::human(since)
+            ))
+            .into());
+        }
+        Ok(())
     }
 }
 
@@ -378,7 +464,7 @@ impl Drop for ClusterLock {
 /// Deletes the Lease only if it is still the one this run wrote (its resourceVersion as the
 /// precondition): a lock taken over by someone else is never released by us.
 fn release(inner: &Inner) {
-    if inner.released.swap(true, Ordering::SeqCst) {
+    if inner.released.load(Ordering::SeqCst) {
         return;
     }
     let rv = inner.lease.lock().unwrap_or_else(|e| e.into_inner())["metadata"]["resourceVersion"]
@@ -390,12 +476,19 @@ fn release(inner: &Inner) {
         "apiVersion": "v1",
         "preconditions": {"resourceVersion": rv}
     });
-    if let Ok(RawAnswer::Conflict) =
-        inner
-            .kubectl
-            .raw(RawVerb::Delete, &inner.path, Some(&options.to_string()))
+    match inner
+        .kubectl
+        .raw(RawVerb::Delete, &inner.path, Some(&options.to_string()))
     {
-        eprintln!("warning: the cluster lock had been taken over by another run; left it to them");
+        Ok(RawAnswer::Conflict) => {
+            inner.released.store(true, Ordering::SeqCst);
+            eprintln!(
+                "warning: the cluster lock had been taken over by another run; left it to them"
+            );
+        }
+        Ok(_) => inner.released.store(true, Ordering::SeqCst),
+        // Not released: it expires after its 30 s, or a run on this machine sees us gone.
+        Err(_) => {}
     }
 }
 
@@ -405,14 +498,24 @@ pub fn release_active() -> bool {
     let active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).take();
     match active {
         Some(inner) => {
-            inner.stop.store(true, Ordering::Relaxed);
-            // Wait for an in-flight renewal so its resourceVersion is the one released.
-            drop(inner.lease.lock().unwrap_or_else(|e| e.into_inner()));
+            inner.stop.store(true, Ordering::SeqCst);
             release(&inner);
-            true
+            inner.released.load(Ordering::SeqCst)
         }
         None => false,
     }
+}
+
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|b| b.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn pid_namespace() -> String {
+    std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }
 
 fn hostname() -> String {
@@ -451,6 +554,15 @@ mod tests {
             reused.gone_from_this_host(),
             "a reused pid is not the holder"
         );
+        let other_container = Holder {
+            pid_ns: "pid:[1]".into(),
+            pid: 0x3fff_fff0,
+            ..me.clone()
+        };
+        assert!(
+            !other_container.gone_from_this_host(),
+            "another pid namespace's pids are not ours to judge"
+        );
         let elsewhere = Holder {
             host: "another-machine".into(),
             pid: 0x3fff_fff0,
@@ -463,18 +575,30 @@ mod tests {
     }
 
     #[test]
-    fn leases_expire_after_their_duration() {
+    fn leases_expire_only_after_standing_still_on_this_machines_clock() {
         let now = clock::now_micros();
         let lease = |renewed: i64| {
             json!({"spec": {"holderIdentity": "a@b pid 1", "leaseDurationSeconds": 30,
                 "acquireTime": clock::format_micros(renewed),
                 "renewTime": clock::format_micros(renewed)}})
         };
-        assert!(!LeaseView::of(&lease(now - 5_000_000), now).expired());
-        assert!(LeaseView::of(&lease(now - 31_000_000), now).expired());
+        // A renew time a minute "old" may be a clock that runs ahead: not dead yet.
+        assert!(!LeaseView::of(&lease(now - 60_000_000), now).long_dead());
+        assert!(LeaseView::of(&lease(now - 301_000_000), now).long_dead());
         assert!(
-            LeaseView::of(&json!({"spec": {}}), now).expired(),
-            "no times at all"
+            !LeaseView::of(&json!({"spec": {}}), now).long_dead(),
+            "fails closed"
+        );
+        let mut w = Watch::default();
+        assert!(!w.stale("7", Duration::from_millis(20)));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(
+            w.stale("7", Duration::from_millis(20)),
+            "unchanged for its duration"
+        );
+        assert!(
+            !w.stale("8", Duration::from_millis(20)),
+            "renewed: watched anew"
         );
     }
 }

@@ -60,6 +60,8 @@ fn code_of(signal: i32) -> (&'static str, i32) {
 }
 
 fn stop(signal: i32) -> ! {
+    // Set before the children are killed: `children::start` reads it under the same lock
+    // `kill_all` takes, so no process starts after the kill.
     STOPPING.store(true, Ordering::SeqCst);
     let (name, code) = code_of(signal);
     let stopped = children::kill_all();

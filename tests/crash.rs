@@ -186,15 +186,17 @@ fn calibrate(s: &Scenario) -> (usize, usize) {
     )
 }
 
-/// The k values to kill at out of `count`: all of them, or the first two, the middle and
-/// the last two (where a crash leaves the most half-done).
-fn points(count: usize) -> Vec<usize> {
+/// The k values to kill at out of `count`: every one with `ESK_CRASH_FULL=1`; otherwise a
+/// spread: on the cloud the middle request, on the API server the first (taking the lock),
+/// the middle and the last but one (where a crash leaves the most half-done).
+fn points(on: Emulator, count: usize) -> Vec<usize> {
     let full = std::env::var("ESK_CRASH_FULL").is_ok_and(|v| v == "1");
-    let mut ks: Vec<usize> = if full || count <= 4 {
-        (1..=count).collect()
-    } else {
-        vec![1, 2, count / 2, count - 1, count]
+    let mut ks: Vec<usize> = match (full, on) {
+        (true, _) => (1..=count).collect(),
+        (false, Emulator::Gce) => vec![count.div_ceil(2)],
+        (false, Emulator::Kube) => vec![1, count / 2, count.saturating_sub(1)],
     };
+    ks.retain(|k| (1..=count).contains(k));
     ks.dedup();
     ks
 }
@@ -250,7 +252,7 @@ fn matrix(name: &str) {
     let (gce, kube) = calibrate(s);
     let mut done = 0;
     for (on, count) in [(Emulator::Gce, gce), (Emulator::Kube, kube)] {
-        for (n, k) in points(count).into_iter().enumerate() {
+        for (n, k) in points(on, count).into_iter().enumerate() {
             let how = if n % 2 == 0 {
                 Release::Drop
             } else {

@@ -31,19 +31,24 @@ fn micro_time(ago: Duration) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A Lease as another esk run on another machine would have written it.
+/// A Lease as another esk run would have written it (on this machine when `host` is ours).
 fn seed_lease(bed: &TestBed, renewed_ago: Duration, host: &str, pid: u32) {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id");
+    let ns = std::fs::read_link("/proc/self/ns/pid").expect("pid namespace");
+    // The bed's clean environment has no USER or LOGNAME: esk calls itself "unknown" there.
+    let user = "unknown";
     bed.kube.seed(json!({
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
         "metadata": {
             "name": "esk.es", "namespace": "default",
             "labels": {"app.kubernetes.io/managed-by": "esk", "esk.io/lock-of": "es"},
-            "annotations": {"esk.io/command": "resize 7", "esk.io/user": "ana",
-                "esk.io/host": host, "esk.io/pid": pid.to_string(), "esk.io/pid-start": "1"}
+            "annotations": {"esk.io/command": "resize 7", "esk.io/user": user,
+                "esk.io/host": host, "esk.io/pid": pid.to_string(), "esk.io/pid-start": "1",
+                "esk.io/boot-id": boot.trim(), "esk.io/pid-ns": ns.display().to_string()}
         },
         "spec": {
-            "holderIdentity": format!("ana@{host} pid {pid}"),
+            "holderIdentity": format!("{user}@{host} pid {pid}"),
             "leaseDurationSeconds": 30,
             "acquireTime": micro_time(renewed_ago + Duration::from_secs(60)),
             "renewTime": micro_time(renewed_ago),
@@ -84,7 +89,7 @@ fn a_held_lock_makes_a_second_run_give_up_with_exit_4_naming_the_holder() {
     let out = esk(&bed, &["create", "3", "--lock-timeout", "2"]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     let err = stderr(&out);
-    assert!(err.contains("ana@build-7 pid 4242"), "{err}");
+    assert!(err.contains("unknown@build-7 pid 4242"), "{err}");
     assert!(
         err.contains("resize 7"),
         "names the holder's command: {err}"
@@ -95,20 +100,21 @@ fn a_held_lock_makes_a_second_run_give_up_with_exit_4_naming_the_holder() {
     assert_eq!(bed.mutating_requests(), 0);
     // The other run's lock is left alone.
     let l = lease(&bed).expect("the holder's lease");
-    assert_eq!(l["spec"]["holderIdentity"], "ana@build-7 pid 4242");
+    assert_eq!(l["spec"]["holderIdentity"], "unknown@build-7 pid 4242");
 }
 
 #[test]
 fn a_stale_lock_is_taken_over_with_a_warning() {
     let bed = TestBed::start();
-    seed_lease(&bed, Duration::from_secs(300), "build-7", 4242);
+    // Ten minutes: older than any clock skew explains (younger ones are watched for 30 s).
+    seed_lease(&bed, Duration::from_secs(600), "build-7", 4242);
     let out = esk_ok(&bed, &["create", "3", "--lock-timeout", "1"]);
     let err = stderr(&out);
     assert!(
-        err.contains("took over the cluster lock of es held by ana@build-7 pid 4242"),
+        err.contains("took over the cluster lock of es held by unknown@build-7 pid 4242"),
         "{err}"
     );
-    assert!(err.contains("not renewed for 5m"), "{err}");
+    assert!(err.contains("not renewed for 10m"), "{err}");
     assert_eq!(labelled_gce_disks(&bed, "es").len(), 3);
     assert!(lease(&bed).is_none(), "released after the run");
 }
@@ -195,4 +201,37 @@ fn two_creates_started_together_both_succeed_with_one_set_of_disks() {
     assert_eq!(labelled_gce_disks(&bed, "es").len(), 5);
     assert_eq!(node_deployments(&bed, "es").len(), 5);
     no_workload_without_its_disk(&bed);
+}
+
+#[test]
+fn a_missing_namespace_is_made_only_by_a_run_that_changes_something() {
+    let bed = TestBed::start();
+    let ns = |name: &str| bed.kube.get("Namespace", None, name);
+    // Nothing to resize there: a usage error, and no namespace appears.
+    let out = esk(&bed, &["resize", "3", "-n", "typo"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(ns("typo").is_none(), "a refused run created the namespace");
+    // A create makes it, under the lock.
+    esk_ok(&bed, &["create", "3", "-n", "fresh"]);
+    assert!(ns("fresh").is_some());
+    assert!(bed.kube.get("Lease", Some("fresh"), "esk.es").is_none());
+    // In a new namespace the first try finds no namespace, the second takes the lock.
+    let fresh: Vec<String> = lease_writes(&bed)
+        .into_iter()
+        .filter(|w| w.contains("/namespaces/fresh/"))
+        .collect();
+    assert_eq!(fresh.len(), 3, "{fresh:?}");
+}
+
+#[test]
+fn disks_of_a_namespace_that_is_gone_are_not_deleted_without_the_lock() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3", "-n", "tmp"]);
+    esk_ok(&bed, &["delete", "--keep-disks", "-n", "tmp"]);
+    let out = bed.run("kubectl", &["delete", "namespace", "tmp", "--wait=false"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = esk(&bed, &["delete", "--yes", "-n", "tmp"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(stderr(&out).contains("kubectl create namespace tmp"), "{}", text(&out));
+    assert_eq!(labelled_gce_disks(&bed, "es").len(), 3, "disks deleted without the lock");
 }

@@ -278,24 +278,27 @@ impl DiskAdapter for Aws {
     fn delete(&self, disks: &[Disk], detach: Duration) -> Result<()> {
         assert_owned(disks)?;
         let tool = self.tool()?;
-        let deadline = Instant::now() + detach;
         let results = parallel_map(disks, PARALLEL, |d| {
+            // Each volume gets the whole detach time: they are deleted 8 at a time.
+            let deadline = Instant::now() + detach;
             let mut a = self.ec2("delete-volume");
             a.push(format!("--volume-id={}", d.id));
-            let mut attempt = 1;
+            let (mut attempt, mut polls) = (1, 1);
             loop {
                 let out = tool.run(&a, None)?;
                 if out.success() {
                     return Ok(None);
                 }
-                // A retry of a delete whose answer was lost finds the volume gone.
-                if attempt > 1 && out.stderr.contains("InvalidVolume.NotFound") {
+                // This run saw the volume as ours, and EBS never reuses an id: gone is done
+                // (the CLI's own retry of a delete whose answer was lost finds it so).
+                if out.stderr.contains("InvalidVolume.NotFound") {
                     return Ok(None);
                 }
                 match classify(&out.stderr) {
                     Failure::InUse if Instant::now() < deadline => {
-                        retry_note("aws", attempt, &out.stderr);
-                        std::thread::sleep(delay(attempt).min(Duration::from_secs(5)));
+                        retry_note("aws", polls, &out.stderr);
+                        std::thread::sleep(delay(polls).min(Duration::from_secs(5)));
+                        polls += 1;
                     }
                     Failure::InUse => return Ok(Some((d.clone(), out.stderr))),
                     Failure::Transient if attempt < tool.attempts() => {

@@ -341,7 +341,7 @@ impl DiskAdapter for Gcloud {
         let tool = self.tool()?;
         let deadline = Instant::now() + detach;
         let mut remaining: Vec<Disk> = disks.to_vec();
-        let mut attempt = 1;
+        let (mut attempt, mut polls) = (1, 1);
         loop {
             let mut a = args(["compute", "disks", "delete"]);
             a.extend(remaining.iter().map(|d| d.name.clone()));
@@ -360,8 +360,9 @@ impl DiskAdapter for Gcloud {
             }
             match classify(&out.stderr) {
                 Failure::InUse if Instant::now() < deadline => {
-                    retry_note("gcloud", attempt, &out.stderr);
-                    std::thread::sleep(delay(attempt).min(IN_USE_POLL));
+                    retry_note("gcloud", polls, &out.stderr);
+                    std::thread::sleep(delay(polls).min(IN_USE_POLL));
+                    polls += 1;
                 }
                 Failure::InUse => return Err(still_attached(&remaining, &out.stderr)),
                 Failure::Transient if attempt < ATTEMPTS => {

@@ -254,7 +254,18 @@ impl Kubectl {
             args(["get", "volumeattachments.storage.k8s.io,pods", "-o", "json"]),
         ]
         .concat();
-        let out = self.tool.run(&a, None)?;
+        let mut attempt = 1;
+        let out = loop {
+            let out = self.tool.run(&a, None)?;
+            let transient = !out.success()
+                && super::retry::classify(&out.stderr) == super::retry::Failure::Transient;
+            if !transient || attempt >= super::retry::ATTEMPTS {
+                break out;
+            }
+            super::process::retry_note("kubectl", attempt, &out.stderr);
+            std::thread::sleep(super::retry::delay(attempt));
+            attempt += 1;
+        };
         let text = if out.success() {
             out.stdout
         } else if out.stderr.contains("forbidden")
@@ -311,7 +322,12 @@ impl Kubectl {
         let mut attempt = 1;
         let out = loop {
             let out = self.tool.run(&a, body)?;
+            // The server's own answers (exists, stale, missing) are never retried.
+            let answered = ["(AlreadyExists)", "(Conflict)", "(NotFound)"]
+                .iter()
+                .any(|r| out.stderr.contains(r));
             let transient = !out.success()
+                && !answered
                 && super::retry::classify(&out.stderr) == super::retry::Failure::Transient;
             if !transient || attempt >= super::retry::ATTEMPTS {
                 break out;

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
@@ -60,11 +59,8 @@ impl Tool {
             Some(text) => expr.stdin_bytes(text.as_bytes().to_vec()),
             None => expr.stdin_null(),
         };
-        let handle = Arc::new(
-            expr.start()
-                .with_context(|| format!("could not run {}", self.path.display()))?,
-        );
-        let id = children::add(handle.clone());
+        let (id, handle) = children::start(&expr)
+            .with_context(|| format!("could not run {}", self.path.display()))?;
         let timeout = call_timeout();
         let (done, finished) = std::sync::mpsc::channel::<()>();
         let watched = handle.clone();
@@ -89,7 +85,8 @@ impl Tool {
         // Killed by the interrupt handler: say nothing more, the handler ends the process.
         crate::signals::park_if_stopping();
         let mut out = waited.with_context(|| format!("could not run {}", self.path.display()))?;
-        if timed_out {
+        // A call that finished just as its time ran out keeps its answer.
+        if timed_out && !out.success() {
             out.code = None;
             out.stderr.push_str(&format!(
                 "\nesk: no answer within {}s; the call was stopped (ESK_CALL_TIMEOUT sets the limit)",
@@ -181,15 +178,21 @@ pub mod children {
     static RUNNING: Mutex<Vec<(u64, Arc<duct::Handle>)>> = Mutex::new(Vec::new());
     static NEXT: Mutex<u64> = Mutex::new(0);
 
-    pub(super) fn add(handle: Arc<duct::Handle>) -> u64 {
+    /// Starts `expr` and registers it in one step under the registry's lock, so that an
+    /// interrupt (which kills everything registered under the same lock) can never miss a
+    /// process; once an interrupt is being handled, no new process starts.
+    pub(super) fn start(expr: &duct::Expression) -> std::io::Result<(u64, Arc<duct::Handle>)> {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        if crate::signals::must_stop() {
+            drop(running);
+            crate::signals::park_if_stopping();
+            return Err(std::io::Error::other("esk is being interrupted"));
+        }
+        let handle = Arc::new(expr.start()?);
         let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
         *next += 1;
-        let id = *next;
-        RUNNING
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((id, handle));
-        id
+        running.push((*next, handle.clone()));
+        Ok((*next, handle))
     }
 
     pub(super) fn remove(id: u64) {
