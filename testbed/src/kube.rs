@@ -1,8 +1,9 @@
 //! A stateful local emulator of the Kubernetes API for the real `kubectl`: version,
 //! discovery (aggregated and legacy), a minimal OpenAPI v3 (so `--validate=strict` is left to
 //! the server), and the resources esk uses — stored, validated, server-side applied, listed
-//! with label selectors and deleted as a real API server would, with request logging,
-//! latency and fault injection for tests.
+//! with label selectors and deleted as a real API server would; pods for the workloads (with
+//! states, events and logs a test sets) and the pod proxy serving each node's gossip; request
+//! logging, latency and fault injection for tests.
 //!
 //! ```no_run
 //! let kube = testbed::kube::KubeEmulator::start().unwrap();
@@ -15,10 +16,14 @@ mod body;
 mod controllers;
 mod defaults;
 mod discovery;
+mod gossip;
 mod immutable;
 mod kinds;
+mod kubelet;
 mod openapi;
 mod patch;
+mod pods;
+mod proxy;
 mod resource;
 mod route;
 mod scale;
@@ -38,6 +43,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use store::Store;
 
+pub use gossip::{Gossip, GossipMember};
+pub use pods::PodState;
 pub use selector::LabelSelector;
 
 /// Makes the next `times` requests whose method matches (any, if `None`) and whose
@@ -232,6 +239,9 @@ fn route(shared: &Shared, req: &Request) -> Response {
             Some(doc) => Response::json(200, &doc),
             None => ApiError::no_route().to_response(),
         };
+    }
+    if let Some(response) = proxy::handle(&shared.lock().store, req) {
+        return response;
     }
     if route::is_resource_path(path) && watch::is_watch(req) {
         return serve_watch(shared, req);

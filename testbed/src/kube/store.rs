@@ -44,6 +44,8 @@ pub struct Store {
     revision: u64,
     serial: u64,
     salt: u64,
+    /// What tests set for pods and their gossip (see `pods`).
+    pub(super) overrides: super::pods::Overrides,
 }
 
 /// How an object reached [`Store::write`]; decides managedFields and precondition handling.
@@ -95,6 +97,7 @@ impl Store {
             revision: 1000,
             serial: 0,
             salt,
+            overrides: Default::default(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             store.seed(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
