@@ -97,6 +97,7 @@ pub fn run(cli: Cli) -> Result<()> {
             )
         }
         Command::Credentials => credentials(g),
+        Command::Read(verb) => crate::status_cmd::run(g, verb, &report),
         Command::Delete {
             keep_disks,
             dry_run,

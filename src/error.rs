@@ -10,6 +10,12 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// A safety rule or a missing prerequisite stopped esk before any change.
     pub const REFUSED: i32 = 3;
+    /// `esk status`: a leader and quorum, but not every node is well (also a --wait timeout).
+    pub const DEGRADED: i32 = 10;
+    /// `esk status`: no leader, no quorum, or two leaders (also a --wait timeout).
+    pub const DOWN: i32 = 11;
+    /// No such cluster.
+    pub const NOT_FOUND: i32 = 12;
 }
 
 /// Bad input: a one-line message, exit code 2, and no side effects.
@@ -49,6 +55,30 @@ impl fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
+/// The cluster is not healthy (or not there): exit 10, 11 or 12 with a one-line summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unhealthy {
+    pub code: i32,
+    message: String,
+}
+
+impl Unhealthy {
+    pub fn new(code: i32, msg: impl Into<String>) -> Unhealthy {
+        Unhealthy {
+            code,
+            message: msg.into(),
+        }
+    }
+}
+
+impl fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Unhealthy {}
+
 /// Keeps user-supplied text from breaking the one-line error contract.
 fn one_line(msg: String) -> String {
     if msg.contains(['\n', '\r']) {
@@ -64,6 +94,8 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         exit::USAGE
     } else if err.downcast_ref::<Refused>().is_some() {
         exit::REFUSED
+    } else if let Some(u) = err.downcast_ref::<Unhealthy>() {
+        u.code
     } else {
         exit::FAILED
     }

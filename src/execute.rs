@@ -145,9 +145,20 @@ impl Executor<'_> {
             self.step(&label, &outcome, || self.kubectl.apply(&manifests))?;
             outcome.objects_applied = manifests.len();
             if let Some(timeout) = self.wait {
+                // Healthy, not just Ready; it draws its own per-node progress, so no spinner.
                 let label = format!("waiting for {} node(s) to be ready", self.spec.nodes);
-                self.step(&label, &outcome, || {
-                    self.kubectl.wait_ready(self.spec, timeout)
+                crate::health::wait::wait_healthy(
+                    self.spec,
+                    self.kubectl,
+                    timeout,
+                    self.report,
+                    &label,
+                )
+                .map_err(|e| {
+                    e.context(format!(
+                        "{label} failed; done before that: {}; re-running resumes",
+                        outcome.describe()
+                    ))
                 })?;
             }
         }

@@ -6,8 +6,10 @@
 pub mod adapters;
 pub mod cli;
 pub mod commands;
+pub mod connection;
 pub mod error;
 pub mod execute;
+pub mod health;
 pub mod manifest;
 pub mod plan;
 pub mod profile;
@@ -16,4 +18,5 @@ pub mod render;
 pub mod report;
 pub mod secrets;
 pub mod spec;
+pub mod status_cmd;
 pub mod tls;
