@@ -16,6 +16,7 @@ use crate::error::{exit, Unhealthy, UsageError};
 use crate::health::output::{render, Format};
 use crate::health::{self, clock, observe, wait, Observation};
 use crate::manifest::COMPONENT;
+use crate::plan::Disk;
 use crate::profile::Profile;
 use crate::report::Reporter;
 use crate::secrets;
@@ -113,11 +114,7 @@ fn not_found(spec: &Spec) -> anyhow::Error {
 }
 
 /// The cluster's disks through its disk adapter (errors kept as text: a status still shows).
-fn list_disks(
-    spec: &Spec,
-    context: Option<&str>,
-    kubectl: &Kubectl,
-) -> Result<Vec<crate::plan::Disk>, String> {
+fn list_disks(spec: &Spec, context: Option<&str>, kubectl: &Kubectl) -> Result<Vec<Disk>, String> {
     adapters::connect(spec, context, kubectl)
         .and_then(|c| c.disks.list(&[]))
         .map_err(|e| format!("{e:#}"))
@@ -129,45 +126,89 @@ fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
         .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
+/// The cluster's disks, listed as soon as the Kubernetes cluster's identity is known (it
+/// decides which disks are this cluster's), before the record says what the cluster is:
+/// `cloud` from the flags or the context, listed again in the rare case the record disagrees.
+struct EarlyDisks {
+    listed_as: Option<Spec>,
+    disks: Result<Vec<Disk>, String>,
+}
+
+fn early_disks(base: &Spec, context: Option<&str>, kubectl: &Kubectl) -> EarlyDisks {
+    match kubectl.cluster_id() {
+        Ok(kube_id) => {
+            let guess = Spec {
+                kube_id,
+                ..base.clone()
+            };
+            let disks = list_disks(&guess, context, kubectl);
+            EarlyDisks {
+                listed_as: Some(guess),
+                disks,
+            }
+        }
+        Err(e) => EarlyDisks {
+            listed_as: None,
+            disks: Err(format!("{e:#}")),
+        },
+    }
+}
+
+impl EarlyDisks {
+    /// The disks as `spec` sees them.
+    fn for_spec(
+        self,
+        spec: &mut Spec,
+        context: Option<&str>,
+        kubectl: &Kubectl,
+    ) -> Result<Vec<Disk>, String> {
+        let Some(guess) = self.listed_as else {
+            return self.disks;
+        };
+        spec.kube_id = guess.kube_id.clone();
+        if guess.cloud == spec.cloud && guess.profile.name == spec.profile.name {
+            self.disks
+        } else {
+            list_disks(spec, context, kubectl)
+        }
+    }
+}
+
 /// `esk status [-o table|json|yaml] [--wait [--timeout S]]`.
 pub fn status(g: &Global, output: &str, wait: Option<Duration>, report: &Reporter) -> Result<()> {
     let format: Format = output.parse()?;
     let (base, kubectl, context) = open(g)?;
-    // The proxy starts while the objects are read.
-    let (proxy, first) = std::thread::scope(|s| {
+    let context = context.as_deref();
+    let (health, stuck, found, spec) = std::thread::scope(|s| -> Result<_> {
+        // Four things at once: the proxy starts, the disks are listed (the slow one), and
+        // the two gets read the objects.
         let proxy = s.spawn(|| kubectl.proxy());
-        let first = observe::read_objects(&kubectl, &base);
-        (join(proxy), first)
-    });
-    let (mut obs, kube_id) = first?;
-    let mut spec = resolve(g, base, &obs)?;
-    spec.kube_id = kube_id;
-    let proxy = proxy?;
-    let found = health::found(&spec, &obs);
-    let (health, stuck) = match wait {
-        Some(timeout) => {
-            let (waited, disks) = std::thread::scope(|s| {
-                let disks = s.spawn(|| list_disks(&spec, context.as_deref(), &kubectl));
-                let waited = wait::poll(&kubectl, &proxy, &spec, timeout, report);
-                (waited, join(disks))
-            });
-            let mut waited = waited?;
-            waited.observation.disks = Some(disks);
-            let health = health::assess(&spec, &waited.observation, clock::now());
-            (health, waited.stuck)
-        }
-        None => {
-            if found {
-                std::thread::scope(|s| {
-                    let disks = s.spawn(|| list_disks(&spec, context.as_deref(), &kubectl));
-                    observe::read_gossip(&proxy, &spec, &mut obs);
-                    obs.disks = Some(join(disks));
-                });
+        let disks = s.spawn(|| early_disks(&base, context, &kubectl));
+        let mut obs = observe::read_objects(&kubectl, &base)?;
+        let mut spec = resolve(g, base.clone(), &obs)?;
+        let proxy = join(proxy)?;
+        let found = health::found(&spec, &obs);
+        let (mut obs, stuck) = match wait {
+            Some(timeout) => {
+                let waited = wait::poll(&kubectl, &proxy, &spec, timeout, report)?;
+                (waited.observation, waited.stuck)
             }
-            (health::assess(&spec, &obs, clock::now()), None)
-        }
-    };
-    drop(proxy);
+            None => {
+                if found {
+                    observe::read_gossip(&proxy, &spec, &mut obs);
+                }
+                (obs, None)
+            }
+        };
+        drop(proxy);
+        obs.disks = Some(join(disks).for_spec(&mut spec, context, &kubectl));
+        Ok((
+            health::assess(&spec, &obs, clock::now()),
+            stuck,
+            found,
+            spec,
+        ))
+    })?;
     let connection = found.then(|| Connection::of(&spec, DEFAULT_CA_FILE));
     let text = render(&health, connection.as_ref(), format)?;
     std::io::stdout()
@@ -183,7 +224,7 @@ pub fn status(g: &Global, output: &str, wait: Option<Duration>, report: &Reporte
 /// The cluster's objects, its spec from the record, or exit 12 when there is no such cluster.
 fn existing(g: &Global) -> Result<(Spec, Observation)> {
     let (base, kubectl, _) = open(g)?;
-    let (obs, _) = observe::read_objects(&kubectl, &base)?;
+    let obs = observe::read_objects(&kubectl, &base)?;
     let spec = resolve(g, base, &obs)?;
     if !health::found(&spec, &obs) {
         return Err(not_found(&spec));

@@ -178,6 +178,9 @@ impl Health {
 
     /// One line: `cluster es in namespace default is degraded: es-3: crash-looping …`.
     pub fn summary(&self) -> String {
+        if self.verdict == Verdict::NotFound {
+            return self.reasons.join("; ");
+        }
         let mut why: Vec<String> = self.reasons.clone();
         why.extend(self.nodes.iter().filter_map(|n| {
             n.problem

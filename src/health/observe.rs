@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::Value;
 
-use super::facts::{label, name_of, PodFacts};
+use super::facts::{label, PodFacts};
 use super::Observation;
 use crate::adapters::kube_proxy::KubeProxy;
 use crate::adapters::kubectl::Kubectl;
@@ -24,13 +24,13 @@ const GOSSIP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Log lines kept from a crash-looping container.
 pub const LOG_LINES: usize = 5;
 
-/// What the gets return, and the Kubernetes cluster's identity (kube-system's uid).
-pub fn read_objects(kubectl: &Kubectl, spec: &Spec) -> Result<(Observation, String)> {
+/// The cluster's objects and those around them, from two gets run at once.
+pub fn read_objects(kubectl: &Kubectl, spec: &Spec) -> Result<Observation> {
     let selector = selector_string(spec);
     let (labelled, around) = std::thread::scope(|s| {
         let around = s.spawn(|| {
             kubectl.get_json(&args([
-                "namespaces,nodes,persistentvolumes,persistentvolumeclaims,events",
+                "nodes,persistentvolumes,persistentvolumeclaims,events",
             ]))
         });
         let labelled = kubectl.get_json(&args([
@@ -58,15 +58,8 @@ pub fn read_objects(kubectl: &Kubectl, spec: &Spec) -> Result<(Observation, Stri
         objects: items(labelled?),
         ..Observation::default()
     };
-    let mut kube_id = String::new();
     for item in items(around?) {
         match item["kind"].as_str() {
-            Some("Namespace") if name_of(&item) == "kube-system" => {
-                kube_id = item["metadata"]["uid"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_ascii_lowercase();
-            }
             Some("Node") => obs.nodes.push(item),
             Some("PersistentVolume") => obs.volumes.push(item),
             Some("PersistentVolumeClaim") => obs.claims.push(item),
@@ -74,7 +67,7 @@ pub fn read_objects(kubectl: &Kubectl, spec: &Spec) -> Result<(Observation, Stri
             _ => {}
         }
     }
-    Ok((obs, kube_id))
+    Ok(obs)
 }
 
 /// A pod name safe to put in a URL path (the API server's names are DNS subdomains).
@@ -139,7 +132,7 @@ pub fn read_gossip(proxy: &KubeProxy, spec: &Spec, obs: &mut Observation) {
 
 /// Everything but the disks, with the proxy already running.
 pub fn observe(kubectl: &Kubectl, proxy: &KubeProxy, spec: &Spec) -> Result<Observation> {
-    let (mut obs, _) = read_objects(kubectl, spec)?;
+    let mut obs = read_objects(kubectl, spec)?;
     read_gossip(proxy, spec, &mut obs);
     Ok(obs)
 }

@@ -1,8 +1,8 @@
 //! The fold from objects and gossip to a verdict, without any process.
 
 use super::*;
-use crate::plan::Owner;
 use crate::cli::Global;
+use crate::plan::Owner;
 use crate::spec::{Cloud, NodeCount};
 use clap::Parser;
 use serde_json::json;

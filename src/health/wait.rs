@@ -141,11 +141,12 @@ pub fn poll(
             Err(e) => break Err(e),
         };
         let health = assess(spec, &obs, clock::now());
+        // A state seen on the first look has been there since the wait began.
+        let first_look = since.is_empty();
         for n in &health.nodes {
             let state = n.member.as_ref().map(|m| m.state.clone());
-            let entry = since
-                .entry(n.index)
-                .or_insert((state.clone(), Instant::now()));
+            let seen = if first_look { started } else { Instant::now() };
+            let entry = since.entry(n.index).or_insert((state.clone(), seen));
             if entry.0 != state {
                 *entry = (state, Instant::now());
             }
