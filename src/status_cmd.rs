@@ -189,11 +189,12 @@ pub fn status(g: &Global, output: &str, wait: Option<Duration>, report: &Reporte
         let proxy = join(proxy)?;
         let found = health::found(&spec, &obs);
         let (mut obs, stuck) = match wait {
-            Some(timeout) => {
+            // A cluster that is not there is not waited for (a mistyped name would hang).
+            Some(timeout) if found => {
                 let waited = wait::poll(&kubectl, &proxy, &spec, timeout, report)?;
                 (waited.observation, waited.stuck)
             }
-            None => {
+            _ => {
                 if found {
                     observe::read_gossip(&proxy, &spec, &mut obs);
                 }

@@ -414,6 +414,11 @@ fn no_cluster_is_not_found_and_bad_flags_are_refused_before_any_call() {
     assert_eq!(err, "esk: no cluster es in namespace default\n");
     let out = esk(&bed, &["connection-string"]);
     assert_eq!(out.status.code(), Some(12), "{}", text(&out));
+    // --wait does not wait for a cluster that is not there.
+    let started = std::time::Instant::now();
+    let out = esk(&bed, &["status", "--wait", "--timeout", "60"]);
+    assert_eq!(out.status.code(), Some(12), "{}", text(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
     let before = bed.kube.requests().len();
     let out = esk(&bed, &["status", "-o", "xml"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));

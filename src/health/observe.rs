@@ -21,6 +21,8 @@ use crate::spec::Spec;
 const CONCURRENCY: usize = 16;
 /// How long one node may take to answer.
 const GOSSIP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The only Secret keys an observation keeps.
+const KEPT_SECRET_KEYS: &[&str] = &["ca.crt", "tls.crt", "admin-password"];
 /// Log lines kept from a crash-looping container.
 pub const LOG_LINES: usize = 5;
 
@@ -54,8 +56,16 @@ pub fn read_objects(kubectl: &Kubectl, spec: &Spec) -> Result<Observation> {
             _ => Vec::new(),
         }
     };
+    let mut objects = items(labelled?);
+    for secret in objects.iter_mut().filter(|o| o["kind"] == "Secret") {
+        // Certificates (for their expiry) and the admin password (for connection-string)
+        // only: private keys are not kept.
+        if let Some(data) = secret.get_mut("data").and_then(Value::as_object_mut) {
+            data.retain(|k, _| KEPT_SECRET_KEYS.contains(&k.as_str()));
+        }
+    }
     let mut obs = Observation {
-        objects: items(labelled?),
+        objects,
         ..Observation::default()
     };
     for item in items(around?) {

@@ -189,7 +189,7 @@ fn stuck(h: &Health, since: &BTreeMap<u8, (Option<String>, Instant)>, timeout: D
             .map_or(Duration::ZERO, |(_, t)| t.elapsed());
         let hinted = state.and_then(|s| state_hint(s).map(|h| (s, h)));
         let why = match hinted {
-            Some((s, hint)) if s == "DiscoverLeader" || unmoved >= timeout / 2 => {
+            Some((s, hint)) if unmoved >= timeout / 2 => {
                 format!("stuck in {s} for {}s: {hint}", unmoved.as_secs().max(1))
             }
             _ => n.problem.clone().unwrap_or_else(|| "not ready".into()),
