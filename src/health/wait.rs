@@ -63,6 +63,7 @@ impl<'a> Progress<'a> {
                 ProgressStyle::with_template("{spinner} {msg} {elapsed}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
+            header.set_message("waiting: reading the cluster");
             header.enable_steady_tick(Duration::from_millis(100));
             (multi, header, BTreeMap::new())
         });
