@@ -134,7 +134,8 @@ pub enum Command {
         /// Replace the cluster CA and every node certificate.
         #[arg(long)]
         rotate_certs: bool,
-        /// Wait until every node is ready (up to --timeout seconds).
+        /// Wait until the cluster is healthy: one leader, every node following (up to
+        /// --timeout seconds).
         #[arg(long)]
         wait: bool,
         /// Seconds --wait waits.
@@ -172,7 +173,8 @@ pub enum Command {
         /// Replace the cluster CA and every node certificate.
         #[arg(long)]
         rotate_certs: bool,
-        /// Wait until every node is ready (up to --timeout seconds).
+        /// Wait until the cluster is healthy: one leader, every node following (up to
+        /// --timeout seconds).
         #[arg(long)]
         wait: bool,
         /// Seconds --wait waits.
@@ -202,6 +204,46 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print esk's man page (roff) to stdout.
     Man,
+    #[command(flatten)]
+    Read(Read),
+}
+
+/// `esk status`, `esk connection-string` and `esk ca-cert`: reading a running cluster.
+#[derive(Debug, Subcommand)]
+pub enum Read {
+    /// Show the cluster: disks, claims, pods and each node's EventStore role, a verdict and
+    /// an exit code (0 healthy, 10 degraded, 11 down, 12 not found).
+    Status {
+        /// Output: table, json or yaml.
+        #[arg(
+            short = 'o',
+            long,
+            default_value = "table",
+            value_name = "table|json|yaml"
+        )]
+        output: String,
+        /// Wait until the cluster is healthy (up to --timeout seconds).
+        #[arg(long)]
+        wait: bool,
+        /// Seconds --wait waits.
+        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        timeout: u64,
+    },
+    /// Print the client connection string (the password only with --show-password).
+    ConnectionString {
+        /// Include the admin password.
+        #[arg(long)]
+        show_password: bool,
+        /// The CA file clients are told to trust (`esk ca-cert -o FILE` writes it).
+        #[arg(long, default_value = crate::status_cmd::DEFAULT_CA_FILE, value_name = "PATH")]
+        ca_file: String,
+    },
+    /// Print (or write to a file) the cluster's public CA certificate.
+    CaCert {
+        /// File to write (default: stdout).
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// `-o text|json` of create, resize and delete: whether to print one JSON document.

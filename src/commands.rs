@@ -127,6 +127,7 @@ pub fn run(cli: Cli) -> Result<()> {
             man.render(&mut std::io::stdout())?;
             Ok(())
         }
+        Command::Read(verb) => crate::status_cmd::run(g, verb, &report),
         Command::Delete {
             keep_disks,
             dry_run,

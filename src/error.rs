@@ -19,6 +19,12 @@ pub mod exit {
     pub const LINT_ERRORS: i32 = 5;
     /// `esk doctor` found a failing check.
     pub const DOCTOR: i32 = 6;
+    /// `esk status`: a leader and quorum, but not every node is well (also a --wait timeout).
+    pub const DEGRADED: i32 = 10;
+    /// `esk status`: no leader, no quorum, or two leaders (also a --wait timeout).
+    pub const DOWN: i32 = 11;
+    /// No such cluster.
+    pub const NOT_FOUND: i32 = 12;
 }
 
 /// `esk doctor` printed its report and some checks failed: exit code 6.
@@ -104,6 +110,29 @@ impl fmt::Display for LintErrors {
 }
 
 impl std::error::Error for LintErrors {}
+/// The cluster is not healthy (or not there): exit 10, 11 or 12 with a one-line summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unhealthy {
+    pub code: i32,
+    message: String,
+}
+
+impl Unhealthy {
+    pub fn new(code: i32, msg: impl Into<String>) -> Unhealthy {
+        Unhealthy {
+            code,
+            message: msg.into(),
+        }
+    }
+}
+
+impl fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Unhealthy {}
 
 /// Keeps user-supplied text from breaking the one-line error contract.
 fn one_line(msg: String) -> String {
@@ -126,6 +155,8 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         exit::LINT_ERRORS
     } else if err.downcast_ref::<ChecksFailed>().is_some() {
         exit::DOCTOR
+    } else if let Some(u) = err.downcast_ref::<Unhealthy>() {
+        u.code
     } else {
         exit::FAILED
     }

@@ -187,9 +187,20 @@ impl Executor<'_> {
             outcome.objects_applied = manifests.len();
             set_progress(outcome.describe());
             if let Some(timeout) = self.wait {
+                // Healthy, not just Ready; it draws its own per-node progress, so no spinner.
                 let label = format!("waiting for {} node(s) to be ready", self.spec.nodes);
-                self.step(&label, &outcome, || {
-                    self.kubectl.wait_ready(self.spec, timeout)
+                crate::health::wait::wait_healthy(
+                    self.spec,
+                    self.kubectl,
+                    timeout,
+                    self.report,
+                    &label,
+                )
+                .map_err(|e| {
+                    e.context(format!(
+                        "{label} failed; done before that: {}; re-running resumes",
+                        outcome.describe()
+                    ))
                 })?;
             }
         }

@@ -26,6 +26,11 @@ impl Reporter {
         Reporter { verbosity, fancy }
     }
 
+    /// Whether live progress (spinners, bars) may be drawn on stderr.
+    pub fn live(&self) -> bool {
+        self.fancy && self.verbosity == Verbosity::Normal
+    }
+
     /// A line of information (stderr, so stdout stays for plans and manifests).
     pub fn info(&self, msg: &str) {
         if self.verbosity != Verbosity::Quiet {

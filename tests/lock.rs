@@ -228,10 +228,22 @@ fn disks_of_a_namespace_that_is_gone_are_not_deleted_without_the_lock() {
     let bed = TestBed::start();
     esk_ok(&bed, &["create", "3", "-n", "tmp"]);
     esk_ok(&bed, &["delete", "--keep-disks", "-n", "tmp"]);
-    let out = bed.run("kubectl", &["delete", "namespace", "tmp", "--wait=false"], None);
+    let out = bed.run(
+        "kubectl",
+        &["delete", "namespace", "tmp", "--wait=false"],
+        None,
+    );
     assert!(out.status.success(), "{}", text(&out));
     let out = esk(&bed, &["delete", "--yes", "-n", "tmp"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(stderr(&out).contains("kubectl create namespace tmp"), "{}", text(&out));
-    assert_eq!(labelled_gce_disks(&bed, "es").len(), 3, "disks deleted without the lock");
+    assert!(
+        stderr(&out).contains("kubectl create namespace tmp"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        labelled_gce_disks(&bed, "es").len(),
+        3,
+        "disks deleted without the lock"
+    );
 }

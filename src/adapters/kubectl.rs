@@ -182,54 +182,9 @@ impl Kubectl {
         Ok(())
     }
 
-    /// Polls until every node workload of the cluster reports all replicas ready.
-    pub fn wait_ready(&self, spec: &Spec, timeout: std::time::Duration) -> Result<()> {
-        let started = std::time::Instant::now();
-        let selector = format!(
-            "{},{}=node",
-            selector_string(spec),
-            crate::manifest::COMPONENT
-        );
-        loop {
-            let list = self.get_json(&args([
-                "deployments.apps,statefulsets.apps",
-                "-l",
-                &selector,
-            ]))?;
-            let waiting: Vec<String> = list["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|w| {
-                    let want = w["spec"]["replicas"].as_u64().unwrap_or(1);
-                    let ready = w["status"]["readyReplicas"].as_u64().unwrap_or(0);
-                    let current = w["status"]["observedGeneration"].as_u64()
-                        >= w["metadata"]["generation"].as_u64();
-                    (ready < want || !current).then(|| {
-                        format!(
-                            "{} ({ready}/{want} ready)",
-                            w["metadata"]["name"].as_str().unwrap_or("?")
-                        )
-                    })
-                })
-                .collect();
-            let found = list["items"].as_array().map_or(0, Vec::len);
-            if waiting.is_empty() && found > 0 {
-                return Ok(());
-            }
-            if started.elapsed() > timeout {
-                anyhow::bail!(
-                    "not ready after {}s: {}",
-                    timeout.as_secs(),
-                    if waiting.is_empty() {
-                        "no node workloads found".into()
-                    } else {
-                        waiting.join(", ")
-                    }
-                );
-            }
-            std::thread::sleep(std::time::Duration::from_secs(2));
-        }
+    /// A private `kubectl proxy` in this context: many API reads for the cost of one process.
+    pub fn proxy(&self) -> Result<super::kube_proxy::KubeProxy> {
+        super::kube_proxy::KubeProxy::start(&self.tool, self.context.as_deref())
     }
 
     /// Node names of the cluster (for spreading local volumes).

@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod dynamic;
 pub mod gcloud;
+pub mod kube_proxy;
 pub mod kubectl;
 pub mod local;
 pub mod probe;

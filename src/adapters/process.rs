@@ -126,6 +126,20 @@ impl Tool {
         }
     }
 
+    /// Starts a long-running command (stdout discarded, stderr kept for its error).
+    pub fn spawn(&self, args: &[String]) -> Result<duct::Handle> {
+        if VERBOSE.load(Ordering::Relaxed) {
+            eprintln!("+ {} {}", self.name, shown(args));
+        }
+        duct::cmd(&self.path, args)
+            .stdin_null()
+            .stdout_null()
+            .stderr_capture()
+            .unchecked()
+            .start()
+            .with_context(|| format!("could not run {}", self.path.display()))
+    }
+
     /// Runs and returns stdout, or an error carrying the command and its stderr.
     pub fn run_ok(&self, args: &[String], stdin: Option<&str>) -> Result<String> {
         let out = self.run(args, stdin)?;

@@ -1,8 +1,9 @@
 //! A stateful local emulator of the Kubernetes API for the real `kubectl`: version,
 //! discovery (aggregated and legacy), a minimal OpenAPI v3 (so `--validate=strict` is left to
 //! the server), and the resources esk uses — stored, validated, server-side applied, listed
-//! with label selectors and deleted as a real API server would, with request logging,
-//! latency and fault injection for tests.
+//! with label selectors and deleted as a real API server would; pods for the workloads (with
+//! states, events and logs a test sets) and the pod proxy serving each node's gossip; request
+//! logging, latency and fault injection for tests.
 //!
 //! ```no_run
 //! let kube = testbed::kube::KubeEmulator::start().unwrap();
@@ -18,10 +19,14 @@ mod controllers;
 mod defaults;
 mod discovery;
 mod faults;
+mod gossip;
 mod immutable;
 mod kinds;
+mod kubelet;
 mod openapi;
 mod patch;
+mod pods;
+mod proxy;
 mod resource;
 mod route;
 mod scale;
@@ -45,6 +50,8 @@ use store::Store;
 
 pub use crate::gate::Release;
 pub use faults::Fault;
+pub use gossip::{Gossip, GossipMember};
+pub use pods::PodState;
 pub use selector::LabelSelector;
 
 struct State {
@@ -335,6 +342,9 @@ fn route(shared: &Shared, req: &Request) -> Response {
     }
     if access::is_review(path) {
         return access::review(&mut shared.lock().access, req);
+    }
+    if let Some(response) = proxy::handle(&shared.lock().store, req) {
+        return response;
     }
     if route::is_resource_path(path) {
         let state = &mut *shared.lock();

@@ -1349,3 +1349,388 @@ fn volume_attachments_follow_workloads_and_linger_after_them() {
         "a new workload attaches the volume again"
     );
 }
+
+/// A one-node-per-Deployment cluster like esk's: three Deployments es-1..es-3 of one instance.
+fn node_deployments(image: &str) -> String {
+    (1..=3)
+        .map(|i| {
+            format!(
+                r#"---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: es-{i}
+  namespace: default
+  labels: {{app.kubernetes.io/instance: es, app.kubernetes.io/component: node, esk.io/node: "{i}"}}
+spec:
+  replicas: 1
+  strategy: {{type: Recreate}}
+  selector:
+    matchLabels: {{app.kubernetes.io/instance: es, esk.io/node: "{i}"}}
+  template:
+    metadata:
+      labels: {{app.kubernetes.io/instance: es, app.kubernetes.io/component: node, esk.io/node: "{i}"}}
+    spec:
+      hostname: es-{i}
+      subdomain: es
+      containers:
+      - name: eventstore
+        image: {image}
+        env:
+        - {{name: KURRENTDB_NODE_HOST_ADVERTISE_AS, value: es-{i}.es.default.svc.cluster.local}}
+        ports: [{{name: http, containerPort: 2113}}]
+"#
+            )
+        })
+        .collect()
+}
+
+/// The pods of the emulator's default namespace, by name.
+fn pods(bed: &Bed) -> Vec<Value> {
+    let list = bed.kubectl(&["get", "pods", "-o", "json"]).ok().json();
+    list["items"].as_array().expect("items").clone()
+}
+
+fn pod_of(bed: &Bed, deployment: &str) -> Value {
+    pods(bed)
+        .into_iter()
+        .find(|p| {
+            p["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(&format!("{deployment}-")))
+        })
+        .unwrap_or_else(|| panic!("no pod of {deployment}"))
+}
+
+#[test]
+fn workloads_have_pods_that_follow_them() {
+    let bed = Bed::new();
+    bed.kube.seed(json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "us-central1-a"}}}));
+    bed.apply(&node_deployments("kurrentdb:26.0.0")).ok();
+    let listed = pods(&bed);
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    let pod = pod_of(&bed, "es-2");
+    let name = pod["metadata"]["name"].as_str().unwrap();
+    // <deployment>-<pod-template-hash>-<5 characters>, as the ReplicaSet controller names them.
+    let hash = pod["metadata"]["labels"]["pod-template-hash"]
+        .as_str()
+        .unwrap();
+    assert_eq!(hash.len(), 10);
+    let suffix = name.strip_prefix(&format!("es-2-{hash}-")).expect(name);
+    assert_eq!(suffix.len(), 5, "{name}");
+    assert_eq!(pod["metadata"]["labels"]["esk.io/node"], "2");
+    assert_eq!(pod["metadata"]["ownerReferences"][0]["kind"], "ReplicaSet");
+    assert_eq!(
+        pod["metadata"]["ownerReferences"][0]["name"],
+        format!("es-2-{hash}")
+    );
+    assert_eq!(pod["spec"]["nodeName"], "n1");
+    assert_eq!(pod["spec"]["hostname"], "es-2");
+    assert_eq!(pod["status"]["phase"], "Running");
+    assert!(pod["status"]["podIP"].as_str().unwrap().starts_with("10."));
+    assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 0);
+    let ready = pod["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert_eq!(ready["status"], "True");
+    let run = bed.kubectl(&["get", "pods"]).ok();
+    assert!(run.stdout.contains(name), "{run:?}");
+
+    // A re-apply keeps the pods; a changed template replaces them; scaling adds and removes.
+    let before = bed.versions();
+    bed.apply(&node_deployments("kurrentdb:26.0.0")).ok();
+    assert_eq!(bed.versions(), before, "a re-apply changed pods");
+    bed.apply(&node_deployments("kurrentdb:26.0.1")).ok();
+    let replaced = pod_of(&bed, "es-2");
+    assert_ne!(replaced["metadata"]["name"], pod["metadata"]["name"]);
+    assert_eq!(pods(&bed).len(), 3);
+    bed.kubectl(&["scale", "deployment", "es-1", "--replicas=2"])
+        .ok();
+    assert_eq!(pods(&bed).len(), 4);
+    bed.kubectl(&["scale", "deployment", "es-1", "--replicas=0"])
+        .ok();
+    assert_eq!(pods(&bed).len(), 2);
+    bed.kubectl(&["delete", "deployment", "es-2", "es-3"]).ok();
+    assert!(pods(&bed).is_empty());
+
+    // StatefulSet pods are <set>-<ordinal>, with the claims of the claim templates.
+    let sts = r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: default}
+spec:
+  serviceName: db
+  replicas: 2
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: c, image: "kurrentdb:26.0.0"}]}
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+"#;
+    bed.apply(sts).ok();
+    let mut names: Vec<String> = pods(&bed)
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["db-0", "db-1"]);
+    let db1 = pods(&bed)
+        .into_iter()
+        .find(|p| p["metadata"]["name"] == "db-1")
+        .unwrap();
+    assert_eq!(db1["spec"]["hostname"], "db-1");
+    assert_eq!(db1["spec"]["subdomain"], "db");
+    assert!(db1["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["persistentVolumeClaim"]["claimName"] == "data-db-1"));
+    bed.kubectl(&["scale", "statefulset", "db", "--replicas=1"])
+        .ok();
+    assert_eq!(pods(&bed).len(), 1);
+}
+
+#[test]
+fn pod_states_events_and_logs_are_what_tests_set() {
+    use testbed::kube::PodState;
+    let bed = Bed::new();
+    bed.apply(&node_deployments("kurrentdb:26.0.0")).ok();
+    let affinity = "0/3 nodes are available: 3 node(s) had volume node affinity conflict.";
+    bed.kube
+        .set_pod_state("es-2", PodState::unschedulable(affinity));
+    bed.kube.set_pod_state(
+        "es-3",
+        PodState::crash_looping(7, "starting\nloading certificate\nfatal: no such file\n"),
+    );
+
+    let pending = pod_of(&bed, "es-2");
+    assert_eq!(pending["status"]["phase"], "Pending");
+    assert!(pending["spec"]["nodeName"].is_null());
+    assert!(pending["status"]["podIP"].is_null());
+    let scheduled = &pending["status"]["conditions"][0];
+    assert_eq!(
+        (
+            &scheduled["type"],
+            &scheduled["status"],
+            &scheduled["reason"]
+        ),
+        (
+            &json!("PodScheduled"),
+            &json!("False"),
+            &json!("Unschedulable")
+        )
+    );
+    assert_eq!(scheduled["message"], affinity);
+    let name = pending["metadata"]["name"].as_str().unwrap();
+    let selector = format!("involvedObject.name={name}");
+    let events = bed
+        .kubectl(&["get", "events", "--field-selector", &selector, "-o", "json"])
+        .ok()
+        .json();
+    let event = &events["items"][0];
+    assert_eq!(event["reason"], "FailedScheduling");
+    assert_eq!(event["message"], affinity);
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["involvedObject"]["kind"], "Pod");
+
+    let looping = pod_of(&bed, "es-3");
+    let status = &looping["status"]["containerStatuses"][0];
+    assert_eq!(looping["status"]["phase"], "Running");
+    assert_eq!(status["restartCount"], 7);
+    assert_eq!(status["state"]["waiting"]["reason"], "CrashLoopBackOff");
+    assert_eq!(status["lastState"]["terminated"]["exitCode"], 1);
+    let name = looping["metadata"]["name"].as_str().unwrap().to_string();
+    let run = bed.kubectl(&["logs", &name, "--previous", "--tail=2"]).ok();
+    assert_eq!(run.stdout, "loading certificate\nfatal: no such file\n");
+    let healthy = pod_of(&bed, "es-1");
+    let run = bed
+        .kubectl(&[
+            "logs",
+            healthy["metadata"]["name"].as_str().unwrap(),
+            "--previous",
+        ])
+        .failed();
+    assert!(
+        run.stderr
+            .contains("previous terminated container \"eventstore\" in pod"),
+        "{run:?}"
+    );
+
+    // The state belongs to the node, not the pod: a replaced pod keeps it, until cleared.
+    bed.apply(&node_deployments("kurrentdb:26.0.1")).ok();
+    let replaced = pod_of(&bed, "es-3");
+    assert_ne!(replaced["metadata"]["name"].as_str(), Some(name.as_str()));
+    assert_eq!(
+        replaced["status"]["containerStatuses"][0]["restartCount"],
+        7
+    );
+    bed.kube.clear_pod_state("es-3");
+    assert_eq!(
+        pod_of(&bed, "es-3")["status"]["containerStatuses"][0]["ready"],
+        true
+    );
+}
+
+fn raw_gossip(bed: &Bed, pod: &str, scheme: &str) -> Run {
+    let path = format!("/api/v1/namespaces/default/pods/{scheme}:{pod}:2113/proxy/gossip");
+    bed.kubectl(&["get", "--raw", &path])
+}
+
+#[test]
+fn the_pod_proxy_serves_gossip_to_get_raw() {
+    use testbed::kube::{Gossip, PodState};
+    let bed = Bed::new();
+    bed.apply(&node_deployments("kurrentdb:26.0.0")).ok();
+    let es1 = pod_of(&bed, "es-1")["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let es3 = pod_of(&bed, "es-3")["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // By default: the healthy view of the running pods, node 1 leading, advertised names.
+    let doc = raw_gossip(&bed, &es3, "https").ok().json();
+    let members = doc["members"].as_array().unwrap();
+    let states: Vec<(&str, &str)> = members
+        .iter()
+        .map(|m| {
+            (
+                m["httpEndPointIp"].as_str().unwrap(),
+                m["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("es-1.es.default.svc.cluster.local", "Leader"),
+            ("es-2.es.default.svc.cluster.local", "Follower"),
+            ("es-3.es.default.svc.cluster.local", "Follower")
+        ]
+    );
+    assert_eq!(members[0]["esVersion"], "26.0.0");
+    assert_eq!(members[0]["isAlive"], true);
+    assert_eq!(doc["serverIp"], "es-3.es.default.svc.cluster.local");
+
+    // A view per node: es-3 sees itself leading.
+    bed.kube.set_gossip(
+        "es-3",
+        Gossip::healthy(&[
+            "es-3.es.default.svc.cluster.local",
+            "es-1.es.default.svc.cluster.local",
+        ]),
+    );
+    let doc = raw_gossip(&bed, &es3, "https").ok().json();
+    assert_eq!(
+        doc["members"][0]["httpEndPointIp"],
+        "es-3.es.default.svc.cluster.local"
+    );
+    assert_eq!(doc["members"][0]["state"], "Leader");
+    let doc = raw_gossip(&bed, &es1, "https").ok().json();
+    assert_eq!(
+        doc["members"][0]["httpEndPointIp"],
+        "es-1.es.default.svc.cluster.local"
+    );
+
+    // /health/live answers 204: get --raw prints nothing and succeeds.
+    let live = format!("/api/v1/namespaces/default/pods/https:{es1}:2113/proxy/health/live");
+    let run = bed.kubectl(&["get", "--raw", &live]).ok();
+    assert_eq!(run.stdout, "");
+
+    // Nothing listening: the API server's 503 Status; kubectl exits 1 and prints its message.
+    bed.kube.set_unreachable("es-1", true);
+    let run = raw_gossip(&bed, &es1, "https");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.starts_with(
+            "Error from server (ServiceUnavailable): error trying to reach service: dial tcp 10."
+        ) && run.stderr.contains(":2113: connect: connection refused"),
+        "{run:?}"
+    );
+    // …and the unreachable node drops out of the others' derived views.
+    bed.kube.clear_gossip();
+    bed.kube.set_unreachable("es-1", true);
+    let doc = raw_gossip(&bed, &es3, "https").ok().json();
+    assert_eq!(doc["members"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["members"][0]["state"], "Leader");
+    bed.kube.set_unreachable("es-1", false);
+
+    // Plain http to a TLS server, an unknown pod, a pod without an IP.
+    let run = raw_gossip(&bed, &es1, "http").failed();
+    assert!(run.stderr.contains("ServiceUnavailable"), "{run:?}");
+    let run = raw_gossip(&bed, "es-9-nope", "https").failed();
+    assert!(
+        run.stderr.contains("pods \"es-9-nope\" not found"),
+        "{run:?}"
+    );
+    bed.kube
+        .set_pod_state("es-2", PodState::unschedulable("0/1 nodes are available"));
+    let es2 = pod_of(&bed, "es-2")["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run = raw_gossip(&bed, &es2, "https").failed();
+    assert!(run.stderr.contains("address not allowed"), "{run:?}");
+}
+
+/// One GET over a Unix socket; returns (status, body).
+fn unix_get(socket: &std::path::Path, path: &str) -> (u16, String) {
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("receive");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, body.to_string())
+}
+
+#[test]
+fn kubectl_proxy_on_a_unix_socket_passes_the_pod_proxy_through() {
+    let bed = Bed::new();
+    bed.apply(&node_deployments("kurrentdb:26.0.0")).ok();
+    let es2 = pod_of(&bed, "es-2")["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let socket = bed.dir.path().join("proxy.sock");
+    let mut child = Command::new("kubectl")
+        .args(["proxy", "--unix-socket"])
+        .arg(&socket)
+        .env("KUBECONFIG", bed.dir.path().join("kubeconfig"))
+        .env("KUBECACHEDIR", bed.dir.path().join("cache"))
+        .env("HOME", bed.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl proxy");
+    let started = Instant::now();
+    while !socket.exists() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let path = format!("/api/v1/namespaces/default/pods/https:{es2}:2113/proxy/gossip");
+    let (status, body) = unix_get(&socket, &path);
+    let doc: Value = serde_json::from_str(&body).expect("gossip JSON");
+    assert_eq!(status, 200);
+    assert_eq!(doc["members"][1]["state"], "Follower");
+    bed.kube.set_unreachable("es-2", true);
+    let (status, body) = unix_get(&socket, &path);
+    let error: Value = serde_json::from_str(&body).expect("a Status");
+    assert_eq!(status, 503);
+    assert_eq!(error["reason"], "ServiceUnavailable");
+    let log = format!("/api/v1/namespaces/default/pods/{es2}/log?tailLines=1");
+    assert_eq!(unix_get(&socket, &log).0, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,7 +1,7 @@
 //! What the controllers of a real cluster would do, instantly: workloads report every replica
 //! ready, Jobs complete, LoadBalancers get an address, claims bind to volumes (pre-bound,
-//! by claimRef, or dynamically provisioned from a StorageClass), and volumes whose claim is
-//! gone are Released (Retain) or deleted (Delete).
+//! by claimRef, or dynamically provisioned from a StorageClass), volumes whose claim is
+//! gone are Released (Retain) or deleted (Delete), and workloads have their pods (`pods`).
 
 use super::kinds::KindInfo;
 use super::store::{Key, Store};
@@ -117,7 +117,7 @@ fn job_status(obj: &Value, since: &str) -> Value {
 }
 
 /// A short stable hash of the pod template, like a ReplicaSet's pod-template-hash.
-fn template_hash(obj: &Value) -> String {
+pub(super) fn template_hash(obj: &Value) -> String {
     let text = obj["spec"]["template"].to_string();
     let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
@@ -131,6 +131,7 @@ pub fn reconcile(store: &mut Store) {
     update_claims(store);
     update_volumes(store);
     super::attach::reconcile(store);
+    super::pods::reconcile(store);
 }
 
 fn str_of<'a>(v: &'a Value, path: &[&str]) -> &'a str {

@@ -46,6 +46,8 @@ pub struct Store {
     salt: u64,
     /// VolumeAttachments kept by attach.rs (off unless switched on).
     pub(super) attachments: super::attach::Tracker,
+    /// What tests set for pods and their gossip (see `pods`).
+    pub(super) overrides: super::pods::Overrides,
 }
 
 /// How an object reached [`Store::write`]; decides managedFields and precondition handling.
@@ -98,6 +100,7 @@ impl Store {
             serial: 0,
             salt,
             attachments: Default::default(),
+            overrides: Default::default(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             store.seed(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));

@@ -1,0 +1,426 @@
+//! The cluster as its members see it: every node's gossip view folded into one verdict.
+//! Healthy: exactly one leader that every view names, every node settled (Leader, Follower or
+//! read-only replica) and alive. Down: no leader, two leaders (a split), or fewer voting
+//! members than a quorum. Degraded: anything in between.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::facts::{GossipDoc, Member};
+use super::{MemberRow, Verdict};
+
+/// A node as gossip may name it.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub index: u8,
+    /// Its hostname (`es-1`).
+    pub name: String,
+    /// The name it advertises (`es-1.es.default.svc.cluster.local`).
+    pub fqdn: String,
+    pub ip: Option<String>,
+    /// Seconds its container has been running.
+    pub uptime: Option<i64>,
+}
+
+/// One node's gossip document.
+pub struct View {
+    pub from: u8,
+    pub doc: GossipDoc,
+}
+
+/// What the views say, cluster-wide and per node.
+#[derive(Debug, Default)]
+pub struct Judgement {
+    pub verdict: Option<Verdict>,
+    pub leader: Option<String>,
+    pub reasons: Vec<String>,
+    pub members: BTreeMap<u8, MemberRow>,
+    /// Why a node is not a settled, agreeing member.
+    pub trouble: BTreeMap<u8, String>,
+}
+
+/// What usually keeps a node in `state`, if it is not where a healthy node is.
+pub fn state_hint(state: &str) -> Option<&'static str> {
+    Some(match state {
+        "DiscoverLeader" | "Unknown" => {
+            "it cannot reach a leader; the usual cause is a DNS name or certificate name \
+             mismatch (the name it advertises, the cluster DNS name and its certificate's \
+             names must agree)"
+        }
+        "CatchingUp" | "PreReplica" | "Clone" | "PreReadOnlyReplica" => {
+            "catching up with the leader"
+        }
+        "Initializing" => "starting (rebuilding indexes can take a while)",
+        "ShuttingDown" | "Shutdown" => "shutting down",
+        "PreLeader" | "PreMaster" | "ResigningLeader" => "an election is under way",
+        "ReadOnlyLeaderless" => "a read-only replica that sees no leader",
+        _ => return None,
+    })
+}
+
+/// How long a node may discover before esk calls it stuck.
+pub const STUCK_AFTER_SECS: i64 = 60;
+
+fn identify(host: &str, peers: &[Peer]) -> Option<u8> {
+    peers
+        .iter()
+        .find(|p| {
+            host == p.fqdn
+                || host.split('.').next() == Some(p.name.as_str())
+                || p.ip.as_deref() == Some(host)
+        })
+        .map(|p| p.index)
+}
+
+fn label(host: &str, peers: &[Peer]) -> String {
+    identify(host, peers)
+        .and_then(|i| peers.iter().find(|p| p.index == i))
+        .map_or_else(|| host.to_string(), |p| p.name.clone())
+}
+
+fn entry<'a>(view: &'a View, index: u8, peers: &[Peer]) -> Option<&'a Member> {
+    view.doc
+        .members
+        .iter()
+        .find(|m| identify(m.host(), peers) == Some(index))
+}
+
+/// The leader a view names (alive and leading), if exactly one.
+fn leaders_of(view: &View, peers: &[Peer]) -> Vec<String> {
+    let mut leaders: Vec<String> = view
+        .doc
+        .members
+        .iter()
+        .filter(|m| m.leads() && m.is_alive)
+        .map(|m| label(m.host(), peers))
+        .collect();
+    leaders.sort();
+    leaders.dedup();
+    leaders
+}
+
+pub fn judge(
+    expected: u8,
+    peers: &[Peer],
+    views: &[View],
+    unreachable: &BTreeMap<u8, String>,
+) -> Judgement {
+    let mut j = Judgement::default();
+    let name = |i: u8| {
+        peers
+            .iter()
+            .find(|p| p.index == i)
+            .map_or_else(|| format!("node {i}"), |p| p.name.clone())
+    };
+    // Who each view says leads.
+    let mut claims: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for v in views {
+        for l in leaders_of(v, peers) {
+            claims.entry(l).or_default().push(name(v.from));
+        }
+    }
+    for (i, why) in unreachable {
+        j.trouble.insert(*i, format!("gossip unreachable: {why}"));
+    }
+    if claims.len() > 1 {
+        let who: Vec<String> = claims
+            .iter()
+            .map(|(l, by)| format!("{l} (according to {})", by.join(", ")))
+            .collect();
+        j.verdict = Some(Verdict::Down);
+        j.reasons
+            .push(format!("two leaders, a split: {}", who.join(" and ")));
+    }
+    let leader = (claims.len() == 1)
+        .then(|| claims.keys().next().cloned())
+        .flatten();
+    if claims.is_empty() {
+        j.verdict = Some(Verdict::Down);
+        if views.is_empty() {
+            j.reasons
+                .push("no leader: no node answered its gossip".into());
+        } else {
+            let seen: Vec<String> = views
+                .iter()
+                .filter_map(|v| {
+                    entry(v, v.from, peers).map(|m| format!("{} {}", name(v.from), m.state))
+                })
+                .collect();
+            j.reasons.push(format!("no leader ({})", seen.join(", ")));
+        }
+    }
+    let leader_index = peers
+        .iter()
+        .find(|p| Some(&p.name) == leader.as_ref())
+        .map(|p| p.index);
+    // The leader's own view, else the first that names the leader, else any.
+    let reference = views
+        .iter()
+        .find(|v| Some(v.from) == leader_index)
+        .or_else(|| {
+            views
+                .iter()
+                .find(|v| leaders_of(v, peers).first() == leader.as_ref())
+        })
+        .or(views.first());
+    let leader_checkpoint = reference.and_then(|v| {
+        v.doc
+            .members
+            .iter()
+            .find(|m| m.leads() && m.is_alive && Some(label(m.host(), peers)) == leader)
+            .and_then(|m| m.writer_checkpoint)
+    });
+    for p in peers {
+        let own = views
+            .iter()
+            .find(|v| v.from == p.index)
+            .and_then(|v| entry(v, p.index, peers));
+        let seen = reference.and_then(|v| entry(v, p.index, peers));
+        let Some(m) = own.or(seen) else {
+            continue;
+        };
+        let checkpoint = seen.or(own).and_then(|m| m.writer_checkpoint);
+        j.members.insert(
+            p.index,
+            MemberRow {
+                state: m.state.clone(),
+                alive: seen.or(own).is_some_and(|m| m.is_alive),
+                writer_checkpoint: checkpoint,
+                lag: leader_checkpoint
+                    .zip(checkpoint)
+                    .map(|(l, c)| (l - c).max(0)),
+                version: own.or(seen).and_then(|m| m.es_version.clone()),
+            },
+        );
+    }
+    // Quorum, counted in the reference view.
+    let quorum = usize::from(expected) / 2 + 1;
+    let voting: BTreeSet<u8> = reference
+        .map(|v| {
+            v.doc
+                .members
+                .iter()
+                .filter(|m| m.in_cluster() && m.is_alive)
+                .filter_map(|m| identify(m.host(), peers))
+                .filter(|i| *i <= expected)
+                .collect()
+        })
+        .unwrap_or_default();
+    if leader.is_some() && voting.len() < quorum {
+        j.verdict = Some(Verdict::Down);
+        j.reasons.push(format!(
+            "no quorum: {} of {expected} node(s) in the cluster, {quorum} needed",
+            voting.len()
+        ));
+    }
+    if let Some(r) = reference {
+        for m in r.doc.members.iter().filter(|m| m.is_alive) {
+            match identify(m.host(), peers) {
+                None if !m.leads() => j.reasons.push(format!(
+                    "gossip lists {} ({}), which is not a node of this cluster",
+                    m.host(),
+                    m.state
+                )),
+                Some(i) if i > expected => j.reasons.push(format!(
+                    "{} is a member beyond the cluster's {expected} node(s)",
+                    name(i)
+                )),
+                _ => {}
+            }
+        }
+    }
+    for p in peers.iter().filter(|p| p.index <= expected) {
+        if j.trouble.contains_key(&p.index) {
+            continue;
+        }
+        let view = views.iter().find(|v| v.from == p.index);
+        let own = view.and_then(|v| entry(v, p.index, peers));
+        let seen = reference.and_then(|v| entry(v, p.index, peers));
+        let trouble = match (view, own) {
+            (None, _) => None,
+            (Some(_), None) => Some("its gossip does not list itself".to_string()),
+            (Some(_), Some(m)) if !m.settled() => {
+                let stuck =
+                    m.state == "DiscoverLeader" && p.uptime.is_some_and(|u| u >= STUCK_AFTER_SECS);
+                Some(match state_hint(&m.state) {
+                    Some(hint) if m.state != "DiscoverLeader" || stuck => {
+                        format!("{}: {hint}", m.state)
+                    }
+                    _ => m.state.clone(),
+                })
+            }
+            (Some(v), Some(_)) => {
+                let sees = leaders_of(v, peers);
+                if leader.is_some() && sees.first() != leader.as_ref() {
+                    Some(match sees.first() {
+                        Some(other) => format!("sees {other} as the leader"),
+                        None => "sees no leader".to_string(),
+                    })
+                } else {
+                    None
+                }
+            }
+        };
+        let trouble = trouble.or_else(|| match seen {
+            _ if reference.is_none() || Some(p.index) == reference.map(|r| r.from) => None,
+            None => Some("not in the leader's gossip".into()),
+            Some(m) if !m.is_alive => Some("the leader's gossip marks it dead".into()),
+            Some(m) if !m.settled() => Some(format!("the leader sees it as {}", m.state)),
+            Some(_) => None,
+        });
+        if let Some(t) = trouble {
+            j.trouble.insert(p.index, t);
+        }
+    }
+    j.leader = leader;
+    j
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::facts::parse_gossip;
+
+    fn peers(n: u8) -> Vec<Peer> {
+        (1..=n)
+            .map(|i| Peer {
+                index: i,
+                name: format!("es-{i}"),
+                fqdn: format!("es-{i}.es.default.svc.cluster.local"),
+                ip: Some(format!("10.0.0.{i}")),
+                uptime: Some(600),
+            })
+            .collect()
+    }
+
+    /// A view from node `from` listing (host, state, alive).
+    fn view(from: u8, members: &[(&str, &str, bool)]) -> View {
+        let members: Vec<String> = members
+            .iter()
+            .map(|(h, s, a)| {
+                format!(
+                    r#"{{"httpEndPointIp":"{h}","state":"{s}","isAlive":{a},"writerCheckpoint":{}}}"#,
+                    if *s == "Leader" { 100 } else { 90 }
+                )
+            })
+            .collect();
+        let doc = parse_gossip(&format!(r#"{{"members":[{}]}}"#, members.join(","))).unwrap();
+        View { from, doc }
+    }
+
+    fn all_see(n: u8, members: &[(&str, &str, bool)]) -> Vec<View> {
+        (1..=n).map(|i| view(i, members)).collect()
+    }
+
+    #[test]
+    fn one_leader_everyone_agreeing_is_healthy() {
+        let v = all_see(
+            3,
+            &[
+                ("es-1", "Leader", true),
+                ("es-2", "Follower", true),
+                ("es-3", "Follower", true),
+            ],
+        );
+        let j = judge(3, &peers(3), &v, &BTreeMap::new());
+        assert_eq!(j.verdict, None, "{j:?}");
+        assert_eq!(j.leader.as_deref(), Some("es-1"));
+        assert!(j.trouble.is_empty(), "{j:?}");
+        assert_eq!(j.members[&2].lag, Some(10));
+        assert_eq!(j.members[&1].lag, Some(0));
+    }
+
+    #[test]
+    fn a_follower_down_keeps_quorum() {
+        let members = [
+            ("es-1.es.default.svc.cluster.local", "Leader", true),
+            ("10.0.0.2", "Follower", true),
+            ("es-3", "Follower", false),
+        ];
+        let v = vec![view(1, &members), view(2, &members)];
+        let mut unreachable = BTreeMap::new();
+        unreachable.insert(3, "connection refused".to_string());
+        let j = judge(3, &peers(3), &v, &unreachable);
+        assert_eq!(j.verdict, None, "{j:?}");
+        assert_eq!(j.trouble[&3], "gossip unreachable: connection refused");
+        assert!(!j.members[&3].alive);
+        assert_eq!(j.trouble.len(), 1, "{j:?}");
+    }
+
+    #[test]
+    fn no_leader_or_no_quorum_is_down() {
+        let v = all_see(
+            3,
+            &[
+                ("es-1", "DiscoverLeader", true),
+                ("es-2", "DiscoverLeader", true),
+                ("es-3", "DiscoverLeader", true),
+            ],
+        );
+        let j = judge(3, &peers(3), &v, &BTreeMap::new());
+        assert_eq!(j.verdict, Some(Verdict::Down));
+        assert!(j.reasons[0].starts_with("no leader"), "{j:?}");
+        assert!(j.trouble[&1].contains("certificate name mismatch"), "{j:?}");
+
+        let v = vec![view(
+            1,
+            &[
+                ("es-1", "Leader", true),
+                ("es-2", "Follower", false),
+                ("es-3", "Follower", false),
+            ],
+        )];
+        let j = judge(3, &peers(3), &v, &BTreeMap::new());
+        assert_eq!(j.verdict, Some(Verdict::Down));
+        assert_eq!(
+            j.reasons,
+            ["no quorum: 1 of 3 node(s) in the cluster, 2 needed"]
+        );
+    }
+
+    #[test]
+    fn two_leaders_are_a_split() {
+        let v = vec![
+            view(1, &[("es-1", "Leader", true), ("es-2", "Follower", true)]),
+            view(2, &[("es-1", "Leader", true), ("es-2", "Follower", true)]),
+            view(3, &[("es-3", "Leader", true)]),
+        ];
+        let j = judge(3, &peers(3), &v, &BTreeMap::new());
+        assert_eq!(j.verdict, Some(Verdict::Down));
+        assert_eq!(
+            j.reasons,
+            ["two leaders, a split: es-1 (according to es-1, es-2) and es-3 (according to es-3)"]
+        );
+    }
+
+    #[test]
+    fn disagreeing_views_and_lagging_members_are_named() {
+        let healthy = [
+            ("es-1", "Leader", true),
+            ("es-2", "Follower", true),
+            ("es-3", "CatchingUp", true),
+        ];
+        let v = vec![
+            view(1, &healthy),
+            view(2, &[("es-2", "Follower", true)]),
+            view(3, &healthy),
+        ];
+        let j = judge(3, &peers(3), &v, &BTreeMap::new());
+        assert_eq!(j.verdict, None);
+        assert_eq!(j.trouble[&2], "sees no leader");
+        assert_eq!(j.trouble[&3], "CatchingUp: catching up with the leader");
+    }
+
+    #[test]
+    fn strangers_in_the_gossip_are_reported() {
+        let members = [
+            ("es-1", "Leader", true),
+            ("es-2", "Follower", true),
+            ("old-node", "Follower", true),
+        ];
+        let j = judge(2, &peers(2), &all_see(2, &members), &BTreeMap::new());
+        assert_eq!(
+            j.reasons,
+            ["gossip lists old-node (Follower), which is not a node of this cluster"]
+        );
+    }
+}
