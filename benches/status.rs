@@ -1,7 +1,8 @@
 //! `cargo bench --bench status`: wall time of `esk status` on the test bed (real kubectl, its
 //! proxy and gcloud against the local emulators) for clusters of ESK_BENCH_NODES nodes
 //! (default 3,99), median of five runs; beside it, what reading every node's gossip with one
-//! `kubectl get --raw` per node (16 at a time) costs instead of through one proxy.
+//! `kubectl get --raw` per node (16 at a time) costs instead of through one proxy, and the one
+//! `gcloud compute disks list` status makes (its floor: gcloud alone costs about a second).
 
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -85,9 +86,26 @@ fn main() {
             })
             .collect();
         let raw: Vec<Duration> = (0..5).map(|_| per_node_get_raw(&bed)).collect();
+        let list: Vec<Duration> = (0..5)
+            .map(|_| {
+                let started = Instant::now();
+                let args = [
+                    "compute",
+                    "disks",
+                    "list",
+                    "--format=json",
+                    "--zones=us-central1-a",
+                    "--filter=labels.esk-cluster=es",
+                ];
+                check("gcloud disks list", &bed.run("gcloud", &args, None));
+                started.elapsed()
+            })
+            .collect();
         println!(
-            "N={n:<3} esk status: {:>6.2} s   (gossip alone, one kubectl get --raw per node: {:>6.2} s)",
+            "N={n:<3} esk status: {:>5.2} s   gcloud disks list alone: {:>5.2} s   gossip by one \
+             kubectl get --raw per node instead: {:>5.2} s",
             median(status).as_secs_f64(),
+            median(list).as_secs_f64(),
             median(raw).as_secs_f64()
         );
     }

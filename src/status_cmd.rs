@@ -129,14 +129,16 @@ fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
 /// The cluster's disks, listed as soon as the Kubernetes cluster's identity is known (it
 /// decides which disks are this cluster's), before the record says what the cluster is:
 /// `cloud` from the flags or the context, listed again in the rare case the record disagrees.
+/// The same small get brings the record with its managed fields (when esk last changed it).
 struct EarlyDisks {
     listed_as: Option<Spec>,
     disks: Result<Vec<Disk>, String>,
+    record: Option<serde_json::Value>,
 }
 
 fn early_disks(base: &Spec, context: Option<&str>, kubectl: &Kubectl) -> EarlyDisks {
-    match kubectl.cluster_id() {
-        Ok(kube_id) => {
+    match observe::read_identity(kubectl, base) {
+        Ok((kube_id, record)) => {
             let guess = Spec {
                 kube_id,
                 ..base.clone()
@@ -145,32 +147,45 @@ fn early_disks(base: &Spec, context: Option<&str>, kubectl: &Kubectl) -> EarlyDi
             EarlyDisks {
                 listed_as: Some(guess),
                 disks,
+                record,
             }
         }
         Err(e) => EarlyDisks {
             listed_as: None,
             disks: Err(format!("{e:#}")),
+            record: None,
         },
     }
 }
 
 impl EarlyDisks {
-    /// The disks as `spec` sees them.
-    fn for_spec(
+    /// Puts the disks (as `spec` sees them) and the record's managed fields into `obs`.
+    fn complete(
         self,
+        obs: &mut Observation,
         spec: &mut Spec,
         context: Option<&str>,
         kubectl: &Kubectl,
-    ) -> Result<Vec<Disk>, String> {
-        let Some(guess) = self.listed_as else {
-            return self.disks;
-        };
-        spec.kube_id = guess.kube_id.clone();
-        if guess.cloud == spec.cloud && guess.profile.name == spec.profile.name {
-            self.disks
-        } else {
-            list_disks(spec, context, kubectl)
+    ) {
+        if let Some(record) = self.record {
+            let same = |o: &serde_json::Value| {
+                o["kind"] == "ConfigMap" && o["metadata"]["name"] == record["metadata"]["name"]
+            };
+            if let Some(stored) = obs.objects.iter_mut().find(|o| same(o)) {
+                stored["metadata"]["managedFields"] = record["metadata"]["managedFields"].clone();
+            }
         }
+        obs.disks = Some(match self.listed_as {
+            None => self.disks,
+            Some(guess) => {
+                spec.kube_id = guess.kube_id.clone();
+                if guess.cloud == spec.cloud && guess.profile.name == spec.profile.name {
+                    self.disks
+                } else {
+                    list_disks(spec, context, kubectl)
+                }
+            }
+        });
     }
 }
 
@@ -202,7 +217,7 @@ pub fn status(g: &Global, output: &str, wait: Option<Duration>, report: &Reporte
             }
         };
         drop(proxy);
-        obs.disks = Some(join(disks).for_spec(&mut spec, context, &kubectl));
+        join(disks).complete(&mut obs, &mut spec, context, &kubectl);
         Ok((
             health::assess(&spec, &obs, clock::now()),
             stuck,

@@ -383,6 +383,12 @@ fn warnings_name_the_fix() {
     esk_ok(&bed, &["create", "4", "--zone", "us-central1-a"]);
     esk_ok(&bed, &["resize", "2", "--force", "--zone", "us-central1-a"]);
     let (_, doc, _) = status_json(&bed, &[]);
+    // The record was made by create and last changed by the resize, seconds later.
+    let (created, changed) = (&doc["cluster"]["created"], &doc["cluster"]["changed"]);
+    assert!(
+        changed.as_str().unwrap() > created.as_str().unwrap(),
+        "{created} {changed}"
+    );
     let warnings: Vec<&str> = doc["warnings"]
         .as_array()
         .unwrap()

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::facts::{label, PodFacts};
@@ -14,6 +14,7 @@ use crate::adapters::kube_proxy::KubeProxy;
 use crate::adapters::kubectl::Kubectl;
 use crate::adapters::process::{args, parallel_map};
 use crate::manifest::COMPONENT;
+use crate::record::record_name;
 use crate::render::selector_string;
 use crate::spec::Spec;
 
@@ -78,6 +79,32 @@ pub fn read_objects(kubectl: &Kubectl, spec: &Spec) -> Result<Observation> {
         }
     }
     Ok(obs)
+}
+
+/// The Kubernetes cluster's identity (kube-system's uid), which decides which disks are this
+/// cluster's, and the cluster's record with its managed fields (when esk last changed it), in
+/// one small get.
+pub fn read_identity(kubectl: &Kubectl, spec: &Spec) -> Result<(String, Option<Value>)> {
+    let record = format!("configmap/{}", record_name(spec));
+    let found = kubectl.get_json(&args([
+        "namespace/kube-system",
+        &record,
+        "--show-managed-fields",
+        "--ignore-not-found",
+    ]))?;
+    let items = match found["items"].as_array() {
+        Some(items) => items.clone(),
+        None => vec![found],
+    };
+    let kube_id = items
+        .iter()
+        .find(|i| i["kind"] == "Namespace")
+        .and_then(|ns| ns["metadata"]["uid"].as_str())
+        .filter(|u| !u.is_empty() && u.len() <= 63)
+        .map(str::to_ascii_lowercase)
+        .context("namespace kube-system has no uid to identify the cluster by")?;
+    let record = items.into_iter().find(|i| i["kind"] == "ConfigMap");
+    Ok((kube_id, record))
 }
 
 /// A pod name safe to put in a URL path (the API server's names are DNS subdomains).
