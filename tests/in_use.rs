@@ -14,13 +14,23 @@ fn a_lingering_volume_attachment_is_waited_for_then_the_disks_go() {
     bed.kube
         .set_attachment_linger(Some(Duration::from_secs(12)));
     esk_ok(&bed, &["create", "3"]);
-    let attached = bed
+    // Every node's volume is attached (an attachment from an earlier pod may linger too).
+    let attached: std::collections::BTreeSet<String> = bed
         .kube
         .objects()
         .into_iter()
         .filter(|o| o["kind"] == "VolumeAttachment")
-        .count();
-    assert_eq!(attached, 3, "the bed attaches each node's volume");
+        .filter_map(|o| {
+            o["spec"]["source"]["persistentVolumeName"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(
+        attached.len(),
+        3,
+        "the bed attaches each node's volume: {attached:?}"
+    );
     let started = Instant::now();
     let out = esk_ok(&bed, &["delete", "--yes"]);
     let err = stderr(&out);
