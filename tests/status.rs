@@ -143,7 +143,10 @@ fn healthy_three_node_cluster_as_table_and_json() {
         (&pod["phase"], &pod["ready"], &pod["restarts"]),
         (&json!("Running"), &json!(true), &json!(0))
     );
-    assert!(pod["node"].as_str().unwrap().starts_with("gke-test-pool-"));
+    assert!(pod["node"]
+        .as_str()
+        .unwrap()
+        .starts_with("gke-test-default-pool-"));
     assert!(pod["ageSeconds"].as_i64().unwrap() >= 0);
     let member = &n2["member"];
     assert_eq!(
@@ -382,6 +385,18 @@ fn warnings_name_the_fix() {
     );
     esk_ok(&bed, &["create", "4", "--zone", "us-central1-a"]);
     esk_ok(&bed, &["resize", "2", "--force", "--zone", "us-central1-a"]);
+    // The bed's own nodes in the disks' zone go away (a node pool scaled to zero).
+    let gone = bed.run(
+        "kubectl",
+        &[
+            "delete",
+            "nodes",
+            "-l",
+            "topology.kubernetes.io/zone=us-central1-a",
+        ],
+        None,
+    );
+    assert!(gone.status.success(), "{}", text(&gone));
     let (_, doc, _) = status_json(&bed, &[]);
     // The record was made by create and last changed by the resize, seconds later.
     let (created, changed) = (&doc["cluster"]["created"], &doc["cluster"]["changed"]);
