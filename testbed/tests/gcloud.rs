@@ -426,6 +426,11 @@ fn the_gate_holds_the_kth_mutation_until_released() {
     let _ = gcloud.wait();
     assert!(bed.gce.release(Release::Drop));
     assert!(bed.gce.disks().is_empty());
+    // The released request is answered on the server's own thread: give it a moment.
+    let counted = std::time::Instant::now();
+    while bed.gce.mutating_requests() < 3 && counted.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(bed.gce.mutating_requests(), 3);
     assert!(!bed.gce.release(Release::Drop), "nothing is held any more");
 
