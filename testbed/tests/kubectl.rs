@@ -1239,6 +1239,11 @@ fn the_gate_holds_the_kth_mutation_until_released() {
     let _ = kubectl.wait();
     assert!(bed.kube.release(Release::Drop));
     assert_eq!(config_map_names(&bed), ["a"]);
+    // The released request is counted on the server's own thread: give it a moment.
+    let counted = Instant::now();
+    while bed.kube.mutating_requests() < 2 && counted.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(bed.kube.mutating_requests(), 2);
     assert!(!bed.kube.release(Release::Drop), "nothing is held any more");
 
