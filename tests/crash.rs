@@ -52,19 +52,8 @@ fn consistent(bed: &TestBed, nodes: usize) {
     let mut names: Vec<&String> = disks.iter().map(|(n, _)| n).collect();
     names.dedup();
     assert_eq!(names.len(), disks.len(), "duplicate disks: {disks:?}");
-    for pv in bed
-        .kube
-        .objects()
-        .into_iter()
-        .filter(|o| o["kind"] == "PersistentVolume")
-    {
-        let handle = pv["spec"]["csi"]["volumeHandle"].as_str().unwrap_or("");
-        let disk = handle.rsplit('/').next().unwrap_or("");
-        assert!(
-            disks.iter().any(|(n, _)| n == disk),
-            "PV names a missing disk {disk}"
-        );
-    }
+    let orphans = pvs_without_their_disk(bed);
+    assert!(orphans.is_empty(), "{orphans:?}");
     let deployments = node_deployments(bed, "es");
     assert_eq!(deployments.len(), nodes, "node workloads");
     for d in &deployments {

@@ -148,21 +148,8 @@ fn together(bed: &TestBed, a: &[&str], b: &[&str]) -> (std::process::Output, std
 
 /// Every PV esk made names a disk that exists: no workload is bound to a deleted disk.
 fn no_workload_without_its_disk(bed: &TestBed) {
-    let disks: Vec<String> = bed.gce.disks().into_iter().map(|d| d.name).collect();
-    for pv in bed
-        .kube
-        .objects()
-        .into_iter()
-        .filter(|o| o["kind"] == "PersistentVolume")
-    {
-        let handle = pv["spec"]["csi"]["volumeHandle"].as_str().unwrap_or("");
-        let disk = handle.rsplit('/').next().unwrap_or("");
-        assert!(
-            disks.iter().any(|d| d == disk),
-            "PV {} names a missing disk {disk}",
-            pv["metadata"]["name"]
-        );
-    }
+    let orphans = pvs_without_their_disk(bed);
+    assert!(orphans.is_empty(), "{orphans:?}");
 }
 
 #[test]

@@ -166,21 +166,8 @@ impl Model {
         }
         self.disks = ours.clone();
         // Every PV names a disk that exists: no workload bound to a deleted disk.
-        for pv in bed
-            .kube
-            .objects()
-            .into_iter()
-            .filter(|o| o["kind"] == "PersistentVolume")
-        {
-            let handle = pv["spec"]["csi"]["volumeHandle"].as_str().unwrap_or("");
-            let disk = handle.rsplit('/').next().unwrap_or("");
-            assert!(
-                now.iter().any(|d| d.name == disk),
-                "PV {} names a missing disk {disk}; {}",
-                pv["metadata"]["name"],
-                ctx()
-            );
-        }
+        let orphans = pvs_without_their_disk(bed);
+        assert!(orphans.is_empty(), "{orphans:?}; {}", ctx());
         if out.status.success() {
             let nodes = node_deployments(bed, "es");
             match op {

@@ -115,6 +115,23 @@ pub fn labelled_gce_disks(bed: &TestBed, name: &str) -> Vec<(String, u64)> {
     d
 }
 
+/// Every GCE-backed PV whose disk no longer exists, as "PV <name> names missing disk <disk>":
+/// empty when no workload is bound to a deleted disk.
+pub fn pvs_without_their_disk(bed: &TestBed) -> Vec<String> {
+    let disks: Vec<String> = bed.gce.disks().into_iter().map(|d| d.name).collect();
+    bed.kube
+        .objects()
+        .into_iter()
+        .filter(|o| o["kind"] == "PersistentVolume")
+        .filter_map(|pv| {
+            let handle = pv["spec"]["csi"]["volumeHandle"].as_str().unwrap_or("");
+            let disk = handle.rsplit('/').next().unwrap_or("");
+            (!disks.iter().any(|d| d == disk))
+                .then(|| format!("PV {} names missing disk {disk}", pv["metadata"]["name"]))
+        })
+        .collect()
+}
+
 /// resourceVersion of every object, to show that a re-run changed nothing.
 pub fn resource_versions(bed: &TestBed) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = bed
