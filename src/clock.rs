@@ -59,8 +59,9 @@ pub fn human(d: Duration) -> String {
     }
 }
 
-// Howard Hinnant's days/civil conversions (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
+/// Howard Hinnant's days/civil conversions (proleptic Gregorian): (year, month, day) of a
+/// day count since 1970-01-01, and back.
+pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -73,7 +74,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);

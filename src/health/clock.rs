@@ -1,10 +1,10 @@
 //! Time as the API server writes it (RFC 3339) and as people read it (dates, kubectl's ages).
 
+use crate::clock::{civil_from_days, days_from_civil, now_micros};
+
 /// Seconds since the epoch now.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    now_micros().div_euclid(1_000_000)
 }
 
 /// `2024-05-01T12:00:00Z` (fractions and a `+00:00` offset allowed) as seconds since the epoch.
@@ -33,28 +33,6 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         _ => 0,
     };
     Some(days_from_civil(y, m, day) * 86_400 + h * 3600 + min * 60 + sec as i64 - offset_secs)
-}
-
-/// Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
-}
-
-/// The inverse of `days_from_civil`.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// `2024-05-01`
