@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use std::time::{Duration, Instant};
 
-use super::process::{args, parallel_map, retry_note, Tool};
+use super::process::{args, parallel_map, retry_note, Output, Tool};
 use super::retry::{classify, delay, Failure, ATTEMPTS};
 use super::{assert_owned, disk_labels, owner_of, DiskAdapter, CLUSTER_KEY};
 use crate::error::UsageError;
@@ -259,24 +259,19 @@ impl DiskAdapter for Gcloud {
         a.push(format!("--zones={}", self.zone));
         a.push(format!("--filter={filter}"));
         let tool = self.tool()?;
-        let mut attempt = 1;
-        let out = loop {
-            let mut out = tool.run(&a, None)?;
-            // A failed list still exits 0 and prints `[]`, with only a warning on stderr;
-            // taking that for "no disks" would make esk create disks that exist.
-            if out.stderr.contains("Some requests did not succeed") {
+        // A failed list still exits 0 and prints `[]`, with only a warning on stderr; taking
+        // that for "no disks" would make esk create disks that exist.
+        let failed =
+            |o: &Output| !o.success() || o.stderr.contains("Some requests did not succeed");
+        let mut out = tool.run_with_retries(&a, None, |o| {
+            failed(o) && classify(&o.stderr) == Failure::Transient
+        })?;
+        if failed(&out) {
+            if out.code == Some(0) {
                 out.code = Some(1);
             }
-            if out.success() {
-                break out;
-            }
-            if attempt >= ATTEMPTS || classify(&out.stderr) != Failure::Transient {
-                return Err(tool.failure(&a, &out));
-            }
-            retry_note("gcloud", attempt, &out.stderr);
-            std::thread::sleep(delay(attempt));
-            attempt += 1;
-        };
+            return Err(tool.failure(&a, &out));
+        }
         let disks = self.parse_disks(&out.stdout)?;
         Ok(disks
             .into_iter()

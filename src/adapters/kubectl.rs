@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use super::process::{args, Tool};
+use super::process::{args, transient, Tool};
 use crate::manifest::{to_yaml_stream, Manifest, ObjectRef, KINDS, NODE_LABEL};
 use crate::record::{record_name, Record};
 use crate::render::selector_string;
@@ -209,18 +209,7 @@ impl Kubectl {
             args(["get", "volumeattachments.storage.k8s.io,pods", "-o", "json"]),
         ]
         .concat();
-        let mut attempt = 1;
-        let out = loop {
-            let out = self.tool.run(&a, None)?;
-            let transient = !out.success()
-                && super::retry::classify(&out.stderr) == super::retry::Failure::Transient;
-            if !transient || attempt >= super::retry::ATTEMPTS {
-                break out;
-            }
-            super::process::retry_note("kubectl", attempt, &out.stderr);
-            std::thread::sleep(super::retry::delay(attempt));
-            attempt += 1;
-        };
+        let out = self.tool.run_with_retries(&a, None, transient)?;
         let text = if out.success() {
             out.stdout
         } else if out.stderr.contains("forbidden")
@@ -274,23 +263,15 @@ impl Kubectl {
         if body.is_some() {
             a.extend(args(["-f", "-"]));
         }
-        let mut attempt = 1;
-        let out = loop {
-            let out = self.tool.run(&a, body)?;
-            // The server's own answers (exists, stale, missing) are never retried.
-            let answered = ["(AlreadyExists)", "(Conflict)", "(NotFound)"]
+        // The server's own answers (exists, stale, missing) are never retried.
+        let answered = |o: &super::process::Output| {
+            ["(AlreadyExists)", "(Conflict)", "(NotFound)"]
                 .iter()
-                .any(|r| out.stderr.contains(r));
-            let transient = !out.success()
-                && !answered
-                && super::retry::classify(&out.stderr) == super::retry::Failure::Transient;
-            if !transient || attempt >= super::retry::ATTEMPTS {
-                break out;
-            }
-            super::process::retry_note("kubectl", attempt, &out.stderr);
-            std::thread::sleep(super::retry::delay(attempt));
-            attempt += 1;
+                .any(|r| o.stderr.contains(r))
         };
+        let out = self
+            .tool
+            .run_with_retries(&a, body, |o| transient(o) && !answered(o))?;
         if out.success() {
             return Ok(RawAnswer::Ok(out.stdout));
         }

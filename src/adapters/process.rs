@@ -98,16 +98,29 @@ impl Tool {
 
     /// `run_ok` for a call that is safe to repeat: transient failures (throttling, 5xx,
     /// timeouts, refused connections) are tried again with backoff, up to
-    /// [`retry::ATTEMPTS`] times; anything else fails at once with the CLI's message.
+    /// [`Tool::attempts`] times; anything else fails at once with the CLI's message.
     pub fn run_retry(&self, args: &[String], stdin: Option<&str>) -> Result<String> {
+        let out = self.run_with_retries(args, stdin, transient)?;
+        if out.success() {
+            Ok(out.stdout)
+        } else {
+            Err(self.failure(args, &out))
+        }
+    }
+
+    /// Runs, and runs again with backoff while `retry_this(&output)` says the failure may
+    /// pass, up to [`Tool::attempts`] tries; returns the last output, whatever it is.
+    pub fn run_with_retries(
+        &self,
+        args: &[String],
+        stdin: Option<&str>,
+        retry_this: impl Fn(&Output) -> bool,
+    ) -> Result<Output> {
         let mut attempt = 1;
         loop {
             let out = self.run(args, stdin)?;
-            if out.success() {
-                return Ok(out.stdout);
-            }
-            if attempt >= self.attempts() || retry::classify(&out.stderr) != Failure::Transient {
-                return Err(self.failure(args, &out));
+            if attempt >= self.attempts() || !retry_this(&out) {
+                return Ok(out);
             }
             retry_note(self.name, attempt, &out.stderr);
             std::thread::sleep(retry::delay(attempt));
@@ -161,6 +174,11 @@ impl Tool {
             out.stderr.trim_end()
         )
     }
+}
+
+/// Whether a finished call failed in a way another try may not (see [`retry::classify`]).
+pub fn transient(out: &Output) -> bool {
+    !out.success() && retry::classify(&out.stderr) == Failure::Transient
 }
 
 /// How long one CLI call may take (`ESK_CALL_TIMEOUT` seconds, default 300: a disk create
