@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 use super::process::{args, parallel_map, retry_note, Tool};
-use super::retry::{classify, delay, Failure};
+use super::retry::{classify, delay, in_use_delay, still_attached, Failure};
 use super::{assert_owned, disk_labels, owner_of, DiskAdapter, CLUSTER_KEY, NAMESPACE_KEY};
 use crate::error::UsageError;
 use crate::plan::Disk;
@@ -297,7 +297,7 @@ impl DiskAdapter for Aws {
                 match classify(&out.stderr) {
                     Failure::InUse if Instant::now() < deadline => {
                         retry_note("aws", polls, &out.stderr);
-                        std::thread::sleep(delay(polls).min(Duration::from_secs(5)));
+                        std::thread::sleep(in_use_delay(polls));
                         polls += 1;
                     }
                     Failure::InUse => return Ok(Some((d.clone(), out.stderr))),
@@ -321,7 +321,7 @@ impl DiskAdapter for Aws {
         if attached.is_empty() {
             Ok(())
         } else {
-            Err(super::gcloud::still_attached(&attached, &why))
+            Err(still_attached(&attached, &why))
         }
     }
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 use super::process::{args, parallel_map, retry_note, Output, Tool};
-use super::retry::{classify, delay, Failure, ATTEMPTS};
+use super::retry::{classify, delay, in_use_delay, still_attached, Failure, ATTEMPTS};
 use super::{assert_owned, disk_labels, owner_of, DiskAdapter, CLUSTER_KEY};
 use crate::error::UsageError;
 use crate::plan::Disk;
@@ -222,21 +222,6 @@ impl Gcloud {
     }
 }
 
-/// How often an in-use disk is tried again at most.
-const IN_USE_POLL: Duration = Duration::from_secs(5);
-
-/// The error for disks the cloud still reports attached when esk stops waiting.
-pub fn still_attached(remaining: &[Disk], stderr: &str) -> anyhow::Error {
-    let names: Vec<&str> = remaining.iter().map(|d| d.name.as_str()).collect();
-    anyhow::anyhow!(
-        "{} disk(s) still attached when --detach-timeout ran out: {} (the cloud says: {}); they \
-         are kept for now, and re-running the same command deletes them once they are detached",
-        names.len(),
-        names.join(", "),
-        super::process::last_line(stderr).unwrap_or("in use")
-    )
-}
-
 /// Disks esk creates are named `<cluster>-disk-<i>`; the batched create cannot give each its
 /// own node label, so the node comes from the name.
 fn node_from_default_name(spec: &Spec, name: &str) -> Option<u8> {
@@ -356,7 +341,7 @@ impl DiskAdapter for Gcloud {
             match classify(&out.stderr) {
                 Failure::InUse if Instant::now() < deadline => {
                     retry_note("gcloud", polls, &out.stderr);
-                    std::thread::sleep(delay(polls).min(IN_USE_POLL));
+                    std::thread::sleep(in_use_delay(polls));
                     polls += 1;
                 }
                 Failure::InUse => return Err(still_attached(&remaining, &out.stderr)),

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::plan::Disk;
+
 /// What a failed call's stderr says about trying again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
@@ -126,6 +128,27 @@ fn random_unit() -> f64 {
         return 0.5;
     }
     f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
+}
+
+/// How often an in-use disk is tried again at most.
+const IN_USE_POLL: Duration = Duration::from_secs(5);
+
+/// The wait before looking again at a disk the cloud still reports attached (poll counts
+/// from 1): the usual backoff, but never more than `IN_USE_POLL`.
+pub fn in_use_delay(poll: u32) -> Duration {
+    delay(poll).min(IN_USE_POLL)
+}
+
+/// The error for disks the cloud still reports attached when esk stops waiting.
+pub fn still_attached(remaining: &[Disk], stderr: &str) -> anyhow::Error {
+    let names: Vec<&str> = remaining.iter().map(|d| d.name.as_str()).collect();
+    anyhow::anyhow!(
+        "{} disk(s) still attached when --detach-timeout ran out: {} (the cloud says: {}); they \
+         are kept for now, and re-running the same command deletes them once they are detached",
+        names.len(),
+        names.join(", "),
+        super::process::last_line(stderr).unwrap_or("in use")
+    )
 }
 
 #[cfg(test)]
