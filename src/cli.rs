@@ -131,14 +131,18 @@ pub enum Command {
         /// them, never format or delete them.
         #[arg(long, value_name = "PATTERN")]
         adopt_disks: Option<String>,
-        /// Replace the cluster CA and every node certificate.
+        /// Replace the cluster CA and every node certificate, in three rolling phases.
         #[arg(long)]
         rotate_certs: bool,
+        /// Restart changed nodes together instead of one at a time (dev clusters: faster,
+        /// but the cluster is down meanwhile).
+        #[arg(long)]
+        all_at_once: bool,
         /// Wait until the cluster is healthy: one leader, every node following (up to
         /// --timeout seconds).
         #[arg(long)]
         wait: bool,
-        /// Seconds --wait waits.
+        /// Seconds --wait waits, and how long each restarted node may take to be back.
         #[arg(long, default_value_t = 600, value_name = "SECONDS")]
         timeout: u64,
         /// Output: text, or json (one document on stdout: the plan and what was done).

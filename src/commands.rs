@@ -45,6 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
             dry_run,
             adopt_disks,
             rotate_certs,
+            all_at_once,
             wait,
             timeout,
             output,
@@ -74,15 +75,14 @@ pub fn run(cli: Cli) -> Result<()> {
                     &|name, i| s.disks.planned_source(name, i),
                     &|nodes| s.templates.render(&s.spec, nodes),
                 )?;
-                Ok((s.linted(plan, g.force)?, observed))
+                let mut plan = s.linted(plan, g.force)?;
+                plan.restart = s.restarts(&plan, &observed, !*all_at_once)?;
+                Ok((plan, observed))
             };
             let (plan, observed, lock) = s.plan_locked(g, *dry_run, &make)?;
-            s.finish(
-                plan,
-                &observed,
-                Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout, json),
-                lock.as_ref(),
-            )
+            let mut run = Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout, json);
+            run.rolling = !*all_at_once;
+            s.finish(plan, &observed, run, lock.as_ref())
         }
         Command::Resize {
             nodes,
@@ -145,6 +145,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 yes: g.yes,
                 rotate_certs: false,
                 wait: None,
+                rolling: false,
+                roll_timeout: Duration::ZERO,
                 detach_timeout: Duration::from_secs(g.detach_timeout),
                 json,
             };
@@ -281,6 +283,10 @@ struct Run {
     yes: bool,
     rotate_certs: bool,
     wait: Option<std::time::Duration>,
+    /// Restart changed nodes one at a time (create; resize recreates them).
+    rolling: bool,
+    /// How long each restarted node may take to be back.
+    roll_timeout: Duration,
     /// How long a disk may stay attached after its pod is gone before esk gives up deleting it.
     detach_timeout: Duration,
     /// Print one JSON document instead of the plan text and summary line.
@@ -302,6 +308,8 @@ impl Run {
             yes: g.yes,
             rotate_certs,
             wait: wait.then(|| std::time::Duration::from_secs(timeout)),
+            rolling: false,
+            roll_timeout: Duration::from_secs(timeout),
             detach_timeout: Duration::from_secs(g.detach_timeout),
             json,
         }
@@ -421,6 +429,7 @@ impl<'a> Session<'a> {
             record: state.record,
             namespace_exists: namespace_exists?,
             secrets: state.secrets,
+            live: state.live,
         })
     }
 
@@ -491,6 +500,17 @@ impl<'a> Session<'a> {
         Ok(plan)
     }
 
+    /// The running nodes this plan restarts, and whether one at a time: only the per-node
+    /// Deployments roll (resize recreates; a StatefulSet rolls by its own controller).
+    fn restarts(&self, plan: &Plan, observed: &Observed, rolling: bool) -> Result<plan::Restart> {
+        let rendered = self.templates.render(&self.spec, &plan.node_disks())?;
+        Ok(plan::Restart {
+            nodes: crate::roll::restarts(&rendered, observed),
+            rolling: rolling && self.spec.workload == Workload::Deployment,
+            rotation: None,
+        })
+    }
+
     /// The preflight's refusal (no Kubernetes node in the disks' zone, no CSI driver).
     fn check_refusal(&self) -> Result<()> {
         match &self.refusal {
@@ -511,6 +531,8 @@ impl<'a> Session<'a> {
             yes,
             rotate_certs,
             wait,
+            rolling,
+            roll_timeout,
             detach_timeout,
             json,
         } = run;
@@ -544,6 +566,9 @@ impl<'a> Session<'a> {
             wait,
             detach_timeout,
             lock,
+            live: &observed.live,
+            rolling: rolling && plan.restart.rolling,
+            roll_timeout,
         };
         let outcome = executor.run(&plan)?;
         if json {
@@ -622,6 +647,12 @@ fn summary(spec: &Spec, plan: &Plan, o: &Outcome) -> String {
         spec.namespace,
         parts.join("; ")
     );
+    if !o.restarted.is_empty() {
+        line.push_str(&format!(
+            "\nrestarted one at a time: {}",
+            o.restarted.join(", ")
+        ));
+    }
     if plan.action == plan::Action::Delete && !o.disks_kept.is_empty() {
         line.push_str(&format!("\nkept disks: {}", o.disks_kept.join(", ")));
     }

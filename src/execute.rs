@@ -10,7 +10,7 @@ use crate::adapters::kubectl::Kubectl;
 use crate::adapters::DiskAdapter;
 use crate::lock::ClusterLock;
 use crate::manifest::{Manifest, ObjectRef};
-use crate::plan::{Disk, DiskStep, Plan};
+use crate::plan::{Disk, DiskStep, LiveTemplate, Plan};
 use crate::record::Record;
 use crate::render::{NodeDisk, Templates};
 use crate::report::Reporter;
@@ -46,6 +46,8 @@ pub struct Outcome {
     pub disks_kept: Vec<String>,
     pub objects_deleted: usize,
     pub objects_applied: usize,
+    /// Nodes restarted one at a time, in order.
+    pub restarted: Vec<String>,
 }
 
 impl Outcome {
@@ -65,6 +67,10 @@ impl Outcome {
         }
         if self.objects_applied > 0 {
             parts.push(format!("applied {} object(s)", self.objects_applied));
+        }
+
+        if !self.restarted.is_empty() {
+            parts.push(format!("restarted {}", self.restarted.join(", ")));
         }
         if parts.is_empty() {
             "nothing".into()
@@ -91,6 +97,12 @@ pub struct Executor<'a> {
     pub detach_timeout: std::time::Duration,
     /// The cluster lock this run holds (checked before every step: a lost lock stops the run).
     pub lock: Option<&'a ClusterLock>,
+    /// The hashes stamped on the live node workloads (what a roll compares with).
+    pub live: &'a BTreeMap<String, LiveTemplate>,
+    /// Restart changed nodes one at a time (else they restart together, as applied).
+    pub rolling: bool,
+    /// How long a rolled node may take to be back.
+    pub roll_timeout: std::time::Duration,
 }
 
 impl Executor<'_> {
@@ -182,10 +194,18 @@ impl Executor<'_> {
 
         if !plan.apply.is_empty() {
             let manifests = self.final_manifests(plan, &created, material()?)?;
+            let (manifests, roll) = if self.rolling {
+                crate::roll::split(manifests, self.live)
+            } else {
+                (manifests, Vec::new())
+            };
             let label = format!("applying {} object(s)", manifests.len());
             self.step(&label, &outcome, || self.kubectl.apply(&manifests))?;
             outcome.objects_applied = manifests.len();
             set_progress(outcome.describe());
+            if !roll.is_empty() {
+                self.roll(roll, &mut outcome)?;
+            }
             if let Some(timeout) = self.wait {
                 // Healthy, not just Ready; it draws its own per-node progress, so no spinner.
                 let label = format!("waiting for {} node(s) to be ready", self.spec.nodes);
@@ -272,6 +292,33 @@ impl Executor<'_> {
         }
     }
 
+    /// Restarts the changed nodes one at a time (it reports each node itself, so no spinner).
+    fn roll(&self, steps: Vec<crate::roll::Step>, outcome: &mut Outcome) -> Result<()> {
+        if let Some(lock) = self.lock {
+            lock.check()?;
+        }
+        set_progress(format!(
+            "{}; interrupted while restarting nodes one at a time",
+            outcome.describe()
+        ));
+        self.report.info(&format!(
+            "restarting {} node(s) one at a time, the leader last",
+            steps.len()
+        ));
+        let roller = crate::roll::Roller {
+            spec: self.spec,
+            kubectl: self.kubectl,
+            report: self.report,
+            timeout: self.roll_timeout,
+            lock: self.lock,
+        };
+        let total = steps.len();
+        outcome.restarted = roller.run(steps)?;
+        outcome.objects_applied += total;
+        set_progress(outcome.describe());
+        Ok(())
+    }
+
     /// One reported step; a failure says what the run had already done (a re-run resumes).
     fn step<T>(&self, label: &str, done: &Outcome, f: impl FnOnce() -> Result<T>) -> Result<T> {
         if let Some(lock) = self.lock {
@@ -335,6 +382,7 @@ impl Executor<'_> {
             },
         };
         manifests.push(record.manifest(self.spec));
+        crate::roll::stamp::stamp(&mut manifests);
         Ok(manifests)
     }
 }

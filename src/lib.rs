@@ -20,6 +20,7 @@ pub mod profile;
 pub mod record;
 pub mod render;
 pub mod report;
+pub mod roll;
 pub mod secrets;
 pub mod signals;
 pub mod spec;

@@ -25,6 +25,8 @@ pub struct ClusterState {
     pub record: Option<Record>,
     /// The cluster's Secrets, decoded (kept in memory only; never printed).
     pub secrets: SecretData,
+    /// Node workloads and the hashes esk stamped on them.
+    pub live: BTreeMap<String, crate::plan::LiveTemplate>,
 }
 
 impl Kubectl {
@@ -114,6 +116,7 @@ impl Kubectl {
         let mut objects = Vec::new();
         let mut record = None;
         let mut secrets = SecretData::new();
+        let mut live = BTreeMap::new();
         for item in list["items"].as_array().into_iter().flatten() {
             let kind = item["kind"].as_str().unwrap_or_default().to_string();
             let name = item["metadata"]["name"]
@@ -131,6 +134,19 @@ impl Kubectl {
             if kind == "Secret" {
                 secrets.insert(name.clone(), decode(&item["data"]));
             }
+            if matches!(kind.as_str(), "Deployment" | "StatefulSet")
+                && item["metadata"]["labels"][crate::manifest::COMPONENT] == "node"
+            {
+                let a = &item["metadata"]["annotations"];
+                let text = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+                live.insert(
+                    name.clone(),
+                    crate::plan::LiveTemplate {
+                        pod_spec: text(crate::roll::stamp::POD_SPEC),
+                        template: text(crate::roll::stamp::TEMPLATE),
+                    },
+                );
+            }
             objects.push((ObjectRef { kind, name }, node));
         }
         objects.sort();
@@ -138,6 +154,7 @@ impl Kubectl {
             objects,
             record,
             secrets,
+            live,
         })
     }
 

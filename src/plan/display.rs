@@ -44,6 +44,26 @@ impl fmt::Display for Plan {
         for o in &self.apply {
             writeln!(f, "  ~ apply   {o}")?;
         }
+        let r = &self.restart;
+        if let Some(phase) = &r.rotation {
+            writeln!(
+                f,
+                "Certificate rotation: from phase {phase}, each phase a roll (trust the old and \
+                 new CA, switch node certificates, drop the old CA)"
+            )?;
+        }
+        if !r.nodes.is_empty() {
+            let how = if r.rolling {
+                "one at a time, followers first, the leader last, each back in the cluster \
+                 before the next"
+            } else {
+                "all at once (--all-at-once)"
+            };
+            writeln!(f, "Restart {} node(s), {how}:", r.nodes.len())?;
+            for n in &r.nodes {
+                writeln!(f, "  ~ restart {n}")?;
+            }
+        }
         Ok(())
     }
 }

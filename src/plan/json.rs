@@ -54,6 +54,11 @@ pub fn document(spec: &Spec, plan: &Plan, outcome: Option<&Outcome>) -> Value {
             "createNamespace": plan.create_namespace,
             "delete": names(&plan.delete),
             "apply": names(&plan.apply),
+            "restart": {
+                "nodes": plan.restart.nodes,
+                "rolling": plan.restart.rolling,
+                "rotationPhase": plan.restart.rotation,
+            },
             "warnings": plan.warnings,
         },
         "outcome": outcome.map(|o| json!({

@@ -56,6 +56,15 @@ pub struct Observed {
     pub namespace_exists: bool,
     /// The cluster's Secrets (CA, node certificates, passwords), decoded.
     pub secrets: crate::secrets::SecretData,
+    /// Node workload name → the hashes esk stamped on it (`roll::stamp`).
+    pub live: BTreeMap<String, LiveTemplate>,
+}
+
+/// What a live node workload's pods were made from (empty: stamped by no esk yet).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveTemplate {
+    pub pod_spec: String,
+    pub template: String,
 }
 
 impl Observed {
@@ -113,7 +122,19 @@ pub struct Plan {
     pub delete: Vec<ObjectRef>,
     pub create_namespace: bool,
     pub apply: Vec<ObjectRef>,
+    /// Node workloads already running whose pods the change restarts, and how.
+    pub restart: Restart,
     pub warnings: Vec<String>,
+}
+
+/// The node workloads a change restarts (their pod template differs from the live one).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restart {
+    pub nodes: Vec<String>,
+    /// One node at a time, followers first and the leader last (else all together).
+    pub rolling: bool,
+    /// A certificate rotation in phases: the phase this run starts from.
+    pub rotation: Option<String>,
 }
 
 impl Plan {
@@ -293,6 +314,7 @@ pub fn plan_delete(spec: &Spec, observed: &Observed, keep_disks: bool) -> Plan {
         delete,
         create_namespace: false,
         apply: Vec::new(),
+        restart: Restart::default(),
         warnings,
     }
 }
@@ -404,6 +426,7 @@ fn plan_nodes(
         delete: Vec::new(),
         create_namespace: false,
         apply: Vec::new(),
+        restart: Restart::default(),
         warnings,
     })
 }

@@ -28,6 +28,7 @@ mod patch;
 mod pods;
 mod proxy;
 mod resource;
+mod rollout;
 mod route;
 mod scale;
 mod schema;
@@ -298,6 +299,7 @@ fn handle(shared: &Shared, req: Request) -> Response {
             return ApiError::for_code(503, message).to_response();
         }
         attach::reconcile(&mut state.store);
+        rollout::refresh(&mut state.store);
         let target = line.split_once(' ').map_or("", |(_, t)| t).to_string();
         let fault = state.faults.take(&req.method, &target);
         (

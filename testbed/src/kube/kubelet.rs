@@ -2,12 +2,11 @@
 //! one is), IP, phase, conditions and container statuses from the node's [`PodState`], the
 //! events that state implies, and its logs at `/api/v1/namespaces/NS/pods/NAME/log`.
 
-use super::pods::{node_key, str_of, PodState};
+use super::pods::{node_key, str_of, Overrides, PodState};
 use super::status::ApiError;
 use super::store::{Key, Store};
 use crate::http::{Request, Response};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 /// The Node a pod runs on: its claim's volume zone decides where possible, then the ordinal.
 fn pick_node(store: &Store, pod: &Value, ordinal: usize) -> Option<(String, String)> {
@@ -83,11 +82,11 @@ fn volume_zones(store: &Store, pod: &Value) -> Vec<String> {
     zones
 }
 
-pub(super) fn update_status(store: &mut Store, key: &Key, overrides: &BTreeMap<String, PodState>) {
+pub(super) fn update_status(store: &mut Store, key: &Key, overrides: &Overrides) {
     let Some(pod) = store.by_key(key).cloned() else {
         return;
     };
-    let state = overrides.get(&node_key(&pod)).cloned().unwrap_or_default();
+    let state = overrides.rollout.state_of(&overrides.states, &pod);
     // Spread by the StatefulSet ordinal, or by the number ending the Deployment's name.
     let ordinal = pod["metadata"]["labels"]["apps.kubernetes.io/pod-index"]
         .as_str()

@@ -98,6 +98,7 @@ impl PodState {
 pub struct Overrides {
     pub states: BTreeMap<String, PodState>,
     pub gossip: super::proxy::GossipOverrides,
+    pub rollout: super::rollout::Rollout,
 }
 
 const POD_NAME_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -171,10 +172,11 @@ pub fn reconcile(store: &mut Store) {
             store.remove_raw(&key);
         }
     }
-    let overrides = store.overrides.states.clone();
+    let overrides = store.overrides.clone();
     for key in keep {
         update_status(store, &key, &overrides);
     }
+    super::rollout::record(store);
 }
 
 /// For a ReplicaSet-owned pod, the Deployment's name; for a StatefulSet pod, the set's.
@@ -237,6 +239,7 @@ fn sync_workload(store: &mut Store, kind: &str, workload: &Value, owned: Vec<Key
                 continue;
             }
             let pod = new_pod(store, &wanted, &pod_name, kept.len());
+            store.overrides.rollout.made(&pod);
             store.insert_raw(key.clone(), pod);
             kept.push(key);
         }
@@ -248,6 +251,7 @@ fn sync_workload(store: &mut Store, kind: &str, workload: &Value, owned: Vec<Key
                 continue;
             }
             let pod = new_pod(store, &wanted, &pod_name, ordinal);
+            store.overrides.rollout.made(&pod);
             store.insert_raw(key.clone(), pod);
             kept.push(key);
         }
@@ -341,6 +345,7 @@ fn new_pod(store: &mut Store, wanted: &Wanted, pod_name: &str, ordinal: usize) -
             "uid": store.new_uid(),
             "creationTimestamp": super::time::now(),
             "labels": labels,
+            "annotations": w["spec"]["template"]["metadata"]["annotations"].as_object().cloned().unwrap_or_default(),
             "ownerReferences": [owner]
         },
         "spec": spec,

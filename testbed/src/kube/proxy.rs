@@ -7,7 +7,7 @@
 //! when nothing listens in the pod).
 
 use super::gossip::Gossip;
-use super::pods::{node_key, PodState};
+use super::pods::node_key;
 use super::status::ApiError;
 use super::store::Store;
 use super::KubeEmulator;
@@ -106,7 +106,7 @@ fn derived_view(store: &Store, pod: &Value) -> Gossip {
         .filter(|p| {
             let key = node_key(p);
             !overrides.gossip.unreachable.contains(&key)
-                && overrides.states.get(&key).is_none_or(PodState::serving)
+                && overrides.rollout.state_of(&overrides.states, p).serving()
         })
         .collect();
     pods.sort_by_key(|p| node_order(p));
@@ -115,14 +115,22 @@ fn derived_view(store: &Store, pod: &Value) -> Gossip {
         members: Vec::new(),
         legacy,
     };
-    let mut leader = false;
-    for p in pods {
-        let ready = p["status"]["conditions"]
+    let is_ready = |p: &Value| {
+        p["status"]["conditions"]
             .as_array()
             .into_iter()
             .flatten()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True");
-        let state = match (ready, leader, legacy) {
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    };
+    // A test's preferred leader leads while it is Ready (an election keeps a leader).
+    let preferred = overrides.rollout.leader.as_deref();
+    let mut leader = pods
+        .iter()
+        .any(|p| Some(node_key(p).as_str()) == preferred && is_ready(p));
+    for p in pods {
+        let ready = is_ready(p);
+        let leads_now = Some(node_key(p).as_str()) == preferred && ready;
+        let state = match (ready, leader && !leads_now, legacy) {
             (false, _, _) => "CatchingUp",
             (true, false, false) => "Leader",
             (true, false, true) => "Master",
@@ -179,7 +187,7 @@ pub fn serve(store: &Store, ns: &str, id: &str, rest: &str) -> Response {
         ))
     };
     let overrides = &store.overrides;
-    let serving = overrides.states.get(&key).is_none_or(PodState::serving)
+    let serving = overrides.rollout.state_of(&overrides.states, pod).serving()
         && !overrides.gossip.unreachable.contains(&key);
     if !serving || !ports.contains(&port) {
         return refused();

@@ -1,0 +1,169 @@
+//! Rolling changes: a changed profile or setting restarts the nodes one at a time, followers
+//! first and the leader last, each back in the cluster before the next, so at most one node
+//! is ever not Ready; a killed roll resumes on a re-run; a node that never comes back stops
+//! the roll with that node named and the others untouched.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+use testbed::kube::PodState;
+
+const OLD_IMAGE: &str = "docker.kurrent.io/kurrent-latest/kurrentdb:25.1.0";
+const NEW_IMAGE: &str = "docker.kurrent.io/kurrent-latest/kurrentdb:26.0.0";
+/// How long a restarted pod takes to become Ready in these tests.
+const START: Duration = Duration::from_millis(300);
+
+fn image(d: &Value) -> String {
+    d["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn images(bed: &TestBed) -> Vec<String> {
+    node_deployments(bed, "es").iter().map(image).collect()
+}
+
+/// A 5-node kurrentdb-25 cluster whose pods take a moment to start, node `leader` leading.
+fn old_cluster(leader: &str) -> TestBed {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "5", "--profile", "kurrentdb-25"]);
+    bed.kube.set_pod_start_delay(START);
+    bed.kube.set_leader(leader);
+    bed.kube.reset_not_ready_max();
+    bed
+}
+
+/// The node pods made since `before`, as node keys.
+fn restarted_since(bed: &TestBed, before: usize) -> Vec<String> {
+    bed.kube.node_pods_made("default")[before..]
+        .iter()
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+#[test]
+fn an_upgrade_rolls_one_node_at_a_time_with_the_leader_last() {
+    let bed = old_cluster("es-3");
+    let before = bed.kube.node_pods_made("default").len();
+    let dry = esk_ok(&bed, &["create", "5", "--profile", "default", "--dry-run"]);
+    let plan = stdout(&dry);
+    assert!(
+        plan.contains("Restart 5 node(s), one at a time"),
+        "{}",
+        text(&dry)
+    );
+    assert_eq!(bed.kube.node_pods_made("default").len(), before);
+
+    let out = esk_ok(&bed, &["create", "5", "--profile", "default"]);
+    assert_eq!(images(&bed), vec![NEW_IMAGE.to_string(); 5]);
+    let order = restarted_since(&bed, before);
+    assert_eq!(order.len(), 5, "each node restarted once: {order:?}");
+    assert_eq!(order.last().map(String::as_str), Some("es-3"), "{order:?}");
+    assert_eq!(
+        bed.kube.max_not_ready("default", "es"),
+        1,
+        "at most one node down at once:\n{}",
+        text(&out)
+    );
+    // Every pod runs the new image, and the summary names the order.
+    for pod in bed.kube.pods("default") {
+        if pod["metadata"]["labels"]["app.kubernetes.io/component"] == "node" {
+            assert_eq!(pod["spec"]["containers"][0]["image"], NEW_IMAGE);
+        }
+    }
+    assert!(
+        stdout(&out).contains("restarted one at a time: es-1, es-2, es-4, es-5, es-3"),
+        "{}",
+        text(&out)
+    );
+
+    // A re-run changes nothing and restarts nothing.
+    let again = bed.kube.node_pods_made("default").len();
+    esk_ok(&bed, &["create", "5"]);
+    assert_eq!(bed.kube.node_pods_made("default").len(), again);
+}
+
+#[test]
+fn all_at_once_restarts_every_node_together() {
+    let bed = old_cluster("es-1");
+    esk_ok(
+        &bed,
+        &["create", "5", "--profile", "default", "--all-at-once"],
+    );
+    assert_eq!(images(&bed), vec![NEW_IMAGE.to_string(); 5]);
+    assert_eq!(bed.kube.max_not_ready("default", "es"), 5);
+}
+
+#[test]
+fn a_node_that_never_comes_back_stops_the_roll_naming_it() {
+    let bed = old_cluster("es-1");
+    // The first node rolled (the lowest follower) never becomes Ready on the new version.
+    bed.kube.set_new_pod_state("es-2", PodState::not_ready());
+    let before = bed.kube.node_pods_made("default").len();
+    let out = esk(
+        &bed,
+        &["create", "5", "--profile", "default", "--timeout", "3"],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert_ne!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(err.contains("es-2 did not come back within 3s"), "{err}");
+    assert!(err.contains("re-running resumes"), "{err}");
+    // Nothing else was restarted: es-1 and es-3..5 still run the old version.
+    assert_eq!(restarted_since(&bed, before), vec!["es-2".to_string()]);
+    let images = images(&bed);
+    assert_eq!(images[1], NEW_IMAGE);
+    for (i, image) in images.iter().enumerate().filter(|(i, _)| *i != 1) {
+        assert_eq!(image, OLD_IMAGE, "node {}", i + 1);
+    }
+
+    // Fixed, a re-run finishes the roll.
+    bed.kube.set_new_pod_state("es-2", PodState::default());
+    esk_ok(&bed, &["create", "5", "--profile", "default"]);
+    assert_eq!(self::images(&bed), vec![NEW_IMAGE.to_string(); 5]);
+    assert!(bed.kube.max_not_ready("default", "es") <= 1);
+}
+
+#[test]
+fn a_killed_roll_is_finished_by_a_rerun() {
+    let bed = old_cluster("es-1");
+    bed.kube.set_pod_start_delay(Duration::from_millis(800));
+    let before = bed.kube.node_pods_made("default").len();
+    let mut child = bed
+        .command(ESK)
+        .args(["create", "5", "--profile", "default"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed (SIGKILL: no clean-up at all) once two nodes have been restarted.
+    let started = Instant::now();
+    while bed.kube.node_pods_made("default").len() < before + 2
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let half = images(&bed);
+    assert_eq!(
+        half.iter().filter(|i| *i == NEW_IMAGE).count(),
+        2,
+        "{half:?}"
+    );
+
+    bed.kube.set_pod_start_delay(START);
+    let out = esk_ok(&bed, &["create", "5", "--profile", "default"]);
+    assert_eq!(images(&bed), vec![NEW_IMAGE.to_string(); 5]);
+    // The two already rolled were not restarted again; the leader went last.
+    let order = restarted_since(&bed, before);
+    assert_eq!(order.len(), 5, "{order:?}\n{}", text(&out));
+    assert_eq!(order.last().map(String::as_str), Some("es-1"), "{order:?}");
+    assert!(bed.kube.max_not_ready("default", "es") <= 1);
+}
