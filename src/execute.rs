@@ -333,6 +333,7 @@ impl Executor<'_> {
             } else {
                 "preferred".into()
             },
+            replicas: self.spec.replicas,
         };
         manifests.push(record.manifest(self.spec));
         Ok(manifests)

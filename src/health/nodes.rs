@@ -37,7 +37,7 @@ fn owner_text(owner: &Owner) -> String {
 
 /// The node (1-based) a node workload or pod belongs to.
 fn node_index(spec: &Spec, v: &Value) -> Option<u8> {
-    if let Some(i) = label(v, NODE_LABEL).and_then(|n| n.parse().ok()) {
+    if let Some(i) = label(v, NODE_LABEL).and_then(crate::spec::parse_member) {
         return Some(i);
     }
     // StatefulSet pods: <set>-<ordinal>.
