@@ -345,6 +345,14 @@ impl Spec {
                 self.profile.name
             )));
         }
+        if k > 0 && self.nodes.get() == 1 {
+            // A single node finds no gossip seeds through DNS (the servers look the name up
+            // only when CLUSTER_SIZE > 1), so a replica would never find its leader.
+            return Err(UsageError::new(
+                "read-only replicas need a cluster of 3 or more nodes; a single node does not \
+                 discover them (pass --read-only-replicas 0 to run without)",
+            ));
+        }
         if k > 0 && self.workload == Workload::StatefulSet {
             return Err(UsageError::new(
                 "--read-only-replicas runs each replica as its own Deployment; use the default \

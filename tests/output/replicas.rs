@@ -231,6 +231,14 @@ fn replicas_are_refused_where_they_cannot_run() {
     let five = spec(&["--profile", "eventstore-5"]).unwrap_err();
     assert!(five.contains("20.10 or newer"), "{five}");
     let sts = spec(&["--workload", "statefulset"]).unwrap_err();
+    let argv = ["esk", "render", "1", "--cloud", "gke"];
+    let cli = <esk::cli::Cli as clap::Parser>::try_parse_from(argv).unwrap();
+    let mut one = cli
+        .global
+        .spec(esk::cli::node_count("1").unwrap(), None)
+        .unwrap();
+    let single = one.set_replicas(1).unwrap_err().to_string();
+    assert!(single.contains("3 or more nodes"), "{single}");
     assert!(sts.contains("--workload deployment"), "{sts}");
     assert!(spec(&[]).is_ok());
 }
