@@ -644,6 +644,9 @@ fn summary(spec: &Spec, plan: &Plan, o: &Outcome) -> String {
     let mut parts = Vec::new();
     if plan.action != plan::Action::Delete {
         parts.push(format!("{} node(s)", spec.nodes));
+        if spec.replicas > 0 {
+            parts.push(format!("{} read-only replica(s)", spec.replicas));
+        }
     }
     parts.push(format!(
         "disks: {} created, {} adopted, {} kept, {} deleted",

@@ -197,6 +197,46 @@ fn each_replica_gets_its_own_certificate() {
             "es-replica-1-tls"
         ]
     );
+    // Its own names (what it advertises), not the cluster's or the client Service's, under
+    // the CA and common name every node has.
+    let pem = |name: &str, key: &str| {
+        let v = find(&ms, "Secret", name);
+        let b64 = v["data"][key].as_str().expect("base64 data").to_string();
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64);
+        String::from_utf8(bytes.unwrap()).unwrap()
+    };
+    let ca_pem = pem("es-ca", "ca.crt");
+    let (_, ca_block) = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes()).unwrap();
+    let ca = ca_block.parse_x509().unwrap();
+    let leaf_pem = pem("es-replica-1-tls", "tls.crt");
+    let (_, block) = x509_parser::pem::parse_x509_pem(leaf_pem.as_bytes()).unwrap();
+    let leaf = block.parse_x509().unwrap();
+    leaf.verify_signature(Some(ca.public_key()))
+        .expect("signed by the cluster CA");
+    let cn = leaf.subject().iter_common_name().next().unwrap();
+    assert_eq!(cn.as_str().unwrap(), "eventstore-node");
+    let mut sans: Vec<String> = leaf
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter()
+        .filter_map(|g| match g {
+            x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+            _ => None,
+        })
+        .collect();
+    sans.sort();
+    assert_eq!(
+        sans,
+        [
+            "es-replica-1",
+            "es-replica-1.es-replica.default.svc",
+            "es-replica-1.es-replica.default.svc.cluster.local",
+            "localhost"
+        ]
+    );
 }
 
 #[test]
