@@ -314,8 +314,13 @@ impl Executor<'_> {
         }
         if !issued.new_node_certs.is_empty() {
             self.report.info(&format!(
-                "issued certificates for node(s) {:?}",
-                issued.new_node_certs
+                "issued certificates for node(s) [{}]",
+                issued
+                    .new_node_certs
+                    .iter()
+                    .map(|i| crate::spec::member_label(*i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         manifests.extend(material);

@@ -104,6 +104,10 @@ fn is_zero(n: &u8) -> bool {
     *n == 0
 }
 
+fn member_number<S: serde::Serializer>(i: &u8, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u8(replica_of(*i).unwrap_or(*i))
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DiskRow {
@@ -147,6 +151,8 @@ pub struct MemberRow {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeHealth {
+    /// The node's number; a read-only replica's own number j (with `read_only_replica`).
+    #[serde(serialize_with = "member_number")]
     pub index: u8,
     pub name: String,
     /// A read-only replica, not a voting node (omitted for voting nodes).

@@ -370,6 +370,10 @@ fn read_only_replicas_are_shown_as_such_and_healthy() {
     let json = serde_json::to_value(&h).unwrap();
     assert_eq!(json["cluster"]["readOnlyReplicas"], 2);
     assert_eq!(json["nodes"][3]["readOnlyReplica"], true);
+    assert_eq!(
+        json["nodes"][4]["index"], 2,
+        "replica 2, not its internal number"
+    );
     assert!(json["nodes"][0].get("readOnlyReplica").is_none());
     let table = output::table(&h, None);
     assert!(

@@ -62,6 +62,19 @@ fn replicas_get_their_own_disks_and_objects() {
         assert!(applied.contains(&o.to_string()), "{o} in {applied:?}");
     }
     assert!(plan.title.contains("3 node(s) and 2 read-only replica(s)"));
+    let shown = plan.to_string();
+    assert!(
+        shown.contains("+ create  es-disk-replica-2 (read-only replica 2)"),
+        "{shown}"
+    );
+    assert!(shown.contains("+ create  es-disk-3 (node 3)"), "{shown}");
+    let doc = super::super::json::document(&with_replicas("3", 2), &plan, None);
+    let steps = doc["plan"]["disks"].as_array().unwrap();
+    assert_eq!(steps[2]["node"], 3);
+    assert!(steps[2].get("replica").is_none());
+    assert_eq!(steps[4]["node"], serde_json::Value::Null);
+    assert_eq!(steps[4]["replica"], 2);
+    assert_eq!(doc["cluster"]["readOnlyReplicas"], 2);
     // --adopt-disks names the nodes' disks; replicas keep esk's names.
     let adopt = AdoptPattern::parse("esdisk-{i}").unwrap();
     let wanted = wanted_disk_names(&with_replicas("3", 1), Some(&adopt));
