@@ -118,6 +118,10 @@ pub enum Command {
         /// Also print freshly generated TLS Secrets and passwords (private keys included).
         #[arg(long)]
         include_secrets: bool,
+        /// Read-only replicas beside the voting nodes (20.10+): own disks, certificates and
+        /// DNS names, not in the cluster size or quorum (default: as recorded, else 0).
+        #[arg(long, value_name = "K")]
+        read_only_replicas: Option<String>,
     },
     /// Create the cluster's disks and objects; re-running is a no-op.
     Create {
@@ -131,6 +135,10 @@ pub enum Command {
         /// them, never format or delete them.
         #[arg(long, value_name = "PATTERN")]
         adopt_disks: Option<String>,
+        /// Read-only replicas beside the voting nodes (20.10+): own disks, certificates and
+        /// DNS names, not in the cluster size or quorum (default: as recorded, else 0).
+        #[arg(long, value_name = "K")]
+        read_only_replicas: Option<String>,
         /// Replace the cluster CA and every node certificate, in three rolling phases.
         #[arg(long)]
         rotate_certs: bool,
@@ -168,9 +176,14 @@ pub enum Command {
         /// New number of nodes (1-99).
         #[arg(allow_negative_numbers = true)]
         nodes: String,
-        /// Delete the disks of nodes beyond M (asks for confirmation unless --yes).
+        /// Delete the disks of nodes (and read-only replicas) beyond M (and K), asking for
+        /// confirmation unless --yes.
         #[arg(long)]
         prune_disks: bool,
+        /// Read-only replicas beside the voting nodes (20.10+): own disks, certificates and
+        /// DNS names, not in the cluster size or quorum (default: as recorded, else 0).
+        #[arg(long, value_name = "K")]
+        read_only_replicas: Option<String>,
         /// Print the plan and change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -343,6 +356,7 @@ impl Global {
             },
             profile,
             kube_id: String::new(),
+            replicas: 0,
         })
     }
 }

@@ -39,7 +39,14 @@ pub fn run(cli: Cli) -> Result<()> {
             nodes,
             output,
             include_secrets,
-        } => render(g, node_count(nodes)?, output, *include_secrets),
+            read_only_replicas,
+        } => render(
+            g,
+            node_count(nodes)?,
+            replicas_flag(read_only_replicas)?.unwrap_or(0),
+            output,
+            *include_secrets,
+        ),
         Command::Create {
             nodes,
             dry_run,
@@ -49,6 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
             wait,
             timeout,
             output,
+            read_only_replicas,
         } => {
             let nodes = node_count(nodes)?;
             let json = json_output(output)?;
@@ -56,7 +64,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 .as_deref()
                 .map(AdoptPattern::parse)
                 .transpose()?;
+            let replicas = replicas_flag(read_only_replicas)?;
             let mut s = Session::open(g, nodes, &report, true)?;
+            s.set_replicas(replicas)?;
             if adopt.is_some() && matches!(s.spec.cloud, Cloud::Kind | Cloud::Dynamic) {
                 return Err(UsageError::new(format!(
                     "--adopt-disks takes over cloud disks (gke, aws); with --cloud {} there \
@@ -92,9 +102,13 @@ pub fn run(cli: Cli) -> Result<()> {
             wait,
             timeout,
             output,
+            read_only_replicas,
         } => {
             let json = json_output(output)?;
-            let mut s = Session::open(g, node_count(nodes)?, &report, true)?;
+            let nodes = node_count(nodes)?;
+            let replicas = replicas_flag(read_only_replicas)?;
+            let mut s = Session::open(g, nodes, &report, true)?;
+            s.set_replicas(replicas)?;
             let make = |s: &mut Session| -> Result<(Plan, Observed)> {
                 let observed = s.observe(&plan::wanted_disk_names(&s.spec, None), false)?;
                 let plan = plan::plan_resize(
@@ -192,10 +206,22 @@ fn credentials(g: &Global) -> Result<()> {
     }
 }
 
+/// `--read-only-replicas K`, validated; `None` when not given (a re-run keeps the record's).
+fn replicas_flag(raw: &Option<String>) -> Result<Option<u8>, UsageError> {
+    raw.as_deref().map(crate::spec::replica_count).transpose()
+}
+
 /// `esk render`: manifests only; no cluster, no cloud.
-fn render(g: &Global, nodes: NodeCount, output: &str, include_secrets: bool) -> Result<()> {
+fn render(
+    g: &Global,
+    nodes: NodeCount,
+    replicas: u8,
+    output: &str,
+    include_secrets: bool,
+) -> Result<()> {
     let cloud = g.cloud.as_deref().map(str::parse::<Cloud>).transpose()?;
-    let spec = g.spec(nodes, cloud)?;
+    let mut spec = g.spec(nodes, cloud)?;
+    spec.set_replicas(replicas)?;
     let templates = Templates::load(g.templates.as_deref())?;
     let manifests = offline_manifests(&spec, &templates, include_secrets)?;
     if spec.security.tls && !include_secrets {
@@ -224,8 +250,7 @@ pub fn offline_manifests(
 ) -> Result<Vec<Manifest>> {
     let disks = adapters::offline(spec)?;
     let node_disks: Vec<NodeDisk> = spec
-        .nodes
-        .indices()
+        .members()
         .map(|i| NodeDisk {
             index: i,
             source: disks.planned_source(&spec.disk_name(i), i),
@@ -326,6 +351,8 @@ struct Session<'a> {
     notes: Vec<String>,
     /// --profile was given (changing a cluster's profile must be deliberate).
     profile_given: bool,
+    /// --read-only-replicas was given; otherwise the record's count is kept.
+    replicas_given: bool,
     /// Why this run must not make disks or pods (no Kubernetes node in the zone, no CSI
     /// driver); checked once the plan is known, so input errors are reported first.
     refusal: Option<String>,
@@ -396,9 +423,19 @@ impl<'a> Session<'a> {
             zone: connected.zone,
             notes: [notes, connected.notes].concat(),
             profile_given: g.profile.is_some(),
+            replicas_given: false,
             refusal,
             report,
         })
+    }
+
+    /// The replica count asked for; without the flag the record's is used once observed.
+    fn set_replicas(&mut self, replicas: Option<u8>) -> Result<()> {
+        if let Some(k) = replicas {
+            self.spec.set_replicas(k)?;
+            self.replicas_given = true;
+        }
+        Ok(())
     }
 
     /// The cluster's objects and record, then its disks (by label, plus `names`).
@@ -413,6 +450,9 @@ impl<'a> Session<'a> {
         });
         let state = state?;
         if let Some(r) = &state.record {
+            if !self.replicas_given && !deleting {
+                self.spec.set_replicas(r.replicas)?;
+            }
             let warnings = r.check(&self.spec, &self.zone, deleting, self.profile_given)?;
             self.notes.extend(warnings);
             let auto = self.spec.profile.str("node.antiAffinity")? == "auto";
@@ -629,6 +669,9 @@ fn summary(spec: &Spec, plan: &Plan, o: &Outcome) -> String {
     let mut parts = Vec::new();
     if plan.action != plan::Action::Delete {
         parts.push(format!("{} node(s)", spec.nodes));
+        if spec.replicas > 0 {
+            parts.push(format!("{} read-only replica(s)", spec.replicas));
+        }
     }
     parts.push(format!(
         "disks: {} created, {} adopted, {} kept, {} deleted",

@@ -361,8 +361,13 @@ impl Executor<'_> {
         }
         if !issued.new_node_certs.is_empty() {
             self.report.info(&format!(
-                "issued certificates for node(s) {:?}",
-                issued.new_node_certs
+                "issued certificates for node(s) [{}]",
+                issued
+                    .new_node_certs
+                    .iter()
+                    .map(|i| crate::spec::member_label(*i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         manifests.extend(material);
@@ -380,6 +385,7 @@ impl Executor<'_> {
             } else {
                 "preferred".into()
             },
+            replicas: self.spec.replicas,
         };
         manifests.push(record.manifest(self.spec));
         crate::roll::stamp::stamp(&mut manifests);

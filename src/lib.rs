@@ -19,6 +19,7 @@ pub mod plan;
 pub mod profile;
 pub mod record;
 pub mod render;
+pub mod replica;
 pub mod report;
 pub mod roll;
 pub mod secrets;

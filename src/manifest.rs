@@ -118,9 +118,8 @@ impl Manifest {
             .get("metadata")?
             .get("labels")?
             .get(NODE_LABEL)?
-            .as_str()?
-            .parse()
-            .ok()
+            .as_str()
+            .and_then(crate::spec::parse_member)
     }
 }
 

@@ -23,6 +23,8 @@ pub struct Record {
     /// "required" or "preferred": decided once, so a changing node count cannot flip it and
     /// restart every node on a re-run.
     pub anti_affinity: String,
+    /// Read-only replicas (`--read-only-replicas`): kept by re-runs that do not pass the flag.
+    pub replicas: u8,
 }
 
 pub fn record_name(spec: &Spec) -> String {
@@ -43,6 +45,10 @@ impl Record {
                 .unwrap_or_else(|| "deployment".into()),
             tls: data.get("tls").is_none_or(|t| t == "true"),
             anti_affinity: data.get("antiAffinity").cloned().unwrap_or_default(),
+            replicas: data
+                .get("readOnlyReplicas")
+                .and_then(|k| k.parse().ok())
+                .unwrap_or(0),
             disks: data
                 .get("disks")
                 .map(|d| {
@@ -123,6 +129,10 @@ impl Record {
         put("workload", self.workload.clone());
         put("tls", self.tls.to_string());
         put("antiAffinity", self.anti_affinity.clone());
+        // Absent means none, so a cluster without replicas keeps the record it always had.
+        if self.replicas > 0 {
+            put("readOnlyReplicas", self.replicas.to_string());
+        }
         put("eskVersion", env!("CARGO_PKG_VERSION").to_string());
         let labels: Mapping = labels(spec, "record", None)
             .into_iter()

@@ -30,6 +30,7 @@ const BUILT_IN: &[(&str, &str)] = templates!(
     "_helpers.j2",
     "_pod.j2",
     "headless-service.yaml.j2",
+    "replica-service.yaml.j2",
     "client-service.yaml.j2",
     "frontend-configmap.yaml.j2",
     "frontend-deployment.yaml.j2",
@@ -244,6 +245,8 @@ fn base_context(spec: &Spec) -> JValue {
             name => spec.name.as_str(),
             namespace => spec.namespace.as_str(),
             size => spec.nodes.get(),
+            replicas => spec.replicas,
+            replica_service => replica_service(spec),
             dns => cluster_dns(spec),
             client_dns => client_dns(spec),
             cloud => spec.cloud.as_str(),
@@ -283,6 +286,27 @@ pub fn cluster_dns(spec: &Spec) -> String {
     format!("{}.{}.svc.{}", spec.name, spec.namespace, domain(spec))
 }
 
+/// The headless Service that gives the read-only replicas their own DNS names
+/// (`<host>.<name>-replica.<ns>.svc`), kept apart from the discovery Service so the cluster's
+/// DNS name resolves to voting nodes only.
+pub fn replica_service(spec: &Spec) -> String {
+    format!("{}-replica", spec.name)
+}
+
+/// The stable DNS name of member i (a node or a read-only replica).
+pub fn member_fqdn(spec: &Spec, i: u8) -> String {
+    match crate::spec::replica_of(i) {
+        Some(_) => format!(
+            "{}.{}.{}.svc.{}",
+            spec.node_name(i),
+            replica_service(spec),
+            spec.namespace,
+            domain(spec)
+        ),
+        None => format!("{}.{}", spec.node_name(i), cluster_dns(spec)),
+    }
+}
+
 /// The client Service's name: one address over the ready nodes.
 pub fn client_dns(spec: &Spec) -> String {
     format!(
@@ -302,6 +326,9 @@ pub fn pv_name(spec: &Spec, i: u8) -> String {
 /// Node i's claim. A StatefulSet finds its claims by name, `<template>-<set>-<ordinal>`, so
 /// esk pre-creates them under that name.
 pub fn pvc_name(spec: &Spec, i: u8) -> String {
+    if let Some(j) = crate::spec::replica_of(i) {
+        return format!("{}-replica-data-{j}", spec.name);
+    }
     match spec.workload {
         Workload::Deployment => format!("{}-data-{i}", spec.name),
         Workload::StatefulSet => format!("data-{}-{}", spec.name, i - 1),
@@ -313,7 +340,11 @@ fn node_context(spec: &Spec, disk: &NodeDisk) -> JValue {
     minijinja::context! {
         index => i,
         name => spec.node_name(i),
-        fqdn => format!("{}.{}", spec.node_name(i), cluster_dns(spec)),
+        fqdn => member_fqdn(spec, i),
+        // Read-only replicas: labelled component `replica`, so the voting nodes' selectors
+        // (PodDisruptionBudget, anti-affinity, Services, NetworkPolicy) never pick them.
+        replica => crate::spec::replica_of(i).is_some(),
+        component => if crate::spec::replica_of(i).is_some() { "replica" } else { "node" },
         pv => pv_name(spec, i),
         tls_secret => crate::secrets::node_secret(spec, i),
         // With dynamic provisioning the claim is the disk, named by the adapter.
@@ -350,7 +381,7 @@ pub fn selector(spec: &Spec, component: &str, node: Option<u8>) -> BTreeMap<Stri
     l.insert(INSTANCE.into(), spec.name.to_string());
     l.insert(COMPONENT.into(), component.into());
     if let Some(i) = node {
-        l.insert(NODE_LABEL.into(), i.to_string());
+        l.insert(NODE_LABEL.into(), crate::spec::member_label(i));
     }
     l
 }

@@ -28,7 +28,10 @@ pub fn credentials_secret(spec: &Spec) -> String {
 }
 
 pub fn node_secret(spec: &Spec, i: u8) -> String {
-    format!("{}-node-{i}-tls", spec.name)
+    match crate::spec::replica_of(i) {
+        Some(j) => format!("{}-replica-{j}-tls", spec.name),
+        None => format!("{}-node-{i}-tls", spec.name),
+    }
 }
 
 /// Objects `delete --keep-disks` leaves in place with the disks.
@@ -56,6 +59,16 @@ pub fn decode(data: &Value) -> BTreeMap<String, String> {
 /// The SANs of node i's certificate: its stable DNS names, the cluster's, and localhost.
 pub fn node_dns_names(spec: &Spec, i: u8) -> Vec<String> {
     let node = spec.node_name(i);
+    if crate::spec::replica_of(i).is_some() {
+        // A read-only replica answers only for itself: clients reach it by the name it
+        // advertises in gossip, never by the cluster's or the client Service's name.
+        let service = crate::render::replica_service(spec);
+        return vec![
+            crate::render::member_fqdn(spec, i),
+            format!("{node}.{service}.{}.svc", spec.namespace),
+            node,
+        ];
+    }
     let cluster = cluster_dns(spec);
     vec![
         format!("{node}.{cluster}"),
@@ -85,7 +98,7 @@ pub fn object_refs(spec: &Spec) -> Vec<ObjectRef> {
             name: ca_configmap(spec),
         },
     ];
-    refs.extend(spec.nodes.indices().map(|i| secret(node_secret(spec, i))));
+    refs.extend(spec.members().map(|i| secret(node_secret(spec, i))));
     refs
 }
 
@@ -169,7 +182,7 @@ pub fn material(
     ));
     out.push(ca_cert_configmap(spec, &ca.cert_pem));
     let mut wanted = Vec::new();
-    for i in spec.nodes.indices() {
+    for i in spec.members() {
         let stored = existing.get(&node_secret(spec, i)).and_then(|d| {
             // Reuse only a certificate issued by the CA in use now.
             let cert = NodeCert {

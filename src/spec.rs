@@ -8,6 +8,8 @@ use std::str::FromStr;
 use crate::error::UsageError;
 use crate::profile::Profile;
 
+pub use crate::replica::{member_label, parse_member, replica_count, replica_of, REPLICA_BASE};
+
 /// The longest cluster name: leaves room for `-disk-99`, `-frontend` and the like inside the
 /// 63-character limit of DNS labels, GCE disk names and label values.
 pub const MAX_NAME_LEN: usize = 40;
@@ -269,6 +271,8 @@ pub struct Spec {
     /// The Kubernetes cluster's identity (kube-system's uid), written on every disk so two
     /// clusters using one project never share disks. Empty where no cluster is involved.
     pub kube_id: String,
+    /// Read-only replicas beside the voting nodes (`--read-only-replicas K`, 0 by default).
+    pub replicas: u8,
 }
 
 /// Checks an IPv4 or IPv6 CIDR such as 203.0.113.0/24.
@@ -295,15 +299,21 @@ impl Spec {
         self.profile.u64("generation").unwrap_or(25)
     }
 
-    /// Disk (or local volume) name for node `i`; the scheme the cluster record and the
-    /// adapters agree on.
+    /// Disk (or local volume) name for member `i`; the scheme the cluster record and the
+    /// adapters agree on. Replica j's is `<name>-disk-replica-<j>`, never a node's.
     pub fn disk_name(&self, i: u8) -> String {
-        format!("{}-disk-{i}", self.name)
+        match replica_of(i) {
+            Some(j) => format!("{}-disk-replica-{j}", self.name),
+            None => format!("{}-disk-{i}", self.name),
+        }
     }
 
     /// The pod hostname of node i: `<name>-<i>` for Deployments, `<name>-<i-1>` for a
-    /// StatefulSet (ordinals start at 0).
+    /// StatefulSet (ordinals start at 0); replica j's is `<name>-replica-<j>`.
     pub fn node_name(&self, i: u8) -> String {
+        if let Some(j) = replica_of(i) {
+            return format!("{}-replica-{j}", self.name);
+        }
         match self.workload {
             Workload::Deployment => format!("{}-{i}", self.name),
             Workload::StatefulSet => format!("{}-{}", self.name, i - 1),

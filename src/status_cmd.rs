@@ -87,6 +87,7 @@ fn resolve(g: &Global, mut spec: Spec, obs: &Observation) -> Result<Spec> {
             }
             spec.security.tls = r.tls;
             spec.security.required_anti_affinity = r.anti_affinity != "preferred";
+            spec.replicas = r.replicas;
         }
         None => {
             let set = node_workloads.iter().find(|w| w["kind"] == "StatefulSet");
@@ -100,6 +101,13 @@ fn resolve(g: &Global, mut spec: Spec, obs: &Observation) -> Result<Spec> {
             if let Ok(n) = NodeCount::new(count) {
                 spec.nodes = n;
             }
+            spec.replicas = obs
+                .objects
+                .iter()
+                .filter(|o| o["kind"] == "Deployment")
+                .filter(|o| o["metadata"]["labels"][COMPONENT] == "replica")
+                .count()
+                .min(usize::from(NodeCount::MAX)) as u8;
         }
     }
     Ok(spec)

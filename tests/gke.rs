@@ -480,3 +480,6 @@ fn a_failed_create_reports_and_a_rerun_resumes() {
     );
     assert_eq!(node_deployments(&bed, "es").len(), 3);
 }
+
+#[path = "gke/replicas.rs"]
+mod replicas;

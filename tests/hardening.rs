@@ -92,11 +92,20 @@ fn render(args: &[&str]) -> Vec<Manifest> {
         "us-central1-a",
     ]);
     let cli = Cli::try_parse_from(&argv).expect("arguments parse");
-    let Command::Render { nodes, .. } = &cli.command else {
+    let Command::Render {
+        nodes,
+        read_only_replicas,
+        ..
+    } = &cli.command
+    else {
         unreachable!()
     };
     let nodes = esk::cli::node_count(nodes).unwrap();
-    let spec = cli.global.spec(nodes, None).unwrap();
+    let mut spec = cli.global.spec(nodes, None).unwrap();
+    if let Some(k) = read_only_replicas {
+        let k = esk::spec::replica_count(k).unwrap();
+        spec.set_replicas(k).unwrap();
+    }
     let templates = esk::render::Templates::load(None).unwrap();
     esk::commands::offline_manifests(&spec, &templates, false).unwrap()
 }
@@ -110,7 +119,13 @@ fn renderings() -> Vec<(String, Vec<Value>)> {
     let mut out = Vec::new();
     for profile in PROFILES {
         for workload in WORKLOADS {
-            for extra in [&[][..], &["--insecure"][..]] {
+            // Read-only replicas (20.10+, one Deployment each) are pods like the nodes.
+            let replicas = *workload == "deployment" && *profile != "eventstore-5";
+            let with_replicas = &["--read-only-replicas", "2"][..];
+            for extra in [&[][..], &["--insecure"][..], with_replicas] {
+                if extra == with_replicas && !replicas {
+                    continue;
+                }
                 let mut args = vec!["3", "--profile", profile, "--workload", workload];
                 args.extend_from_slice(extra);
                 let what = format!("{profile}/{workload}{}", extra.join(""));
@@ -334,15 +349,21 @@ fn every_pod_template_is_hardened() {
             pods += 1;
         }
     }
-    // Per rendering: 3 node Deployments or one StatefulSet, and the frontend.
-    assert_eq!(pods, PROFILES.len() * 2 * (4 + 2), "pod templates checked");
+    // Per rendering: 3 node Deployments or one StatefulSet, and the frontend; with replicas
+    // (four 20.10+ profiles) 3 nodes, 2 replicas and the frontend.
+    assert_eq!(
+        pods,
+        PROFILES.len() * 2 * (4 + 2) + 4 * (3 + 2 + 1),
+        "pod templates checked"
+    );
 }
 
 #[test]
 fn every_path_the_servers_write_is_a_writable_volume() {
     for (what, objects) in renderings() {
         for (name, pod) in pod_templates(&objects) {
-            if pod["metadata"]["labels"]["app.kubernetes.io/component"] != "node" {
+            let component = &pod["metadata"]["labels"]["app.kubernetes.io/component"];
+            if component != "node" && component != "replica" {
                 continue;
             }
             let owner = objects

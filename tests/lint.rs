@@ -109,6 +109,28 @@ fn every_built_in_render_lints_clean() {
 }
 
 #[test]
+fn read_only_replicas_lint_clean_and_are_told_apart_from_voting_nodes() {
+    for (profile, prefix) in [("default", "KURRENTDB_"), ("eventstore-24", "EVENTSTORE_")] {
+        for k in ["1", "2"] {
+            let yaml = render("3", &["--profile", profile, "--read-only-replicas", k]);
+            let (code, report) = lint_json(&yaml);
+            assert_eq!(code, Some(0), "{profile} {k}: {report:#}");
+            assert_eq!(rule_ids(&report), Vec::<String>::new(), "{profile} {k}");
+            // The same pods as voting members: 3 + K servers for a CLUSTER_SIZE of 3.
+            let setting = format!("- name: {prefix}READ_ONLY_REPLICA\n          value: 'true'");
+            assert!(yaml.contains(&setting), "{profile}");
+            let voting = yaml.replace(&setting, &setting.replace("'true'", "'false'"));
+            let (code, report) = lint_json(&voting);
+            assert_eq!(code, Some(5), "{profile} {k}");
+            assert!(
+                rule_ids(&report).contains(&"ES007".to_string()),
+                "{report:#}"
+            );
+        }
+    }
+}
+
+#[test]
 fn each_version_has_its_own_ports_checked() {
     // Closing a port a version really uses between nodes is found; 5.x gossips on 2112.
     let v5 = render("3", &["--profile", "eventstore-5"]);

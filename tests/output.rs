@@ -35,11 +35,20 @@ fn render_on(cloud: &str, args: &[&str], include_secrets: bool) -> Vec<Manifest>
         _ => &[][..],
     });
     let cli = Cli::try_parse_from(&argv).expect("arguments parse");
-    let Command::Render { nodes, .. } = &cli.command else {
+    let Command::Render {
+        nodes,
+        read_only_replicas,
+        ..
+    } = &cli.command
+    else {
         unreachable!()
     };
     let nodes = esk::cli::node_count(nodes).unwrap();
-    let spec = cli.global.spec(nodes, None).unwrap();
+    let mut spec = cli.global.spec(nodes, None).unwrap();
+    if let Some(k) = read_only_replicas {
+        let k = esk::spec::replica_count(k).unwrap();
+        spec.set_replicas(k).unwrap();
+    }
     let templates = Templates::load(None).unwrap();
     esk::commands::offline_manifests(&spec, &templates, include_secrets).unwrap()
 }
@@ -562,3 +571,6 @@ fn render_never_prints_private_keys_unless_asked() {
     let with = render(&["3"], true);
     assert!(with.iter().any(|m| m.object.name == "es-ca"));
 }
+
+#[path = "output/replicas.rs"]
+mod replicas;

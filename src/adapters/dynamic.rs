@@ -108,7 +108,7 @@ impl Dynamic {
                     MANAGED_BY: "esk",
                     DISK_OF_LABEL: self.spec.name.as_str(),
                     NAMESPACE_LABEL: self.spec.namespace.as_str(),
-                    NODE_LABEL: i.to_string(),
+                    NODE_LABEL: crate::spec::member_label(i),
                 },
             },
             "spec": spec,
@@ -157,7 +157,9 @@ impl DiskAdapter for Dynamic {
                     .as_str()
                     .unwrap_or_default()
                     .to_string(),
-                node: labels[NODE_LABEL].as_str().and_then(|n| n.parse().ok()),
+                node: labels[NODE_LABEL]
+                    .as_str()
+                    .and_then(crate::spec::parse_member),
                 source: self.source(&name),
                 owner,
                 name,

@@ -125,7 +125,7 @@ impl Kubectl {
                 .to_string();
             let node = item["metadata"]["labels"][NODE_LABEL]
                 .as_str()
-                .and_then(|n| n.parse().ok());
+                .and_then(crate::spec::parse_member);
             if kind == "ConfigMap" && name == record_name(spec) {
                 let data: BTreeMap<String, String> =
                     serde_json::from_value(item["data"].clone()).unwrap_or_default();

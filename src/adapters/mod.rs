@@ -52,7 +52,7 @@ pub trait DiskAdapter: Sync {
 
 /// Reads ownership from a disk's labels or tags.
 pub fn owner_of(spec: &Spec, get: impl Fn(&str) -> Option<String>) -> (Owner, Option<u8>) {
-    let node = get(NODE_KEY).and_then(|n| n.parse().ok());
+    let node = get(NODE_KEY).and_then(|n| crate::spec::parse_member(&n));
     match (get(MANAGED_KEY), get(CLUSTER_KEY), get(NAMESPACE_KEY)) {
         (Some(m), Some(c), Some(ns)) if m == "esk" => {
             let same_kube = get(KUBE_KEY).as_deref() == Some(spec.kube_id.as_str());
@@ -82,7 +82,7 @@ pub fn disk_labels(spec: &Spec, i: u8, adopted: bool) -> Vec<(&'static str, Stri
         (CLUSTER_KEY, spec.name.to_string()),
         (NAMESPACE_KEY, spec.namespace.to_string()),
         (KUBE_KEY, spec.kube_id.clone()),
-        (NODE_KEY, i.to_string()),
+        (NODE_KEY, crate::spec::member_label(i)),
     ];
     if adopted {
         labels.push((ADOPTED_KEY, "true".to_string()));

@@ -22,7 +22,8 @@ use crate::error::exit;
 use crate::manifest::COMPONENT;
 use crate::plan::Disk;
 use crate::record::Record;
-use crate::render::cluster_dns;
+use crate::render::member_fqdn;
+use crate::spec::replica_of;
 use crate::spec::{Spec, Workload};
 use facts::{label, name_of, parse_gossip, phase_of, status_message};
 use nodes::{cluster_info, disk_row, gather, record_of, Node};
@@ -84,6 +85,9 @@ pub struct ClusterInfo {
     pub namespace: String,
     /// Node count: the record's, else the spec's.
     pub nodes: u8,
+    /// Read-only replicas beside them (not in `nodes`, the size or the quorum); omitted when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub read_only_replicas: u8,
     pub profile: Option<String>,
     /// The server version the node workloads run (their image tag).
     pub server_version: Option<String>,
@@ -94,6 +98,14 @@ pub struct ClusterInfo {
     pub anti_affinity: Option<String>,
     pub created: Option<String>,
     pub changed: Option<String>,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+fn member_number<S: serde::Serializer>(i: &u8, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u8(replica_of(*i).unwrap_or(*i))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -139,8 +151,13 @@ pub struct MemberRow {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeHealth {
+    /// The node's number; a read-only replica's own number j (with `read_only_replica`).
+    #[serde(serialize_with = "member_number")]
     pub index: u8,
     pub name: String,
+    /// A read-only replica, not a voting node (omitted for voting nodes).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_only_replica: bool,
     /// Ready, settled, agreeing.
     pub ok: bool,
     pub problem: Option<String>,
@@ -232,13 +249,12 @@ pub fn assess(spec: &Spec, obs: &Observation, now: i64) -> Health {
         };
     }
     let expected = spec.nodes.get();
-    let dns = cluster_dns(spec);
     let peers: Vec<verdict::Peer> = nodes
         .iter()
         .map(|n| verdict::Peer {
             index: n.index,
             name: n.name.clone(),
-            fqdn: format!("{}.{dns}", n.name),
+            fqdn: member_fqdn(spec, n.index),
             ip: n.pod.as_ref().and_then(|p| p.ip.clone()),
             uptime: n
                 .pod
@@ -264,7 +280,7 @@ pub fn assess(spec: &Spec, obs: &Observation, now: i64) -> Health {
             None => {}
         }
     }
-    let judged = verdict::judge(expected, &peers, &views, &unreachable);
+    let judged = verdict::judge(expected, spec.replicas, &peers, &views, &unreachable);
     let mut rows = Vec::new();
     for n in &nodes {
         let events = n
@@ -290,8 +306,13 @@ pub fn assess(spec: &Spec, obs: &Observation, now: i64) -> Health {
             .workload
             .filter(|w| !facts::workload_current(w))
             .map(|_| "rolling out (its workload has not caught up with its spec)".to_string());
-        let beyond =
-            (n.index > expected).then(|| format!("beyond the cluster's {expected} node(s)"));
+        let beyond = (!spec.is_member(n.index)).then(|| match replica_of(n.index) {
+            Some(_) => format!(
+                "beyond the cluster's {} read-only replica(s)",
+                spec.replicas
+            ),
+            None => format!("beyond the cluster's {expected} node(s)"),
+        });
         let problem = beyond
             .or(pod_problem)
             .or(rolling)
@@ -306,6 +327,7 @@ pub fn assess(spec: &Spec, obs: &Observation, now: i64) -> Health {
         rows.push(NodeHealth {
             index: n.index,
             name: n.name.clone(),
+            read_only_replica: replica_of(n.index).is_some(),
             ok: problem.is_none(),
             problem,
             disk: disk_row(n),
@@ -366,7 +388,7 @@ fn collect_warnings(
         out.extend(warnings::spreading(a, spec.nodes));
     }
     match &obs.disks {
-        Some(Ok(disks)) => out.extend(warnings::surplus_disks(disks, spec.nodes)),
+        Some(Ok(disks)) => out.extend(warnings::surplus_disks(disks, spec)),
         Some(Err(e)) => out.push(format!(
             "warning: the disks could not be listed, so surplus disks are not shown: {}",
             e.lines().next().unwrap_or("")
@@ -375,7 +397,7 @@ fn collect_warnings(
     }
     let volumes: Vec<warnings::Placement> = nodes
         .iter()
-        .filter(|n| n.index <= spec.nodes.get())
+        .filter(|n| spec.is_member(n.index))
         .filter_map(|n| {
             let v = n.volume?;
             Some(warnings::Placement {

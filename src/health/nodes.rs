@@ -12,7 +12,7 @@ use crate::manifest::{COMPONENT, NODE_LABEL};
 use crate::plan::{Disk, Owner};
 use crate::record::{record_name, Record};
 use crate::render::pvc_name;
-use crate::spec::{Spec, Workload};
+use crate::spec::{replica_of, Spec, Workload, REPLICA_BASE};
 
 /// The pieces of one node before judging.
 pub struct Node<'a> {
@@ -37,7 +37,7 @@ fn owner_text(owner: &Owner) -> String {
 
 /// The node (1-based) a node workload or pod belongs to.
 fn node_index(spec: &Spec, v: &Value) -> Option<u8> {
-    if let Some(i) = label(v, NODE_LABEL).and_then(|n| n.parse().ok()) {
+    if let Some(i) = label(v, NODE_LABEL).and_then(crate::spec::parse_member) {
         return Some(i);
     }
     // StatefulSet pods: <set>-<ordinal>.
@@ -78,6 +78,7 @@ pub fn cluster_info(spec: &Spec, obs: &Observation, workloads: &[&Value]) -> Clu
         name: spec.name.to_string(),
         namespace: spec.namespace.to_string(),
         nodes: r.map_or(spec.nodes.get(), |r| r.nodes),
+        read_only_replicas: r.map_or(spec.replicas, |r| r.replicas),
         profile: r.map(|r| r.profile.clone()).filter(|p| !p.is_empty()),
         server_version: image
             .and_then(|i| i.rsplit_once(':'))
@@ -95,7 +96,8 @@ pub fn cluster_info(spec: &Spec, obs: &Observation, workloads: &[&Value]) -> Clu
 }
 
 pub fn gather<'a>(spec: &Spec, obs: &'a Observation) -> Vec<Node<'a>> {
-    let is_node = |o: &&Value| label(o, COMPONENT) == Some("node");
+    // Voting nodes and read-only replicas alike: each has a workload, a pod, a disk.
+    let is_node = |o: &&Value| matches!(label(o, COMPONENT), Some("node" | "replica"));
     let workloads: Vec<&Value> = obs
         .objects
         .iter()
@@ -118,23 +120,36 @@ pub fn gather<'a>(spec: &Spec, obs: &'a Observation) -> Vec<Node<'a>> {
         .find(|w| w["kind"] == "StatefulSet")
         .copied();
     let set_size = set.map_or(0, |s| s["spec"]["replicas"].as_u64().unwrap_or(0)) as u8;
-    let highest = workloads
+    let seen: Vec<u8> = workloads
         .iter()
         .filter_map(|w| node_index(spec, w))
         .chain(pods.keys().copied())
+        .collect();
+    let voting = |i: &u8| replica_of(*i).is_none();
+    let highest = seen
+        .iter()
+        .copied()
+        .filter(voting)
         .chain(std::iter::once(set_size))
         .max()
         .unwrap_or(0)
         .max(spec.nodes.get());
+    let highest_replica = seen
+        .iter()
+        .filter_map(|i| replica_of(*i))
+        .max()
+        .unwrap_or(0)
+        .max(spec.replicas);
     let disks: Vec<&Disk> = match &obs.disks {
         Some(Ok(d)) => d.iter().filter(|d| d.owner.is_ours()).collect(),
         _ => Vec::new(),
     };
     (1..=highest)
+        .chain((1..=highest_replica).map(|j| REPLICA_BASE + j))
         .map(|i| {
             let workload = match spec.workload {
-                Workload::StatefulSet => set.filter(|_| i <= set_size),
-                Workload::Deployment => workloads
+                Workload::StatefulSet if voting(&i) => set.filter(|_| i <= set_size),
+                _ => workloads
                     .iter()
                     .find(|w| w["kind"] == "Deployment" && node_index(spec, w) == Some(i))
                     .copied(),

@@ -89,6 +89,9 @@ pub fn table(h: &Health, connection: Option<&Connection>) -> String {
     }
     out.push('\n');
     let mut facts = vec![format!("{} node(s)", c.nodes)];
+    if c.read_only_replicas > 0 {
+        facts.push(format!("{} read-only replica(s)", c.read_only_replicas));
+    }
     let mut push = |label: &str, v: &Option<String>| {
         if let Some(v) = v {
             facts.push(format!("{label}{v}"));

@@ -272,3 +272,5 @@ fn a_rolling_workload_is_not_healthy_yet() {
         .unwrap()
         .starts_with("rolling out"));
 }
+
+mod replicas;

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::facts::{GossipDoc, Member};
 use super::{MemberRow, Verdict};
+use crate::spec::replica_of;
 
 /// A node as gossip may name it.
 #[derive(Clone, Debug)]
@@ -98,13 +99,38 @@ fn leaders_of(view: &View, peers: &[Peer]) -> Vec<String> {
     leaders
 }
 
+/// Why a member holds the wrong role: a read-only replica voting, or a voting node that
+/// came up as a replica (its READ_ONLY_REPLICA setting).
+fn role_trouble(replica: bool, m: &Member) -> Option<String> {
+    if replica && m.in_cluster() {
+        Some(format!(
+            "a voting member ({}), not a read-only replica: READ_ONLY_REPLICA is not on",
+            m.state
+        ))
+    } else if !replica && (m.state == "ReadOnlyReplica" || m.is_read_only_replica) {
+        Some(format!(
+            "a read-only replica ({}), not a voting node: READ_ONLY_REPLICA is on",
+            m.state
+        ))
+    } else {
+        None
+    }
+}
+
+/// `expected` voting nodes and `replicas` read-only replicas (member indices as in
+/// `crate::spec::REPLICA_BASE`); only the voting nodes count toward the quorum.
 pub fn judge(
     expected: u8,
+    replicas: u8,
     peers: &[Peer],
     views: &[View],
     unreachable: &BTreeMap<u8, String>,
 ) -> Judgement {
     let mut j = Judgement::default();
+    let is_member = |i: u8| match replica_of(i) {
+        Some(r) => r <= replicas,
+        None => i <= expected,
+    };
     let name = |i: u8| {
         peers
             .iter()
@@ -220,24 +246,32 @@ pub fn judge(
                     m.host(),
                     m.state
                 )),
-                Some(i) if i > expected => j.reasons.push(format!(
-                    "{} is a member beyond the cluster's {expected} node(s)",
-                    name(i)
-                )),
+                Some(i) if !is_member(i) => j.reasons.push(match replica_of(i) {
+                    Some(_) => format!(
+                        "{} is a member beyond the cluster's {replicas} read-only replica(s)",
+                        name(i)
+                    ),
+                    None => format!(
+                        "{} is a member beyond the cluster's {expected} node(s)",
+                        name(i)
+                    ),
+                }),
                 _ => {}
             }
         }
     }
-    for p in peers.iter().filter(|p| p.index <= expected) {
+    for p in peers.iter().filter(|p| is_member(p.index)) {
         if j.trouble.contains_key(&p.index) {
             continue;
         }
+        let replica = replica_of(p.index).is_some();
         let view = views.iter().find(|v| v.from == p.index);
         let own = view.and_then(|v| entry(v, p.index, peers));
         let seen = reference.and_then(|v| entry(v, p.index, peers));
         let trouble = match (view, own) {
             (None, _) => None,
             (Some(_), None) => Some("its gossip does not list itself".to_string()),
+            (Some(_), Some(m)) if role_trouble(replica, m).is_some() => role_trouble(replica, m),
             (Some(_), Some(m)) if !m.settled() => {
                 let stuck =
                     m.state == "DiscoverLeader" && p.uptime.is_some_and(|u| u >= STUCK_AFTER_SECS);
@@ -264,6 +298,7 @@ pub fn judge(
             _ if reference.is_none() || Some(p.index) == reference.map(|r| r.from) => None,
             None => Some("not in the leader's gossip".into()),
             Some(m) if !m.is_alive => Some("the leader's gossip marks it dead".into()),
+            Some(m) if role_trouble(replica, m).is_some() => role_trouble(replica, m),
             Some(m) if !m.settled() => Some(format!("the leader sees it as {}", m.state)),
             Some(_) => None,
         });
@@ -321,7 +356,7 @@ mod tests {
                 ("es-3", "Follower", true),
             ],
         );
-        let j = judge(3, &peers(3), &v, &BTreeMap::new());
+        let j = judge(3, 0, &peers(3), &v, &BTreeMap::new());
         assert_eq!(j.verdict, None, "{j:?}");
         assert_eq!(j.leader.as_deref(), Some("es-1"));
         assert!(j.trouble.is_empty(), "{j:?}");
@@ -339,7 +374,7 @@ mod tests {
         let v = vec![view(1, &members), view(2, &members)];
         let mut unreachable = BTreeMap::new();
         unreachable.insert(3, "connection refused".to_string());
-        let j = judge(3, &peers(3), &v, &unreachable);
+        let j = judge(3, 0, &peers(3), &v, &unreachable);
         assert_eq!(j.verdict, None, "{j:?}");
         assert_eq!(j.trouble[&3], "gossip unreachable: connection refused");
         assert!(!j.members[&3].alive);
@@ -356,7 +391,7 @@ mod tests {
                 ("es-3", "DiscoverLeader", true),
             ],
         );
-        let j = judge(3, &peers(3), &v, &BTreeMap::new());
+        let j = judge(3, 0, &peers(3), &v, &BTreeMap::new());
         assert_eq!(j.verdict, Some(Verdict::Down));
         assert!(j.reasons[0].starts_with("no leader"), "{j:?}");
         assert!(j.trouble[&1].contains("certificate name mismatch"), "{j:?}");
@@ -369,7 +404,7 @@ mod tests {
                 ("es-3", "Follower", false),
             ],
         )];
-        let j = judge(3, &peers(3), &v, &BTreeMap::new());
+        let j = judge(3, 0, &peers(3), &v, &BTreeMap::new());
         assert_eq!(j.verdict, Some(Verdict::Down));
         assert_eq!(
             j.reasons,
@@ -384,7 +419,7 @@ mod tests {
             view(2, &[("es-1", "Leader", true), ("es-2", "Follower", true)]),
             view(3, &[("es-3", "Leader", true)]),
         ];
-        let j = judge(3, &peers(3), &v, &BTreeMap::new());
+        let j = judge(3, 0, &peers(3), &v, &BTreeMap::new());
         assert_eq!(j.verdict, Some(Verdict::Down));
         assert_eq!(
             j.reasons,
@@ -404,7 +439,7 @@ mod tests {
             view(2, &[("es-2", "Follower", true)]),
             view(3, &healthy),
         ];
-        let j = judge(3, &peers(3), &v, &BTreeMap::new());
+        let j = judge(3, 0, &peers(3), &v, &BTreeMap::new());
         assert_eq!(j.verdict, None);
         assert_eq!(j.trouble[&2], "sees no leader");
         assert_eq!(j.trouble[&3], "CatchingUp: catching up with the leader");
@@ -417,7 +452,7 @@ mod tests {
             ("es-2", "Follower", true),
             ("old-node", "Follower", true),
         ];
-        let j = judge(2, &peers(2), &all_see(2, &members), &BTreeMap::new());
+        let j = judge(2, 0, &peers(2), &all_see(2, &members), &BTreeMap::new());
         assert_eq!(
             j.reasons,
             ["gossip lists old-node (Follower), which is not a node of this cluster"]

@@ -95,10 +95,11 @@ pub fn spreading(anti_affinity: &str, n: NodeCount) -> Option<String> {
 }
 
 /// Disks of this cluster beyond its node count (kept by a shrink).
-pub fn surplus_disks(disks: &[Disk], n: NodeCount) -> Option<String> {
+pub fn surplus_disks(disks: &[Disk], spec: &Spec) -> Option<String> {
+    let n = spec.nodes;
     let mut surplus: Vec<&Disk> = disks
         .iter()
-        .filter(|d| d.owner.is_ours() && d.node.is_some_and(|i| i > n.get()))
+        .filter(|d| d.owner.is_ours() && d.node.is_some_and(|i| !spec.is_member(i)))
         .collect();
     surplus.sort_by_key(|d| d.node);
     if surplus.is_empty() {
@@ -244,12 +245,24 @@ mod tests {
                 topology_value: String::new(),
             },
         };
-        let w = surplus_disks(&[disk(1), disk(4), disk(5)], NodeCount::new(3).unwrap()).unwrap();
+        #[derive(clap::Parser)]
+        struct Args {
+            #[command(flatten)]
+            g: crate::cli::Global,
+        }
+        let mut spec = <Args as clap::Parser>::parse_from(["esk"])
+            .g
+            .spec(NodeCount::new(3).unwrap(), Some(crate::spec::Cloud::Gke))
+            .unwrap();
+        spec.set_replicas(1).unwrap();
+        let r = |j: u8| crate::spec::REPLICA_BASE + j;
+        let disks = [disk(1), disk(4), disk(5), disk(r(1)), disk(r(2))];
+        let w = surplus_disks(&disks, &spec).unwrap();
         assert!(
-            w.starts_with("warning: disk(s) es-disk-4, es-disk-5 are kept"),
+            w.starts_with("warning: disk(s) es-disk-4, es-disk-5, es-disk-102 are kept"),
             "{w}"
         );
         assert!(w.contains("`esk resize 3 --prune-disks`"));
-        assert_eq!(surplus_disks(&[disk(1)], NodeCount::new(3).unwrap()), None);
+        assert_eq!(surplus_disks(&[disk(1), disk(r(1))], &spec), None);
     }
 }

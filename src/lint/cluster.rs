@@ -45,9 +45,16 @@ pub fn check(inv: &Inventory, out: &mut Vec<Finding>) {
         if size < 2 {
             continue; // a single node gossips with no one
         }
-        spreading(&nodes, out);
+        // Spreading and the budget protect the quorum: the voting nodes among themselves, the
+        // read-only replicas (if any) among themselves.
+        let (replicas, voting): (Vec<&Node>, Vec<&Node>) =
+            nodes.iter().partition(|n| n.read_only_replica());
+        spreading(&voting, out);
+        spreading(&replicas, out);
         discovery(inv, &nodes, out);
-        budgets(inv, &nodes, out);
+        if !voting.is_empty() {
+            budgets(inv, &voting, out);
+        }
     }
 }
 
@@ -153,10 +160,20 @@ fn discovery(inv: &Inventory, nodes: &[&Node], out: &mut Vec<Finding>) {
             .filter(|s| service_selects(s.at(&["spec", "selector"]), &node.labels))
             .collect()
     };
+    // A read-only replica discovers the voting nodes: its CLUSTER_DNS names a headless Service
+    // over them, not the one (if any) that gives the replica its own DNS name.
+    let mut over_voting: Vec<&Item> = Vec::new();
+    for node in nodes.iter().filter(|n| !n.read_only_replica()) {
+        for svc in headless(node) {
+            if !over_voting.iter().any(|s| s.object == svc.object) {
+                over_voting.push(svc);
+            }
+        }
+    }
     let mut seen = Vec::new();
     for node in nodes {
-        let services = headless(node);
-        for svc in &services {
+        let own = headless(node);
+        for svc in &own {
             let publishes =
                 svc.at(&["spec", "publishNotReadyAddresses"]) == Some(&Value::Bool(true));
             if !publishes && !seen.contains(&svc.object) {
@@ -175,6 +192,11 @@ fn discovery(inv: &Inventory, nodes: &[&Node], out: &mut Vec<Finding>) {
         }
         let Some(dns) = node.cluster_dns() else {
             continue;
+        };
+        let services = if node.read_only_replica() && !over_voting.is_empty() {
+            over_voting.clone()
+        } else {
+            own
         };
         let message = if services.is_empty() {
             Some(format!(

@@ -180,8 +180,14 @@ impl<'a> Inventory<'a> {
         }
     }
 
-    /// How many servers the manifests run for the cluster.
+    /// How many voting servers the manifests run for the cluster (read-only replicas are not
+    /// counted in its size).
     pub fn node_count(&self, cluster: &[usize]) -> u64 {
-        cluster.iter().map(|&i| self.nodes[i].replicas).sum()
+        cluster
+            .iter()
+            .map(|&i| &self.nodes[i])
+            .filter(|n| !n.read_only_replica())
+            .map(|n| n.replicas)
+            .sum()
     }
 }

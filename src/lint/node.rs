@@ -149,6 +149,15 @@ impl<'a> Node<'a> {
         self.settings.get(key).and_then(|v| v.as_deref())
     }
 
+    /// A read-only replica (READ_ONLY_REPLICA=true, 20.10+): not a voting member, so not in
+    /// the cluster size, the quorum, its budget or its discovery name.
+    pub fn read_only_replica(&self) -> bool {
+        !self.legacy
+            && self
+                .setting("READ_ONLY_REPLICA")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    }
+
     /// CLUSTER_SIZE: 1 when unset (the server's default), `None` when not known.
     pub fn cluster_size(&self) -> Option<u64> {
         match self.settings.get("CLUSTER_SIZE") {
@@ -207,12 +216,14 @@ impl<'a> Node<'a> {
                     true,
                     true,
                 ),
+                // A read-only replica only replicates from the leader: no member
+                // connects to its replication port.
                 self.port_of(
                     "replication",
                     &["REPLICATION_PORT", "INT_TCP_PORT"],
                     1112,
                     false,
-                    true,
+                    !self.read_only_replica(),
                 ),
             ]
         };

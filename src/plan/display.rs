@@ -4,6 +4,14 @@ use std::fmt;
 
 use super::{DiskStep, Plan};
 
+/// `node 3`, or `read-only replica 2` for a replica's disk.
+fn member(i: u8) -> String {
+    match crate::spec::replica_of(i) {
+        Some(j) => format!("read-only replica {j}"),
+        None => format!("node {i}"),
+    }
+}
+
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Plan: {}", self.title)?;
@@ -16,15 +24,16 @@ impl fmt::Display for Plan {
         for step in &self.disks {
             match step {
                 DiskStep::Create { node, name, .. } => {
-                    writeln!(f, "  + create  {name} (node {node})")?
+                    writeln!(f, "  + create  {name} ({})", member(*node))?
                 }
                 DiskStep::Keep { node, disk } => {
-                    writeln!(f, "  = keep    {} (node {node}, exists)", disk.name)?
+                    writeln!(f, "  = keep    {} ({}, exists)", disk.name, member(*node))?
                 }
                 DiskStep::Adopt { node, disk } => writeln!(
                     f,
-                    "  ~ adopt   {} (node {node}: label it, keep its data)",
-                    disk.name
+                    "  ~ adopt   {} ({}: label it, keep its data)",
+                    disk.name,
+                    member(*node)
                 )?,
                 DiskStep::KeepSurplus { disk } => {
                     writeln!(f, "  = keep    {} (unused)", disk.name)?

@@ -21,12 +21,17 @@ fn disk_step(step: &DiskStep) -> Value {
         }
         DiskStep::Delete { disk } => ("delete", disk.node, disk.name.as_str(), disk.id.as_str()),
     };
-    json!({
+    let mut doc = json!({
         "action": action,
-        "node": node,
+        "node": node.filter(|i| crate::spec::replica_of(*i).is_none()),
         "name": name,
         "id": if id.is_empty() { Value::Null } else { id.into() },
-    })
+    });
+    // A read-only replica's disk says which replica (`node` is null): only then is it there.
+    if let Some(j) = node.and_then(crate::spec::replica_of) {
+        doc["replica"] = j.into();
+    }
+    doc
 }
 
 /// The document: `outcome` is null for `--dry-run`.
@@ -39,7 +44,7 @@ pub fn document(spec: &Spec, plan: &Plan, outcome: Option<&Outcome>) -> Value {
     let names = |refs: &[crate::manifest::ObjectRef]| -> Vec<String> {
         refs.iter().map(ToString::to_string).collect()
     };
-    json!({
+    let mut doc = json!({
         "command": command,
         "cluster": {
             "name": spec.name.as_str(),
@@ -69,5 +74,10 @@ pub fn document(spec: &Spec, plan: &Plan, outcome: Option<&Outcome>) -> Value {
             "objectsApplied": o.objects_applied,
             "objectsDeleted": o.objects_deleted,
         })),
-    })
+    });
+    // Only a cluster with read-only replicas has the field, so other documents stay as they were.
+    if spec.replicas > 0 && plan.action != Action::Delete {
+        doc["cluster"]["readOnlyReplicas"] = spec.replicas.into();
+    }
+    doc
 }

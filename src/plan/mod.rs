@@ -76,7 +76,11 @@ impl Observed {
         let nodes = self
             .objects
             .iter()
-            .filter(|(o, n)| n.is_some() && (o.kind == "Deployment" || o.kind == "StatefulSet"))
+            .filter(|(o, n)| {
+                // Read-only replicas are not counted in the cluster size.
+                n.is_some_and(|i| crate::spec::replica_of(i).is_none())
+                    && (o.kind == "Deployment" || o.kind == "StatefulSet")
+            })
             .count();
         (nodes > 0).then_some(nodes as u8)
     }
@@ -207,10 +211,33 @@ impl AdoptPattern {
 
 /// The disk names `create`/`resize` would look for besides the labelled ones.
 pub fn wanted_disk_names(spec: &Spec, adopt: Option<&AdoptPattern>) -> Vec<String> {
-    spec.nodes
-        .indices()
-        .map(|i| adopt.map_or_else(|| spec.disk_name(i), |p| p.name(i)))
+    spec.members()
+        .map(|i| wanted_name(spec, adopt, i))
         .collect()
+}
+
+/// The name member i's disk gets when it has none: --adopt-disks patterns name the voting
+/// nodes' disks (the old scripts had no replicas); replicas always get esk's own names.
+fn wanted_name(spec: &Spec, adopt: Option<&AdoptPattern>, i: u8) -> String {
+    match adopt {
+        Some(p) if crate::spec::replica_of(i).is_none() => p.name(i),
+        _ => spec.disk_name(i),
+    }
+}
+
+/// Objects of read-only replicas beyond the requested count (their Deployment, claim, volume
+/// and certificate): they go, their disks stay as surplus.
+fn surplus_replica_objects(spec: &Spec, observed: &Observed) -> Vec<ObjectRef> {
+    let mut out: Vec<ObjectRef> = observed
+        .objects
+        .iter()
+        .filter(|(_, node)| {
+            node.is_some_and(|i| crate::spec::replica_of(i).is_some() && !spec.is_member(i))
+        })
+        .map(|(o, _)| o.clone())
+        .collect();
+    out.sort();
+    out
 }
 
 /// Renders the manifests for a set of node disks; the plan only needs their names.
@@ -235,6 +262,7 @@ pub fn plan_create(
     let mut plan = plan_nodes(spec, observed, adopt, planned_source, false)?;
     plan.action = Action::Create;
     plan.title = title("create", spec);
+    plan.delete = surplus_replica_objects(spec, observed);
     plan.apply = refs(spec, &render(&plan.node_disks())?);
     plan.create_namespace = !observed.namespace_exists;
     Ok(plan)
@@ -259,12 +287,13 @@ pub fn plan_resize(
     plan.title = format!("{} (from {current} nodes)", title("resize", spec));
     // Recreate: every node workload goes, then comes back with the new cluster size; the
     // storage objects of nodes beyond the new size go too (their disks stay unless pruned).
-    let m = spec.nodes.get();
+    // Read-only replicas are not recreated: the apply gives them the new cluster size.
     plan.delete = observed
         .objects
         .iter()
         .filter(|(o, node)| match node {
-            Some(i) if *i > m => true,
+            Some(i) if !spec.is_member(*i) => true,
+            Some(i) if crate::spec::replica_of(*i).is_some() => false,
             _ => o.kind == "Deployment" && node.is_some() || o.kind == "StatefulSet",
         })
         .map(|(o, _)| o.clone())
@@ -349,7 +378,7 @@ fn plan_nodes(
             )),
         }
     }
-    for i in spec.nodes.indices() {
+    for i in spec.members() {
         if let Some(disk) = owned.get(&i) {
             used.insert(disk.name.clone());
             steps.push(DiskStep::Keep {
@@ -358,7 +387,7 @@ fn plan_nodes(
             });
             continue;
         }
-        let name = adopt.map_or_else(|| spec.disk_name(i), |p| p.name(i));
+        let name = wanted_name(spec, adopt, i);
         match observed.disks.iter().find(|d| d.name == name) {
             Some(d) if d.owner.is_ours() => {
                 return Err(Refused::new(format!(
@@ -400,7 +429,7 @@ fn plan_nodes(
         if used.contains(&d.name) {
             continue;
         }
-        if prune_surplus && d.owner == Owner::This && d.node.is_some_and(|i| i > n) {
+        if prune_surplus && d.owner == Owner::This && d.node.is_some_and(|i| !spec.is_member(i)) {
             steps.push(DiskStep::Delete { disk: d.clone() });
         } else {
             steps.push(DiskStep::KeepSurplus { disk: d.clone() });
@@ -452,8 +481,12 @@ fn adopted_warning(steps: &[DiskStep]) -> Vec<String> {
 }
 
 fn title(verb: &str, spec: &Spec) -> String {
+    let replicas = match spec.replicas {
+        0 => String::new(),
+        k => format!(" and {k} read-only replica(s)"),
+    };
     format!(
-        "{verb} cluster {} in namespace {} with {} node(s) on {} (profile {})",
+        "{verb} cluster {} in namespace {} with {} node(s){replicas} on {} (profile {})",
         spec.name, spec.namespace, spec.nodes, spec.cloud, spec.profile.name
     )
 }

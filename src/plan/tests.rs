@@ -330,3 +330,5 @@ fn adopted_disks_are_used_but_never_deleted() {
     let plan = create(&spec("3"), &observed, None).unwrap();
     assert!(names(&plan, created).is_empty());
 }
+
+mod replicas;

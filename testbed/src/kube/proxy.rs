@@ -87,17 +87,32 @@ fn node_order(pod: &Value) -> (u64, String) {
     )
 }
 
+/// A read-only replica: its READ_ONLY_REPLICA setting is on (20.10+).
+fn is_read_only_replica(pod: &Value) -> bool {
+    !is_legacy(pod) && env_value(pod, "_READ_ONLY_REPLICA") == Some("true")
+}
+
+/// The members a pod gossips with: the same instance, and the same component, where esk's
+/// voting nodes (`node`) and read-only replicas (`replica`) are one cluster.
+fn role(pod: &Value) -> String {
+    match pod["metadata"]["labels"]["app.kubernetes.io/component"].as_str() {
+        Some("node" | "replica") => "node".into(),
+        other => other.unwrap_or("").to_string(),
+    }
+}
+
 /// The view every node of `pod`'s cluster reports when no test says otherwise: pods serving
-/// and Ready are Leader (the first) and Followers; serving but not Ready ones CatchingUp.
+/// and Ready are Leader (the first) and Followers; serving but not Ready ones CatchingUp; a
+/// pod with READ_ONLY_REPLICA=true is a ReadOnlyReplica (PreReadOnlyReplica until Ready),
+/// never the leader.
 fn derived_view(store: &Store, pod: &Value) -> Gossip {
     let info = super::kinds::by_kind("Pod").expect("Pod is served");
     let ns = pod["metadata"]["namespace"].as_str();
     let labels = &pod["metadata"]["labels"];
     let same = |other: &Value| {
         let l = &other["metadata"]["labels"];
-        ["app.kubernetes.io/instance", "app.kubernetes.io/component"]
-            .iter()
-            .all(|k| l[k] == labels[k])
+        l["app.kubernetes.io/instance"] == labels["app.kubernetes.io/instance"]
+            && role(other) == role(pod)
     };
     let overrides = &store.overrides;
     let mut pods: Vec<&Value> = store
@@ -130,17 +145,21 @@ fn derived_view(store: &Store, pod: &Value) -> Gossip {
     for p in pods {
         let ready = is_ready(p);
         let leads_now = Some(node_key(p).as_str()) == preferred && ready;
+        let replica = is_read_only_replica(p);
         let state = match (ready, leader && !leads_now, legacy) {
+            _ if replica && ready => "ReadOnlyReplica",
+            _ if replica => "PreReadOnlyReplica",
             (false, _, _) => "CatchingUp",
             (true, false, false) => "Leader",
             (true, false, true) => "Master",
             (true, true, false) => "Follower",
             (true, true, true) => "Slave",
         };
-        leader |= ready;
+        leader |= ready && !replica;
         gossip = gossip.with(&advertised(p), state);
         if let Some(m) = gossip.members.last_mut() {
             m.version = version_of(p);
+            m.read_only = replica;
         }
     }
     gossip
