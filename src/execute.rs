@@ -373,6 +373,7 @@ impl Executor<'_> {
         manifests.extend(material);
         manifests.extend(self.templates.render(self.spec, &nodes)?);
         let record = Record {
+            generation: self.spec.generation(),
             nodes: self.spec.nodes.get(),
             cloud: self.spec.cloud.to_string(),
             profile: self.spec.profile.name.clone(),

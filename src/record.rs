@@ -13,6 +13,8 @@ use crate::spec::Spec;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub nodes: u8,
+    /// The server generation the nodes run (0: unknown, a record from an older esk).
+    pub generation: u64,
     pub cloud: String,
     pub profile: String,
     pub zone: String,
@@ -34,8 +36,14 @@ pub fn record_name(spec: &Spec) -> String {
 impl Record {
     /// Reads the record from a ConfigMap's `data`.
     pub fn from_data(data: &BTreeMap<String, String>) -> Option<Record> {
+        let profile = data.get("profile").cloned().unwrap_or_default();
         Some(Record {
             nodes: data.get("nodes")?.parse().ok()?,
+            generation: data
+                .get("generation")
+                .and_then(|g| g.parse().ok())
+                .or_else(|| crate::roll::upgrade::builtin_generation(&profile))
+                .unwrap_or(0),
             cloud: data.get("cloud")?.clone(),
             profile: data.get("profile").cloned().unwrap_or_default(),
             zone: data.get("zone").cloned().unwrap_or_default(),
@@ -81,6 +89,12 @@ impl Record {
         if deleting {
             return Ok(Vec::new());
         }
+        let to = spec.generation();
+        if self.generation != 0 {
+            if let Some(why) = crate::roll::upgrade::refusal(self.generation, to) {
+                return refuse(format!("runs server generation {}: {why}", self.generation));
+            }
+        }
         if self.workload != spec.workload.as_str() {
             return refuse(format!("runs as a {0}; pass --workload {0}", self.workload));
         }
@@ -109,7 +123,7 @@ impl Record {
                 ));
             }
             warnings.push(format!(
-                "warning: changing profile from {} to {}: every node restarts with the new settings",
+                "warning: changing profile from {} to {}: every node restarts with the new settings, one at a time unless --all-at-once",
                 self.profile, spec.profile.name
             ));
         }
@@ -122,6 +136,7 @@ impl Record {
             data.insert(Value::String(k.into()), Value::String(v));
         };
         put("nodes", self.nodes.to_string());
+        put("generation", self.generation.to_string());
         put("cloud", self.cloud.clone());
         put("profile", self.profile.clone());
         put("zone", self.zone.clone());

@@ -28,10 +28,10 @@ fn images(bed: &TestBed) -> Vec<String> {
     node_deployments(bed, "es").iter().map(image).collect()
 }
 
-/// A 5-node kurrentdb-25 cluster whose pods take a moment to start, node `leader` leading.
-fn old_cluster(leader: &str) -> TestBed {
+/// An n-node kurrentdb-25 cluster whose pods take a moment to start, node `leader` leading.
+fn old_cluster(n: &str, leader: &str) -> TestBed {
     let bed = TestBed::start();
-    esk_ok(&bed, &["create", "5", "--profile", "kurrentdb-25"]);
+    esk_ok(&bed, &["create", n, "--profile", "kurrentdb-25"]);
     bed.kube.set_pod_start_delay(START);
     bed.kube.set_leader(leader);
     bed.kube.reset_not_ready_max();
@@ -48,7 +48,7 @@ fn restarted_since(bed: &TestBed, before: usize) -> Vec<String> {
 
 #[test]
 fn an_upgrade_rolls_one_node_at_a_time_with_the_leader_last() {
-    let bed = old_cluster("es-3");
+    let bed = old_cluster("5", "es-3");
     let before = bed.kube.node_pods_made("default").len();
     let dry = esk_ok(&bed, &["create", "5", "--profile", "default", "--dry-run"]);
     let plan = stdout(&dry);
@@ -90,31 +90,31 @@ fn an_upgrade_rolls_one_node_at_a_time_with_the_leader_last() {
 
 #[test]
 fn all_at_once_restarts_every_node_together() {
-    let bed = old_cluster("es-1");
+    let bed = old_cluster("3", "es-1");
     esk_ok(
         &bed,
-        &["create", "5", "--profile", "default", "--all-at-once"],
+        &["create", "3", "--profile", "default", "--all-at-once"],
     );
-    assert_eq!(images(&bed), vec![NEW_IMAGE.to_string(); 5]);
-    assert_eq!(bed.kube.max_not_ready("default", "es"), 5);
+    assert_eq!(images(&bed), vec![NEW_IMAGE.to_string(); 3]);
+    assert_eq!(bed.kube.max_not_ready("default", "es"), 3);
 }
 
 #[test]
 fn a_node_that_never_comes_back_stops_the_roll_naming_it() {
-    let bed = old_cluster("es-1");
+    let bed = old_cluster("3", "es-1");
     // The first node rolled (the lowest follower) never becomes Ready on the new version.
     bed.kube.set_new_pod_state("es-2", PodState::not_ready());
     let before = bed.kube.node_pods_made("default").len();
     let out = esk(
         &bed,
-        &["create", "5", "--profile", "default", "--timeout", "3"],
+        &["create", "3", "--profile", "default", "--timeout", "3"],
     );
     assert!(!out.status.success(), "{}", text(&out));
     assert_ne!(out.status.code(), Some(0));
     let err = stderr(&out);
     assert!(err.contains("es-2 did not come back within 3s"), "{err}");
     assert!(err.contains("re-running resumes"), "{err}");
-    // Nothing else was restarted: es-1 and es-3..5 still run the old version.
+    // Nothing else was restarted: es-1 and es-3 still run the old version.
     assert_eq!(restarted_since(&bed, before), vec!["es-2".to_string()]);
     let images = images(&bed);
     assert_eq!(images[1], NEW_IMAGE);
@@ -124,19 +124,19 @@ fn a_node_that_never_comes_back_stops_the_roll_naming_it() {
 
     // Fixed, a re-run finishes the roll.
     bed.kube.set_new_pod_state("es-2", PodState::default());
-    esk_ok(&bed, &["create", "5", "--profile", "default"]);
-    assert_eq!(self::images(&bed), vec![NEW_IMAGE.to_string(); 5]);
+    esk_ok(&bed, &["create", "3", "--profile", "default"]);
+    assert_eq!(self::images(&bed), vec![NEW_IMAGE.to_string(); 3]);
     assert!(bed.kube.max_not_ready("default", "es") <= 1);
 }
 
 #[test]
 fn a_killed_roll_is_finished_by_a_rerun() {
-    let bed = old_cluster("es-1");
+    let bed = old_cluster("3", "es-1");
     bed.kube.set_pod_start_delay(Duration::from_millis(800));
     let before = bed.kube.node_pods_made("default").len();
     let mut child = bed
         .command(ESK)
-        .args(["create", "5", "--profile", "default"])
+        .args(["create", "3", "--profile", "default"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -159,11 +159,73 @@ fn a_killed_roll_is_finished_by_a_rerun() {
     );
 
     bed.kube.set_pod_start_delay(START);
-    let out = esk_ok(&bed, &["create", "5", "--profile", "default"]);
-    assert_eq!(images(&bed), vec![NEW_IMAGE.to_string(); 5]);
+    let out = esk_ok(&bed, &["create", "3", "--profile", "default"]);
+    assert_eq!(images(&bed), vec![NEW_IMAGE.to_string(); 3]);
     // The two already rolled were not restarted again; the leader went last.
     let order = restarted_since(&bed, before);
-    assert_eq!(order.len(), 5, "{order:?}\n{}", text(&out));
+    assert_eq!(order.len(), 3, "{order:?}\n{}", text(&out));
     assert_eq!(order.last().map(String::as_str), Some("es-1"), "{order:?}");
     assert!(bed.kube.max_not_ready("default", "es") <= 1);
+}
+
+#[test]
+fn only_supported_upgrade_paths_roll() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3", "--profile", "eventstore-24"]);
+    let before = bed.mutating_requests();
+    let skip = esk(&bed, &["create", "3", "--profile", "default"]);
+    assert_eq!(skip.status.code(), Some(2), "{}", text(&skip));
+    let err = stderr(&skip);
+    assert!(
+        err.contains("--profile kurrentdb-25, then --profile default"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(bed.mutating_requests(), before, "nothing changed");
+
+    let legacy = TestBed::start();
+    esk_ok(&legacy, &["create", "3", "--profile", "eventstore-5"]);
+    let before = legacy.mutating_requests();
+    let out = esk(&legacy, &["create", "3", "--profile", "eventstore-24"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("protocol"), "{}", text(&out));
+    assert_eq!(legacy.mutating_requests(), before);
+}
+
+/// The 25.x → 26.x image user change: the rendered pods run as the new UID with fsGroup
+/// following it and `OnRootMismatch`, so the kubelet regroups the old files (group read/write)
+/// for the new user before the server starts, once.
+#[test]
+fn the_new_image_user_can_read_and_write_the_old_files() {
+    let security = |profile: &str| -> Value {
+        let out = esk_ok(
+            &TestBed::start(),
+            &[
+                "render",
+                "3",
+                "--profile",
+                profile,
+                "--project",
+                "p",
+                "--zone",
+                "z",
+            ],
+        );
+        let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&stdout(&out))
+            .filter_map(|d| serde::Deserialize::deserialize(d).ok())
+            .collect();
+        let node = docs
+            .into_iter()
+            .find(|d: &Value| d["kind"] == "Deployment" && d["metadata"]["name"] == "es-1")
+            .expect("node 1");
+        node["spec"]["template"]["spec"]["securityContext"].clone()
+    };
+    let old = security("kurrentdb-25");
+    let new = security("default");
+    assert_eq!(old["runAsUser"], 1000);
+    assert_eq!(new["runAsUser"], 1001);
+    for s in [&old, &new] {
+        assert_eq!(s["fsGroup"], s["runAsUser"], "{s}");
+        assert_eq!(s["fsGroupChangePolicy"], "OnRootMismatch", "{s}");
+    }
 }

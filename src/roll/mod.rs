@@ -6,6 +6,7 @@
 
 pub mod order;
 pub mod stamp;
+pub mod upgrade;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
