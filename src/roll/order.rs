@@ -9,7 +9,13 @@ pub fn next_node(health: &Health, left: &[u8]) -> Option<u8> {
     let leader = health.leader.as_deref();
     left.iter()
         .copied()
-        .filter(|&c| health.nodes.iter().all(|n| n.index == c || n.ok))
+        // Read-only replicas hold no vote: one being down does not hold up the roll.
+        .filter(|&c| {
+            health
+                .nodes
+                .iter()
+                .all(|n| n.index == c || n.ok || n.read_only_replica)
+        })
         .min_by_key(|&c| {
             let node = health.nodes.iter().find(|n| n.index == c);
             let rank = match node {
@@ -59,6 +65,7 @@ mod tests {
             volume: None,
             pod: None,
             member: None,
+            read_only_replica: false,
         }
     }
 
