@@ -258,7 +258,7 @@ pub fn offline_manifests(
         .collect();
     let mut manifests = Vec::new();
     if include_secrets {
-        manifests.extend(secrets::material(spec, &Default::default(), false)?.0);
+        manifests.extend(secrets::material(spec, &Default::default(), false, None)?.0);
     }
     manifests.extend(templates.render(spec, &node_disks)?);
     Ok(manifests)
@@ -578,6 +578,25 @@ impl<'a> Session<'a> {
         } = run;
         plan.warnings.splice(0..0, self.notes.iter().cloned());
         self.check_refusal()?;
+        // A rotation under way is continued from its phase; --rotate-certs starts one (in
+        // phases when nodes roll, else the CA and certificates are replaced at once).
+        let recorded = observed
+            .record
+            .as_ref()
+            .and_then(|r| crate::rotation::Phase::parse(&r.rotation));
+        let rolling = rolling && plan.restart.rolling;
+        let rotation = if plan.apply.is_empty() || !self.spec.security.tls {
+            None
+        } else {
+            recorded.or((rotate_certs && rolling).then_some(crate::rotation::Phase::TrustBoth))
+        };
+        plan.restart.rotation = rotation.map(|p| p.as_str().to_string());
+        if let (Some(p), false) = (recorded, rotate_certs) {
+            plan.warnings.push(format!(
+                "continuing the certificate rotation from phase {}",
+                p.as_str()
+            ));
+        }
         if !plan.apply.is_empty() {
             secrets::check_ca(&self.spec, &observed.secrets, rotate_certs)?;
         }
@@ -602,13 +621,14 @@ impl<'a> Session<'a> {
             report: self.report,
             zone: self.zone.clone(),
             secrets: &observed.secrets,
-            rotate_certs,
+            rotate_certs: rotate_certs && rotation.is_none(),
             wait,
             detach_timeout,
             lock,
             live: &observed.live,
-            rolling: rolling && plan.restart.rolling,
+            rolling,
             roll_timeout,
+            rotation,
         };
         let outcome = executor.run(&plan)?;
         if json {

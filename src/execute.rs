@@ -14,6 +14,7 @@ use crate::plan::{Disk, DiskStep, LiveTemplate, Plan};
 use crate::record::Record;
 use crate::render::{NodeDisk, Templates};
 use crate::report::Reporter;
+use crate::rotation::Phase;
 use crate::secrets::{self, SecretData};
 use crate::spec::Spec;
 
@@ -48,6 +49,8 @@ pub struct Outcome {
     pub objects_applied: usize,
     /// Nodes restarted one at a time, in order.
     pub restarted: Vec<String>,
+    /// A certificate rotation finished its last phase.
+    pub rotated: bool,
 }
 
 impl Outcome {
@@ -103,6 +106,8 @@ pub struct Executor<'a> {
     pub rolling: bool,
     /// How long a rolled node may take to be back.
     pub roll_timeout: std::time::Duration,
+    /// The certificate rotation phase this run starts from (None: no rotation in phases).
+    pub rotation: Option<Phase>,
 }
 
 impl Executor<'_> {
@@ -114,7 +119,7 @@ impl Executor<'_> {
                 if plan.apply.is_empty() {
                     return Ok(Default::default());
                 }
-                secrets::material(self.spec, self.secrets, self.rotate_certs)
+                secrets::material(self.spec, self.secrets, self.rotate_certs, self.rotation)
             });
             self.run_with(plan, || {
                 material
@@ -193,7 +198,7 @@ impl Executor<'_> {
         }
 
         if !plan.apply.is_empty() {
-            let manifests = self.final_manifests(plan, &created, material()?)?;
+            let manifests = self.final_manifests(plan, &created, material()?, self.rotation)?;
             let (manifests, roll) = if self.rolling {
                 crate::roll::split(manifests, self.live)
             } else {
@@ -205,6 +210,9 @@ impl Executor<'_> {
             set_progress(outcome.describe());
             if !roll.is_empty() {
                 self.roll(roll, &mut outcome)?;
+            }
+            if let Some(first) = self.rotation {
+                self.rotate(plan, &created, first, &mut outcome)?;
             }
             if let Some(timeout) = self.wait {
                 // Healthy, not just Ready; it draws its own per-node progress, so no spinner.
@@ -313,7 +321,7 @@ impl Executor<'_> {
             lock: self.lock,
         };
         let total = steps.len();
-        outcome.restarted = roller.run(steps)?;
+        outcome.restarted.extend(roller.run(steps)?);
         outcome.objects_applied += total;
         set_progress(outcome.describe());
         Ok(())
@@ -340,6 +348,7 @@ impl Executor<'_> {
         plan: &Plan,
         created: &BTreeMap<String, Disk>,
         material: (Vec<Manifest>, secrets::Issued),
+        phase: Option<Phase>,
     ) -> Result<Vec<Manifest>> {
         let mut nodes: Vec<NodeDisk> = plan.node_disks();
         let names = disk_names_by_node(plan);
@@ -372,7 +381,15 @@ impl Executor<'_> {
         }
         manifests.extend(material);
         manifests.extend(self.templates.render(self.spec, &nodes)?);
-        let record = Record {
+        manifests.push(self.record(plan, phase));
+        crate::roll::stamp::stamp(&mut manifests);
+        Ok(manifests)
+    }
+
+    /// The cluster record, with the certificate rotation phase reached (None: none running).
+    fn record(&self, plan: &Plan, phase: Option<Phase>) -> Manifest {
+        let names = disk_names_by_node(plan);
+        Record {
             generation: self.spec.generation(),
             nodes: self.spec.nodes.get(),
             cloud: self.spec.cloud.to_string(),
@@ -387,10 +404,47 @@ impl Executor<'_> {
                 "preferred".into()
             },
             replicas: self.spec.replicas,
-        };
-        manifests.push(record.manifest(self.spec));
-        crate::roll::stamp::stamp(&mut manifests);
-        Ok(manifests)
+            rotation: phase.map(|p| p.as_str().to_string()).unwrap_or_default(),
+        }
+        .manifest(self.spec)
+    }
+
+    /// The certificate rotation's later phases, each applied and rolled, then the record
+    /// without the rotation. Each starts from what the cluster holds now.
+    fn rotate(
+        &self,
+        plan: &Plan,
+        created: &BTreeMap<String, Disk>,
+        first: Phase,
+        outcome: &mut Outcome,
+    ) -> Result<()> {
+        let mut phase = first;
+        while let Some(next) = phase.next() {
+            let state = self.kubectl.cluster_state(self.spec)?;
+            let material = secrets::material(self.spec, &state.secrets, false, Some(next))?;
+            let manifests = self.final_manifests(plan, created, material, Some(next))?;
+            let (now, roll) = if self.rolling {
+                crate::roll::split(manifests, &state.live)
+            } else {
+                (manifests, Vec::new())
+            };
+            let label = format!(
+                "certificate rotation, phase {}: applying {} object(s)",
+                next.as_str(),
+                now.len()
+            );
+            self.step(&label, outcome, || self.kubectl.apply(&now))?;
+            if !roll.is_empty() {
+                self.roll(roll, outcome)?;
+            }
+            phase = next;
+        }
+        let record = [self.record(plan, None)];
+        self.step("recording the finished rotation", outcome, || {
+            self.kubectl.apply(&record)
+        })?;
+        outcome.rotated = true;
+        Ok(())
     }
 }
 

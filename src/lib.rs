@@ -22,6 +22,7 @@ pub mod render;
 pub mod replica;
 pub mod report;
 pub mod roll;
+pub mod rotation;
 pub mod secrets;
 pub mod signals;
 pub mod spec;

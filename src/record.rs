@@ -25,6 +25,8 @@ pub struct Record {
     /// "required" or "preferred": decided once, so a changing node count cannot flip it and
     /// restart every node on a re-run.
     pub anti_affinity: String,
+    /// The certificate rotation phase reached ("" when none is under way).
+    pub rotation: String,
     /// Read-only replicas (`--read-only-replicas`): kept by re-runs that do not pass the flag.
     pub replicas: u8,
 }
@@ -53,6 +55,7 @@ impl Record {
                 .unwrap_or_else(|| "deployment".into()),
             tls: data.get("tls").is_none_or(|t| t == "true"),
             anti_affinity: data.get("antiAffinity").cloned().unwrap_or_default(),
+            rotation: data.get("rotation").cloned().unwrap_or_default(),
             replicas: data
                 .get("readOnlyReplicas")
                 .and_then(|k| k.parse().ok())
@@ -144,6 +147,9 @@ impl Record {
         put("workload", self.workload.clone());
         put("tls", self.tls.to_string());
         put("antiAffinity", self.anti_affinity.clone());
+        if !self.rotation.is_empty() {
+            put("rotation", self.rotation.clone());
+        }
         // Absent means none, so a cluster without replicas keeps the record it always had.
         if self.replicas > 0 {
             put("readOnlyReplicas", self.replicas.to_string());

@@ -130,10 +130,12 @@ pub struct Issued {
 }
 
 /// The Secrets (and the CA certificate ConfigMap) for `spec`, reusing what `existing` has.
+/// `phase`: the certificate rotation phase this run applies (see `rotation`), if any.
 pub fn material(
     spec: &Spec,
     existing: &SecretData,
     rotate: bool,
+    phase: Option<crate::rotation::Phase>,
 ) -> Result<(Vec<Manifest>, Issued)> {
     let mut out = Vec::new();
     let mut issued = Issued::default();
@@ -162,25 +164,37 @@ pub fn material(
         cert_pem: d.get("ca.crt").cloned().unwrap_or_default(),
         key_pem: d.get("ca.key").cloned().unwrap_or_default(),
     });
-    check_ca(spec, existing, rotate)?;
-    let ca = match (&stored_ca, rotate) {
-        (Some(ca), false) => ca.clone(),
-        _ => {
-            issued.new_ca = true;
-            tls::new_ca(spec.name.as_str())?
+    check_ca(spec, existing, rotate && phase.is_none())?;
+    let cas = match phase {
+        Some(phase) => {
+            let next = existing.get(&ca_secret(spec)).and_then(|d| {
+                Some(Ca {
+                    cert_pem: d.get("next.crt")?.clone(),
+                    key_pem: d.get("next.key")?.clone(),
+                })
+            });
+            crate::rotation::cas(phase, stored_ca, next, spec.name.as_str())?
+        }
+        None => {
+            let (ca, new_ca) = match (stored_ca, rotate) {
+                (Some(ca), false) => (ca, false),
+                _ => (tls::new_ca(spec.name.as_str())?, true),
+            };
+            crate::rotation::Cas {
+                secret: vec![
+                    ("ca.crt", ca.cert_pem.clone()),
+                    ("ca.key", ca.key_pem.clone()),
+                ],
+                trusted: vec![("ca.crt", ca.cert_pem.clone())],
+                signer: ca,
+                new_ca,
+            }
         }
     };
-    out.push(secret(
-        spec,
-        &ca_secret(spec),
-        "Opaque",
-        None,
-        &[
-            ("ca.crt", ca.cert_pem.clone()),
-            ("ca.key", ca.key_pem.clone()),
-        ],
-    ));
-    out.push(ca_cert_configmap(spec, &ca.cert_pem));
+    issued.new_ca = cas.new_ca;
+    out.push(secret(spec, &ca_secret(spec), "Opaque", None, &cas.secret));
+    out.push(ca_cert_configmap(spec, &cas.trusted));
+    let ca = cas.signer;
     let mut wanted = Vec::new();
     for i in spec.members() {
         let stored = existing.get(&node_secret(spec, i)).and_then(|d| {
@@ -253,13 +267,18 @@ fn secret(
     manifest("Secret", name, value)
 }
 
-fn ca_cert_configmap(spec: &Spec, cert_pem: &str) -> Manifest {
+/// The trusted roots, one file each (the nodes mount every key; clients read `ca.crt`).
+fn ca_cert_configmap(spec: &Spec, trusted: &[(&str, String)]) -> Manifest {
     let name = ca_configmap(spec);
+    let data: serde_json::Map<String, Value> = trusted
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+        .collect();
     let value = json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": metadata(spec, &name, "tls", None),
-        "data": {"ca.crt": cert_pem},
+        "data": data,
     });
     manifest("ConfigMap", &name, value)
 }

@@ -229,3 +229,110 @@ fn the_new_image_user_can_read_and_write_the_old_files() {
         assert_eq!(s["fsGroupChangePolicy"], "OnRootMismatch", "{s}");
     }
 }
+
+/// The trusted roots the nodes mount, by file name.
+fn trusted_roots(bed: &TestBed) -> Vec<(String, String)> {
+    let cm = bed
+        .kube
+        .get("ConfigMap", Some("default"), "es-ca-cert")
+        .expect("CA ConfigMap");
+    cm["data"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+/// The CA each node's certificate was issued by (kept beside it in its Secret).
+fn node_issuers(bed: &TestBed) -> Vec<String> {
+    use base64::Engine;
+    (1..=3)
+        .map(|i| {
+            let s = bed
+                .kube
+                .get("Secret", Some("default"), &format!("es-node-{i}-tls"))
+                .expect("node secret");
+            let b64 = s["data"]["ca.crt"].as_str().unwrap_or("");
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap_or_default();
+            String::from_utf8(bytes).unwrap_or_default()
+        })
+        .collect()
+}
+
+fn record_rotation(bed: &TestBed) -> Option<String> {
+    let record = bed.kube.get("ConfigMap", Some("default"), "esk.es")?;
+    record["data"]["rotation"].as_str().map(str::to_string)
+}
+
+#[test]
+fn rotate_certs_goes_in_three_rolling_phases() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3"]);
+    let old_ca = ca_cert(&bed).expect("a CA");
+    bed.kube.set_pod_start_delay(START);
+    bed.kube.reset_not_ready_max();
+    let before = bed.kube.node_pods_made("default").len();
+    let out = esk_ok(&bed, &["create", "3", "--rotate-certs"]);
+    let new_ca = ca_cert(&bed).expect("a CA");
+    assert_ne!(new_ca, old_ca);
+    assert_eq!(
+        trusted_roots(&bed),
+        vec![("ca.crt".to_string(), new_ca.clone())]
+    );
+    assert_eq!(node_issuers(&bed), vec![new_ca.clone(); 3]);
+    assert_eq!(record_rotation(&bed), None, "the rotation is finished");
+    // Three phases, each restarting every node once, one at a time.
+    assert_eq!(restarted_since(&bed, before).len(), 9, "{}", text(&out));
+    assert_eq!(bed.kube.max_not_ready("default", "es"), 1, "{}", text(&out));
+}
+
+#[test]
+fn an_interrupted_rotation_continues_from_its_phase() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3"]);
+    let old_ca = ca_cert(&bed).expect("a CA");
+    bed.kube.set_pod_start_delay(Duration::from_millis(800));
+    let before = bed.kube.node_pods_made("default").len();
+    let mut child = bed
+        .command(ESK)
+        .args(["create", "3", "--rotate-certs"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed in the first phase's roll: the nodes trust both CAs, certificates still old.
+    let started = Instant::now();
+    while bed.kube.node_pods_made("default").len() < before + 1
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(record_rotation(&bed).as_deref(), Some("trust-both"));
+    assert_eq!(trusted_roots(&bed).len(), 2, "old and new CA trusted");
+    assert_eq!(node_issuers(&bed), vec![old_ca.clone(); 3]);
+
+    // A plain re-run (no --rotate-certs) finishes the rotation, one node at a time.
+    bed.kube.set_pod_start_delay(START);
+    bed.kube.reset_not_ready_max();
+    let out = esk_ok(&bed, &["create", "3"]);
+    assert!(
+        stderr(&out).contains("continuing the certificate rotation from phase trust-both"),
+        "{}",
+        text(&out)
+    );
+    let new_ca = ca_cert(&bed).expect("a CA");
+    assert_ne!(new_ca, old_ca);
+    assert_eq!(
+        trusted_roots(&bed),
+        vec![("ca.crt".to_string(), new_ca.clone())]
+    );
+    assert_eq!(node_issuers(&bed), vec![new_ca; 3]);
+    assert_eq!(record_rotation(&bed), None);
+    assert!(bed.kube.max_not_ready("default", "es") <= 1);
+}
