@@ -38,6 +38,26 @@ fn old_cluster(n: &str, leader: &str) -> TestBed {
     bed
 }
 
+/// Runs esk and SIGKILLs it (no clean-up at all) once `made` node pods have been made.
+fn kill_after_restarts(bed: &TestBed, args: &[&str], made: usize) {
+    let mut child = bed
+        .command(ESK)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while bed.kube.node_pods_made("default").len() < made
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// The node pods made since `before`, as node keys.
 fn restarted_since(bed: &TestBed, before: usize) -> Vec<String> {
     bed.kube.node_pods_made("default")[before..]
@@ -134,23 +154,8 @@ fn a_killed_roll_is_finished_by_a_rerun() {
     let bed = old_cluster("3", "es-1");
     bed.kube.set_pod_start_delay(Duration::from_millis(800));
     let before = bed.kube.node_pods_made("default").len();
-    let mut child = bed
-        .command(ESK)
-        .args(["create", "3", "--profile", "default"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     // Killed (SIGKILL: no clean-up at all) once two nodes have been restarted.
-    let started = Instant::now();
-    while bed.kube.node_pods_made("default").len() < before + 2
-        && started.elapsed() < Duration::from_secs(60)
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_after_restarts(&bed, &["create", "3", "--profile", "default"], before + 2);
     let half = images(&bed);
     assert_eq!(
         half.iter().filter(|i| *i == NEW_IMAGE).count(),
@@ -296,23 +301,8 @@ fn an_interrupted_rotation_continues_from_its_phase() {
     let old_ca = ca_cert(&bed).expect("a CA");
     bed.kube.set_pod_start_delay(Duration::from_millis(800));
     let before = bed.kube.node_pods_made("default").len();
-    let mut child = bed
-        .command(ESK)
-        .args(["create", "3", "--rotate-certs"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     // Killed in the first phase's roll: the nodes trust both CAs, certificates still old.
-    let started = Instant::now();
-    while bed.kube.node_pods_made("default").len() < before + 1
-        && started.elapsed() < Duration::from_secs(60)
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_after_restarts(&bed, &["create", "3", "--rotate-certs"], before + 1);
     assert_eq!(record_rotation(&bed).as_deref(), Some("trust-both"));
     assert_eq!(trusted_roots(&bed).len(), 2, "old and new CA trusted");
     assert_eq!(node_issuers(&bed), vec![old_ca.clone(); 3]);
