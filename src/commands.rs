@@ -24,6 +24,8 @@ use crate::report::{Reporter, Verbosity};
 use crate::secrets;
 use crate::spec::{Cloud, NodeCount, Spec, Workload};
 
+mod backup;
+
 pub fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     set_verbose(g.verbose);
@@ -48,6 +50,7 @@ pub fn run(cli: Cli) -> Result<()> {
             wait,
             timeout,
             output,
+            from_backup,
         } => {
             let nodes = node_count(nodes)?;
             let json = json_output(output)?;
@@ -64,9 +67,21 @@ pub fn run(cli: Cli) -> Result<()> {
                 ))
                 .into());
             }
+            if adopt.is_some() && from_backup.is_some() {
+                return Err(UsageError::new(
+                    "--adopt-disks and --from-backup cannot be combined",
+                )
+                .into());
+            }
+            if let Some(b) = from_backup {
+                backup::prepare_restore(&mut s, b)?;
+            }
             let make = |s: &mut Session| -> Result<(Plan, Observed)> {
                 let names = plan::wanted_disk_names(&s.spec, adopt.as_ref());
                 let observed = s.observe(&names, false)?;
+                if from_backup.is_some() {
+                    backup::refuse_existing_disks(&s.spec, &observed)?;
+                }
                 let plan = plan::plan_create(
                     &s.spec,
                     &observed,
@@ -128,6 +143,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Read(verb) => crate::status_cmd::run(g, verb, &report),
+        Command::Backup(verb) => backup::run(g, verb, &report),
         Command::Delete {
             keep_disks,
             dry_run,
