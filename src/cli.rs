@@ -221,7 +221,8 @@ pub enum BackupVerb {
     /// Snapshot the disk of one up-to-date follower (from gossip), labelled for the cluster.
     Create {
         /// Backup name (default: <cluster>-YYYYMMDD-HHMMSS, UTC).
-        name: Option<String>,
+        #[arg(value_name = "NAME")]
+        backup: Option<String>,
         /// Snapshot this node's disk instead of asking gossip for a follower.
         #[arg(long, value_name = "I")]
         node: Option<String>,
@@ -240,7 +241,8 @@ pub enum BackupVerb {
     },
     /// Delete a backup esk made for this cluster (asks for confirmation unless --yes).
     Delete {
-        name: String,
+        #[arg(value_name = "NAME")]
+        backup: String,
         /// Print the plan and change nothing.
         #[arg(long)]
         dry_run: bool,

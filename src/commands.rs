@@ -68,10 +68,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 .into());
             }
             if adopt.is_some() && from_backup.is_some() {
-                return Err(UsageError::new(
-                    "--adopt-disks and --from-backup cannot be combined",
-                )
-                .into());
+                return Err(
+                    UsageError::new("--adopt-disks and --from-backup cannot be combined").into(),
+                );
             }
             if let Some(b) = from_backup {
                 backup::prepare_restore(&mut s, b)?;

@@ -62,7 +62,12 @@ pub fn choose_node(members: &[Member], cluster_size: u8) -> Result<u8, Refused> 
     let best = members
         .iter()
         .filter(|m| m.alive && m.state.as_deref().is_some_and(follower))
-        .max_by_key(|m| (m.writer_checkpoint.unwrap_or(-1), std::cmp::Reverse(m.index)));
+        .max_by_key(|m| {
+            (
+                m.writer_checkpoint.unwrap_or(-1),
+                std::cmp::Reverse(m.index),
+            )
+        });
     if let Some(m) = best {
         return Ok(m.index);
     }
@@ -77,11 +82,21 @@ pub fn choose_node(members: &[Member], cluster_size: u8) -> Result<u8, Refused> 
     }
     let seen: Vec<String> = members
         .iter()
-        .map(|m| format!("{}: {}", m.index, m.state.as_deref().unwrap_or("unreadable")))
+        .map(|m| {
+            format!(
+                "{}: {}",
+                m.index,
+                m.state.as_deref().unwrap_or("unreadable")
+            )
+        })
         .collect();
     Err(Refused::new(format!(
         "no up-to-date follower to back up (gossip: {}); pass --node I to pick one",
-        if seen.is_empty() { "none".into() } else { seen.join(", ") }
+        if seen.is_empty() {
+            "none".into()
+        } else {
+            seen.join(", ")
+        }
     )))
 }
 
@@ -148,12 +163,23 @@ mod tests {
 
     #[test]
     fn chooses_the_most_caught_up_follower_never_the_leader_of_a_cluster() {
-        let m = [member(1, "Leader", 90), member(2, "Follower", 70), member(3, "Follower", 80)];
+        let m = [
+            member(1, "Leader", 90),
+            member(2, "Follower", 70),
+            member(3, "Follower", 80),
+        ];
         assert_eq!(choose_node(&m, 3), Ok(3));
-        let tie = [member(1, "Leader", 9), member(2, "Follower", 9), member(3, "Follower", 9)];
+        let tie = [
+            member(1, "Leader", 9),
+            member(2, "Follower", 9),
+            member(3, "Follower", 9),
+        ];
         assert_eq!(choose_node(&tie, 3), Ok(2));
         let lonely = [member(1, "Leader", 9), member(2, "CatchingUp", 9)];
-        assert!(choose_node(&lonely, 3).is_err(), "a catching-up node is not up to date");
+        assert!(
+            choose_node(&lonely, 3).is_err(),
+            "a catching-up node is not up to date"
+        );
         assert_eq!(choose_node(&[member(1, "Leader", 5)], 1), Ok(1));
         let mut dead = member(2, "Follower", 99);
         dead.alive = false;

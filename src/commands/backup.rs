@@ -20,7 +20,7 @@ use crate::spec::{Name, NodeCount, Spec};
 pub(super) fn run(g: &Global, verb: &BackupVerb, report: &Reporter) -> Result<()> {
     match verb {
         BackupVerb::Create {
-            name,
+            backup: name,
             node,
             keep,
             dry_run,
@@ -34,7 +34,10 @@ pub(super) fn run(g: &Global, verb: &BackupVerb, report: &Reporter) -> Result<()
             create(g, report, name.as_deref(), node, keep, *dry_run)
         }
         BackupVerb::List { output } => list(g, report, crate::cli::json_output(output)?),
-        BackupVerb::Delete { name, dry_run } => {
+        BackupVerb::Delete {
+            backup: name,
+            dry_run,
+        } => {
             Name::parse("backup name", name, 63)?;
             delete(g, report, name, *dry_run)
         }
@@ -99,10 +102,13 @@ fn lock(s: &Session, g: &Global, dry_run: bool) -> Result<Option<crate::lock::Cl
 }
 
 /// Each node's gossip state, read through the API server's pod proxy.
-fn members(s: &Session) -> Result<Vec<Member>> {
+fn members(s: &Session, g: &Global) -> Result<Vec<Member>> {
     let proxy = s.kubectl.proxy()?;
-    let obs = observe::observe(&s.kubectl, &proxy, &s.spec)?;
-    let h = health::assess(&s.spec, &obs, clock::now());
+    let mut obs = observe::read_objects(&s.kubectl, &s.spec)?;
+    // The record says how the nodes serve gossip (TLS or not), as for `esk status`.
+    let spec = crate::status_cmd::resolve(g, s.spec.clone(), &obs)?;
+    observe::read_gossip(&proxy, &spec, &mut obs);
+    let h = health::assess(&spec, &obs, clock::now());
     Ok(h.nodes
         .iter()
         .map(|n| Member {
@@ -137,7 +143,7 @@ fn create(
         }
         Some(i) => i,
         None => {
-            let members = members(&s).map_err(|e| {
+            let members = members(&s, g).map_err(|e| {
                 Refused::new(format!(
                     "cannot read the nodes' gossip ({}); pass --node I to pick the node",
                     format!("{e:#}").lines().next().unwrap_or("")
@@ -232,7 +238,10 @@ fn list(g: &Global, report: &Reporter, json: bool) -> Result<()> {
         );
         return Ok(());
     }
-    println!("{:<40} {:<5} {:<21} {:<10} ID", "NAME", "NODE", "CREATED", "STATUS");
+    println!(
+        "{:<40} {:<5} {:<21} {:<10} ID",
+        "NAME", "NODE", "CREATED", "STATUS"
+    );
     for b in &backups {
         let node = b.node.map_or("-".into(), |n| n.to_string());
         println!(
