@@ -79,7 +79,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 let names = plan::wanted_disk_names(&s.spec, adopt.as_ref());
                 let observed = s.observe(&names, false)?;
                 if from_backup.is_some() {
-                    backup::refuse_existing_disks(&s.spec, &observed)?;
+                    backup::refuse_existing_disks(s, &observed)?;
                 }
                 let plan = plan::plan_create(
                     &s.spec,
@@ -91,6 +91,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 Ok((s.linted(plan, g.force)?, observed))
             };
             let (plan, observed, lock) = s.plan_locked(g, *dry_run, &make)?;
+            if s.restore.is_some() && !*dry_run {
+                s.check_refusal()?;
+                backup::begin_restore(&s, &observed)?;
+            }
             s.finish(
                 plan,
                 &observed,
@@ -337,6 +341,8 @@ struct Session<'a> {
     /// driver); checked once the plan is known, so input errors are reported first.
     refusal: Option<String>,
     report: &'a Reporter,
+    /// `create --from-backup`: the backup every new disk is made from.
+    restore: Option<crate::backup::Backup>,
 }
 
 impl<'a> Session<'a> {
@@ -405,6 +411,7 @@ impl<'a> Session<'a> {
             profile_given: g.profile.is_some(),
             refusal,
             report,
+            restore: None,
         })
     }
 
@@ -547,6 +554,10 @@ impl<'a> Session<'a> {
             self.report.warn(w);
         }
         confirm_disk_deletion(&plan, yes)?;
+        let restore = |m: &[Manifest]| match &self.restore {
+            Some(b) => backup::run_restore(self, b, m),
+            None => Ok(()),
+        };
         let executor = Executor {
             spec: &self.spec,
             disks: self.disks.as_ref(),
@@ -559,6 +570,7 @@ impl<'a> Session<'a> {
             wait,
             detach_timeout,
             lock,
+            before_apply: self.restore.is_some().then_some(&restore as _),
         };
         let outcome = executor.run(&plan)?;
         if json {

@@ -91,6 +91,9 @@ pub struct Executor<'a> {
     pub detach_timeout: std::time::Duration,
     /// The cluster lock this run holds (checked before every step: a lost lock stops the run).
     pub lock: Option<&'a ClusterLock>,
+    /// Runs just before the apply, given what it will apply: `create --from-backup` runs the
+    /// vendor's restore step on every new disk there, before any server starts.
+    pub before_apply: Option<&'a (dyn Fn(&[Manifest]) -> Result<()> + Sync)>,
 }
 
 impl Executor<'_> {
@@ -182,6 +185,10 @@ impl Executor<'_> {
 
         if !plan.apply.is_empty() {
             let manifests = self.final_manifests(plan, &created, material()?)?;
+            if let Some(hook) = self.before_apply {
+                let label = "running the restore step on each disk";
+                self.step(label, &outcome, || hook(&manifests))?;
+            }
             let label = format!("applying {} object(s)", manifests.len());
             self.step(&label, &outcome, || self.kubectl.apply(&manifests))?;
             outcome.objects_applied = manifests.len();

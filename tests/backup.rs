@@ -85,11 +85,63 @@ fn gke_backup_delete_and_restore_make_every_disk_from_the_follower_snapshot() {
         assert_eq!(bed.mutating_requests(), before);
     }
 
+    // A second backup, of the node asked for.
+    esk_ok(&bed, &["backup", "create", "b2", "--node", "3"]);
     esk_ok(&bed, &["delete", "--yes"]);
     assert!(labelled_gce_disks(&bed, "es").is_empty());
 
+    // The first try stops after the restore step (a node's apply keeps failing); the re-run
+    // finishes without repeating the step, and no server ran before it.
+    bed.kube.inject_fault(testbed::kube::Fault {
+        method: Some("PATCH".into()),
+        path_contains: "/deployments/es-2".into(),
+        status: 500,
+        times: esk::adapters::retry::ATTEMPTS as usize,
+    });
+    let start = bed.kube.requests().len();
+    let failed = esk(&bed, &["create", "3", "--insecure", "--from-backup", "b1"]);
+    assert_eq!(code(&failed), Some(1), "{}", text(&failed));
     let restored = esk_ok(&bed, &["create", "3", "--insecure", "--from-backup", "b1"]);
-    assert!(stderr(&restored).contains("backup b1") || stdout(&restored).contains("backup b1"));
+    assert!(
+        stderr(&restored).contains("backup b1"),
+        "{}",
+        text(&restored)
+    );
+    let requests = bed.kube.requests().split_off(start);
+    let job_applies: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("PATCH /apis/batch/v1/namespaces/default/jobs/es-restore-"))
+        .collect();
+    assert_eq!(
+        job_applies.len(),
+        3,
+        "one restore Job per node, once: {job_applies:?}"
+    );
+    let first_job = requests
+        .iter()
+        .position(|r| r.contains("/jobs/es-restore-"))
+        .unwrap();
+    let first_node = requests
+        .iter()
+        .position(|r| r.starts_with("PATCH /apis/apps/v1/namespaces/default/deployments/es-"))
+        .unwrap();
+    assert!(
+        first_job < first_node,
+        "the restore step runs before any node exists"
+    );
+    let marker = bed
+        .kube
+        .get("ConfigMap", Some("default"), "esk-restore.es")
+        .unwrap();
+    assert_eq!(marker["data"]["backup"], "b1");
+    assert_eq!(
+        marker["data"]["done"].as_str().unwrap().split(',').count(),
+        3
+    );
+    assert!(
+        bed.kube.objects().iter().all(|o| o["kind"] != "Job"),
+        "the restore Jobs are removed"
+    );
     let disks: Vec<_> = bed
         .gce
         .disks()
@@ -103,9 +155,22 @@ fn gke_backup_delete_and_restore_make_every_disk_from_the_follower_snapshot() {
     }
     assert_eq!(node_deployments(&bed, "es").len(), 3);
 
-    // Restoring over existing disks is refused: exit 3, one line, nothing changed.
+    // Re-running the restore is a no-op; restoring another backup over the disks is refused:
+    // exit 3, one line, nothing changed.
+    let (disk_calls, versions) = (bed.gce.mutating_requests(), resource_versions(&bed));
+    esk_ok(&bed, &["create", "3", "--insecure", "--from-backup", "b1"]);
+    assert_eq!(
+        bed.gce.mutating_requests(),
+        disk_calls,
+        "no disk made again"
+    );
+    assert_eq!(
+        resource_versions(&bed),
+        versions,
+        "nothing changed, no Job ran"
+    );
     let before = bed.mutating_requests();
-    let out = esk(&bed, &["create", "3", "--insecure", "--from-backup", "b1"]);
+    let out = esk(&bed, &["create", "3", "--insecure", "--from-backup", "b2"]);
     assert_eq!(code(&out), Some(3), "{}", text(&out));
     assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", text(&out));
     assert_eq!(bed.mutating_requests(), before);
@@ -121,13 +186,13 @@ fn gke_backup_delete_and_restore_make_every_disk_from_the_follower_snapshot() {
     assert_eq!(bed.mutating_requests(), before);
 
     let names: Vec<String> = bed.gce.snapshots().into_iter().map(|s| s.name).collect();
-    assert_eq!(names, ["b1", "foreign", "other-b1"]);
+    assert_eq!(names, ["b1", "b2", "foreign", "other-b1"]);
     // Deleting needs --yes off a terminal; then only b1 goes.
     let out = esk(&bed, &["backup", "delete", "b1"]);
     assert_eq!(code(&out), Some(3), "{}", text(&out));
     esk_ok(&bed, &["backup", "delete", "b1", "--yes"]);
     let names: Vec<String> = bed.gce.snapshots().into_iter().map(|s| s.name).collect();
-    assert_eq!(names, ["foreign", "other-b1"]);
+    assert_eq!(names, ["b2", "foreign", "other-b1"]);
 }
 
 #[test]

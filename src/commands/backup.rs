@@ -9,13 +9,15 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::Session;
+use crate::backup::restore::{self, Progress};
 use crate::backup::{backup_name, beyond_keep, choose_node, Backup, BackupPlan, Member};
 use crate::cli::{BackupVerb, Global};
 use crate::error::{Refused, UsageError};
 use crate::health::{self, clock, observe};
+use crate::manifest::{Manifest, ObjectRef};
 use crate::plan::Observed;
 use crate::report::Reporter;
-use crate::spec::{Name, NodeCount, Spec};
+use crate::spec::{Name, NodeCount};
 
 pub(super) fn run(g: &Global, verb: &BackupVerb, report: &Reporter) -> Result<()> {
     match verb {
@@ -334,6 +336,7 @@ pub(super) fn prepare_restore(s: &mut Session, name: &str) -> Result<()> {
     Name::parse("backup name", name, 63)?;
     let backup = find(s, name)?;
     s.disks.restore_from(&backup)?;
+    s.restore = Some(backup.clone());
     s.notes.push(format!(
         "every disk is made from backup {name} ({}, a snapshot of node {}'s disk)",
         backup.id,
@@ -342,18 +345,124 @@ pub(super) fn prepare_restore(s: &mut Session, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// A restore makes new disks only: refused when any disk of the cluster, or one with a wanted
-/// name, exists (restoring over data would lose it).
-pub(super) fn refuse_existing_disks(spec: &Spec, observed: &Observed) -> Result<()> {
-    if observed.disks.is_empty() {
+/// A restore makes a new cluster: refused when the cluster (its record) or any disk of it (or
+/// one with a wanted name) exists, unless a restore from the same backup was started here
+/// (the marker says so): a run stopped mid-way, which a re-run finishes, or a finished one,
+/// for which the re-run is a no-op.
+pub(super) fn refuse_existing_disks(s: &Session, observed: &Observed) -> Result<()> {
+    let spec = &s.spec;
+    if observed.record.is_none() && observed.disks.is_empty() {
         return Ok(());
     }
-    let names: Vec<&str> = observed.disks.iter().map(|d| d.name.as_str()).collect();
+    let wanted = s.restore.as_ref().map(|b| &b.name);
+    let started = progress(s)?.is_some_and(|p| Some(&p.backup) == wanted);
+    let ours = observed
+        .disks
+        .iter()
+        .all(|d| d.owner == crate::plan::Owner::This);
+    if started && ours {
+        return Ok(());
+    }
+    let what = if observed.disks.is_empty() {
+        "its record exists".to_string()
+    } else {
+        let names: Vec<&str> = observed.disks.iter().map(|d| d.name.as_str()).collect();
+        format!("disk(s) {} exist", names.join(", "))
+    };
     Err(Refused::new(format!(
-        "--from-backup makes new disks, but cluster {} already has disk(s) {}: delete them \
-         first (`esk delete --yes`) or restore under another --name",
-        spec.name,
-        names.join(", ")
+        "--from-backup makes a new cluster, but cluster {} in namespace {} has data ({what}): \
+         delete it first (`esk delete --yes`) or restore under another --name",
+        spec.name, spec.namespace
     ))
     .into())
+}
+
+/// The restore marker, if there is one.
+fn progress(s: &Session) -> Result<Option<Progress>> {
+    let cm = s.kubectl.get_json(&[
+        "configmap".to_string(),
+        restore::marker_name(&s.spec),
+        "--ignore-not-found".to_string(),
+    ])?;
+    Ok(Progress::from_configmap(&cm))
+}
+
+/// Before the first disk is made: the marker that says a restore from this backup is under
+/// way. A fresh restore (no disks yet) starts with nothing done; an interrupted one keeps what
+/// it had done.
+pub(super) fn begin_restore(s: &Session, observed: &Observed) -> Result<()> {
+    let Some(backup) = &s.restore else {
+        return Ok(());
+    };
+    let kept = progress(s)?.filter(|p| p.backup == backup.name && !observed.disks.is_empty());
+    if kept.is_some() {
+        return Ok(());
+    }
+    let marker = kept.unwrap_or(Progress {
+        backup: backup.name.clone(),
+        done: Default::default(),
+    });
+    s.kubectl.apply(&[marker.manifest(&s.spec)])
+}
+
+/// The restore step on every new disk whose step has not run: the storage objects first (the
+/// Jobs mount the claims), then one Job per node, then the marker.
+pub(super) fn run_restore(s: &Session, backup: &Backup, manifests: &[Manifest]) -> Result<()> {
+    let (objects, claims) = restore::storage(manifests);
+    let mut marker = progress(s)?.unwrap_or(Progress {
+        backup: backup.name.clone(),
+        done: Default::default(),
+    });
+    let todo: Vec<&restore::NodeClaim> = claims
+        .iter()
+        .filter(|c| !marker.done.contains(&c.handle))
+        .collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    s.kubectl.apply(&objects)?;
+    let uid = s.spec.profile.u64("runAsUser")?;
+    let jobs: Vec<Manifest> = todo.iter().map(|c| restore::job(&s.spec, c, uid)).collect();
+    let refs: Vec<ObjectRef> = jobs.iter().map(|j| j.object.clone()).collect();
+    // A finished Job of the same name from an earlier, interrupted run would be immutable.
+    s.kubectl.delete(&refs)?;
+    s.kubectl.apply(&jobs)?;
+    wait_jobs(s, &refs)?;
+    marker.done.extend(todo.iter().map(|c| c.handle.clone()));
+    s.kubectl.apply(&[marker.manifest(&s.spec)])?;
+    s.kubectl.delete(&refs)
+}
+
+/// Waits until every Job succeeded (a failed one stops the run, naming it).
+fn wait_jobs(s: &Session, jobs: &[ObjectRef]) -> Result<()> {
+    let started = std::time::Instant::now();
+    let selector = format!("{}={}", restore::RESTORE_LABEL, s.spec.name);
+    loop {
+        let list =
+            s.kubectl
+                .get_json(&["jobs.batch".to_string(), "-l".to_string(), selector.clone()])?;
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        let status = |name: &str| {
+            items
+                .iter()
+                .find(|j| j["metadata"]["name"] == name)
+                .map(|j| j["status"].clone())
+        };
+        let count =
+            |name: &str, what: &str| status(name).map_or(0, |s| s[what].as_u64().unwrap_or(0));
+        if let Some(j) = jobs.iter().find(|j| count(&j.name, "failed") > 2) {
+            anyhow::bail!(
+                "restore Job {} failed (is /db/chaser.chk on the disk?); see `kubectl logs job/{}`",
+                j.name,
+                j.name
+            );
+        }
+        if jobs.iter().all(|j| count(&j.name, "succeeded") >= 1) {
+            return Ok(());
+        }
+        if started.elapsed() > std::time::Duration::from_secs(300) {
+            anyhow::bail!("restore Jobs did not finish within 300s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
