@@ -74,6 +74,9 @@ impl Outcome {
     }
 }
 
+/// A step run with the manifests just before they are applied.
+pub type BeforeApply<'a> = dyn Fn(&[Manifest]) -> Result<()> + Sync + 'a;
+
 pub struct Executor<'a> {
     pub spec: &'a Spec,
     pub disks: &'a dyn DiskAdapter,
@@ -93,7 +96,7 @@ pub struct Executor<'a> {
     pub lock: Option<&'a ClusterLock>,
     /// Runs just before the apply, given what it will apply: `create --from-backup` runs the
     /// vendor's restore step on every new disk there, before any server starts.
-    pub before_apply: Option<&'a (dyn Fn(&[Manifest]) -> Result<()> + Sync)>,
+    pub before_apply: Option<&'a BeforeApply<'a>>,
 }
 
 impl Executor<'_> {
