@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use crate::manifest::{Manifest, ObjectRef, MANAGED_BY, NAMESPACE_LABEL, NODE_LABEL};
+use crate::manifest::{Manifest, ObjectRef, MANAGED_BY, NODE_LABEL};
 use crate::spec::Spec;
 
 /// Marks the restore Jobs and the marker of cluster <value>.
@@ -46,17 +46,17 @@ impl Progress {
 
     pub fn manifest(&self, spec: &Spec) -> Manifest {
         let done: Vec<&str> = self.done.iter().map(String::as_str).collect();
+        // The cluster's own labels: `esk delete` removes it with the cluster, so a later
+        // restore into the same name starts afresh (or is refused while disks remain).
+        let mut labels = crate::render::labels(spec, "restore", None);
+        labels.insert(RESTORE_LABEL.into(), spec.name.to_string());
         let value = json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {
                 "name": marker_name(spec),
                 "namespace": spec.namespace.as_str(),
-                "labels": {
-                    MANAGED_BY: "esk",
-                    RESTORE_LABEL: spec.name.as_str(),
-                    NAMESPACE_LABEL: spec.namespace.as_str(),
-                },
+                "labels": labels,
             },
             "data": {"backup": self.backup, "done": done.join(",")},
         });
