@@ -122,7 +122,8 @@ impl State {
         if let Some((snapshot, size, _)) = &from {
             if size_gb < *size {
                 let message = format!(
-                    "Requested disk size cannot be smaller than the snapshot size                      ({size} GB) of {snapshot}"
+                    "Requested disk size cannot be smaller than the snapshot size ({size} GB) of \
+                     {snapshot}"
                 );
                 return Err(invalid(message));
             }
