@@ -156,7 +156,14 @@ pub enum Command {
         /// Output: text, or json (one document on stdout: the plan and what was done).
         #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
         output: String,
+        /// Make every node's disk from this backup (`esk backup list`); refused when any of
+        /// the cluster's disks exists.
+        #[arg(long, value_name = "NAME")]
+        from_backup: Option<String>,
     },
+    /// Backups as disk snapshots: create, list, delete.
+    #[command(subcommand)]
+    Backup(BackupVerb),
     /// Delete everything esk applied for the cluster, and its disks unless --keep-disks.
     Delete {
         /// Keep every disk (a later `esk create` finds the same data).
@@ -223,6 +230,40 @@ pub enum Command {
     Man,
     #[command(flatten)]
     Read(Read),
+}
+
+/// `esk backup create|list|delete`.
+#[derive(Debug, Subcommand)]
+pub enum BackupVerb {
+    /// Snapshot the disk of one up-to-date follower (from gossip), labelled for the cluster.
+    Create {
+        /// Backup name (default: <cluster>-YYYYMMDD-HHMMSS, UTC).
+        #[arg(value_name = "NAME")]
+        backup: Option<String>,
+        /// Snapshot this node's disk instead of asking gossip for a follower.
+        #[arg(long, value_name = "I")]
+        node: Option<String>,
+        /// Then delete the oldest of esk's backups of this cluster beyond the newest K.
+        #[arg(long, value_name = "K")]
+        keep: Option<String>,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List the backups esk made for this cluster.
+    List {
+        /// Output: text or json.
+        #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
+        output: String,
+    },
+    /// Delete a backup esk made for this cluster (asks for confirmation unless --yes).
+    Delete {
+        #[arg(value_name = "NAME")]
+        backup: String,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// `esk status`, `esk connection-string` and `esk ca-cert`: reading a running cluster.

@@ -24,6 +24,8 @@ use crate::report::{Reporter, Verbosity};
 use crate::secrets;
 use crate::spec::{Cloud, NodeCount, Spec, Workload};
 
+mod backup;
+
 pub fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     set_verbose(g.verbose);
@@ -57,6 +59,7 @@ pub fn run(cli: Cli) -> Result<()> {
             timeout,
             output,
             read_only_replicas,
+            from_backup,
         } => {
             let nodes = node_count(nodes)?;
             let json = json_output(output)?;
@@ -75,9 +78,20 @@ pub fn run(cli: Cli) -> Result<()> {
                 ))
                 .into());
             }
+            if adopt.is_some() && from_backup.is_some() {
+                return Err(
+                    UsageError::new("--adopt-disks and --from-backup cannot be combined").into(),
+                );
+            }
+            if let Some(b) = from_backup {
+                backup::prepare_restore(&mut s, b)?;
+            }
             let make = |s: &mut Session| -> Result<(Plan, Observed)> {
                 let names = plan::wanted_disk_names(&s.spec, adopt.as_ref());
                 let observed = s.observe(&names, false)?;
+                if from_backup.is_some() {
+                    backup::refuse_existing_disks(s, &observed)?;
+                }
                 let plan = plan::plan_create(
                     &s.spec,
                     &observed,
@@ -90,6 +104,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 Ok((plan, observed))
             };
             let (plan, observed, lock) = s.plan_locked(g, *dry_run, &make)?;
+            if s.restore.is_some() && !*dry_run {
+                s.check_refusal()?;
+                backup::begin_restore(&s, &observed)?;
+            }
             let mut run = Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout, json);
             run.rolling = !*all_at_once;
             s.finish(plan, &observed, run, lock.as_ref())
@@ -142,6 +160,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Read(verb) => crate::status_cmd::run(g, verb, &report),
+        Command::Backup(verb) => backup::run(g, verb, &report),
         Command::Delete {
             keep_disks,
             dry_run,
@@ -357,6 +376,8 @@ struct Session<'a> {
     /// driver); checked once the plan is known, so input errors are reported first.
     refusal: Option<String>,
     report: &'a Reporter,
+    /// `create --from-backup`: the backup every new disk is made from.
+    restore: Option<crate::backup::Backup>,
 }
 
 impl<'a> Session<'a> {
@@ -426,6 +447,7 @@ impl<'a> Session<'a> {
             replicas_given: false,
             refusal,
             report,
+            restore: None,
         })
     }
 
@@ -613,6 +635,10 @@ impl<'a> Session<'a> {
             self.report.warn(w);
         }
         confirm_disk_deletion(&plan, yes)?;
+        let restore = |m: &[Manifest]| match &self.restore {
+            Some(b) => backup::run_restore(self, b, m),
+            None => Ok(()),
+        };
         let executor = Executor {
             spec: &self.spec,
             disks: self.disks.as_ref(),
@@ -629,6 +655,7 @@ impl<'a> Session<'a> {
             rolling,
             roll_timeout,
             rotation,
+            before_apply: self.restore.is_some().then_some(&restore as _),
         };
         let outcome = executor.run(&plan)?;
         if json {

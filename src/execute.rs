@@ -83,6 +83,9 @@ impl Outcome {
     }
 }
 
+/// A step run with the manifests just before they are applied.
+pub type BeforeApply<'a> = dyn Fn(&[Manifest]) -> Result<()> + Sync + 'a;
+
 pub struct Executor<'a> {
     pub spec: &'a Spec,
     pub disks: &'a dyn DiskAdapter,
@@ -108,6 +111,9 @@ pub struct Executor<'a> {
     pub roll_timeout: std::time::Duration,
     /// The certificate rotation phase this run starts from (None: no rotation in phases).
     pub rotation: Option<Phase>,
+    /// Runs just before the apply, given what it will apply: `create --from-backup` runs the
+    /// vendor's restore step on every new disk there, before any server starts.
+    pub before_apply: Option<&'a BeforeApply<'a>>,
 }
 
 impl Executor<'_> {
@@ -199,6 +205,10 @@ impl Executor<'_> {
 
         if !plan.apply.is_empty() {
             let manifests = self.final_manifests(plan, &created, material()?, self.rotation)?;
+            if let Some(hook) = self.before_apply {
+                let label = "running the restore step on each disk";
+                self.step(label, &outcome, || hook(&manifests))?;
+            }
             let (manifests, roll) = if self.rolling {
                 crate::roll::split(manifests, self.live)
             } else {

@@ -4,6 +4,7 @@
 //! (printable for `--dry-run`) → [`execute::Executor`] over the adapters → a report.
 
 pub mod adapters;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -60,7 +60,7 @@ fn open(g: &Global) -> Result<(Spec, Kubectl, Option<String>)> {
 
 /// The spec of the cluster as it was made: the record's size, profile, workload, cloud and
 /// TLS mode (flags given now win for profile and cloud).
-fn resolve(g: &Global, mut spec: Spec, obs: &Observation) -> Result<Spec> {
+pub(crate) fn resolve(g: &Global, mut spec: Spec, obs: &Observation) -> Result<Spec> {
     let node_workloads: Vec<&serde_json::Value> = obs
         .objects
         .iter()

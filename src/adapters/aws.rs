@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use super::process::{args, parallel_map, retry_note, Tool};
 use super::retry::{classify, delay, in_use_delay, still_attached, Failure};
-use super::{assert_owned, disk_labels, owner_of, DiskAdapter, CLUSTER_KEY, NAMESPACE_KEY};
+use super::{assert_owned, backup_of, disk_labels, owner_of, snapshot_labels, DiskAdapter};
+use super::{CLUSTER_KEY, NAMESPACE_KEY};
+use crate::backup::Backup;
 use crate::error::UsageError;
 use crate::plan::Disk;
 use crate::render::DiskSource;
@@ -26,6 +28,8 @@ pub struct Aws {
     spec: Spec,
     region: String,
     zone: String,
+    /// The snapshot new volumes are made from (`create --from-backup`).
+    restore: std::sync::OnceLock<String>,
 }
 
 impl Aws {
@@ -64,6 +68,7 @@ impl Aws {
             spec: spec.clone(),
             region,
             zone,
+            restore: std::sync::OnceLock::new(),
         })
     }
 
@@ -150,6 +155,18 @@ impl Aws {
             .collect())
     }
 
+    fn to_backup(&self, v: &Value) -> Option<Backup> {
+        let id = v["SnapshotId"].as_str()?.to_string();
+        let status = v["State"].as_str().unwrap_or_default().to_string();
+        backup_of(&self.spec, id, status, |k| {
+            v["Tags"]
+                .as_array()?
+                .iter()
+                .find(|t| t["Key"] == k)
+                .and_then(|t| t["Value"].as_str().map(str::to_string))
+        })
+    }
+
     fn tag_list(&self, node: u8, name: &str, adopted: bool) -> Vec<(String, String)> {
         let mut tags: Vec<(String, String)> = disk_labels(&self.spec, node, adopted)
             .into_iter()
@@ -222,6 +239,9 @@ impl DiskAdapter for Aws {
                 // Same token on a retry of this run's request: EC2 returns the same volume.
                 format!("--client-token=esk-{:016x}-{i}-{run_id}", fnv1a(&identity)),
             ]);
+            if let Some(snapshot) = self.restore.get() {
+                a.push(format!("--snapshot-id={snapshot}"));
+            }
             // The client token makes a retried create-volume return the volume the lost try
             // made, never a second one.
             let out = tool.run_retry(&a, None)?;
@@ -273,6 +293,78 @@ impl DiskAdapter for Aws {
         });
         results.into_iter().collect::<Result<Vec<_>>>()?;
         Ok(())
+    }
+
+    fn snapshot(&self, disk: &Disk, node: u8, name: &str) -> Result<Backup> {
+        let tags: Vec<String> = snapshot_labels(&self.spec, node, name)
+            .into_iter()
+            .map(|(k, v)| format!("{{Key={k},Value={v}}}"))
+            .chain([format!("{{Key=Name,Value={name}}}")])
+            .collect();
+        let mut a = self.ec2("create-snapshot");
+        a.push(format!("--volume-id={}", disk.id));
+        a.push(format!(
+            "--description=esk backup {name} of {}/{} node {node}",
+            self.spec.namespace, self.spec.name
+        ));
+        a.push(format!(
+            "--tag-specifications=ResourceType=snapshot,Tags=[{}]",
+            tags.join(",")
+        ));
+        let tool = self.tool()?;
+        let out = tool.run_retry(&a, None)?;
+        let v: Value =
+            serde_json::from_str(&out).context("aws create-snapshot printed invalid JSON")?;
+        let backup = self
+            .to_backup(&v)
+            .with_context(|| format!("aws made snapshot {name} without esk's tags"))?;
+        let mut wait = args(["ec2", "wait", "snapshot-completed"]);
+        wait.push(format!("--region={}", self.region));
+        wait.push(format!("--snapshot-ids={}", backup.id));
+        tool.run_retry(&wait, None)?;
+        Ok(backup)
+    }
+
+    fn list_backups(&self) -> Result<Vec<Backup>> {
+        // moto (and a real account) list public snapshots too: always filter by tag.
+        let mut a = self.ec2("describe-snapshots");
+        a.extend([
+            "--owner-ids=self".to_string(),
+            "--filters".to_string(),
+            format!("Name=tag:{CLUSTER_KEY},Values={}", self.spec.name),
+            format!("Name=tag:{NAMESPACE_KEY},Values={}", self.spec.namespace),
+        ]);
+        let out = self.tool()?.run_retry(&a, None)?;
+        let v: Value = serde_json::from_str(&out).context("aws printed invalid JSON")?;
+        Ok(v["Snapshots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| self.to_backup(s))
+            .collect())
+    }
+
+    fn delete_backups(&self, backups: &[Backup]) -> Result<()> {
+        let tool = self.tool()?;
+        let results = parallel_map(backups, PARALLEL, |b| {
+            let mut a = self.ec2("delete-snapshot");
+            a.push(format!("--snapshot-id={}", b.id));
+            let out = tool.run(&a, None)?;
+            // Seen as ours by this run, and EBS never reuses an id: gone is done.
+            if out.success() || out.stderr.contains("InvalidSnapshot.NotFound") {
+                Ok(())
+            } else {
+                Err(tool.failure(&a, &out))
+            }
+        });
+        results.into_iter().collect::<Result<Vec<_>>>()?;
+        Ok(())
+    }
+
+    fn restore_from(&self, backup: &Backup) -> Result<()> {
+        self.restore
+            .set(backup.id.clone())
+            .map_err(|_| anyhow::anyhow!("internal error: two backups to restore from"))
     }
 
     fn delete(&self, disks: &[Disk], detach: Duration) -> Result<()> {

@@ -78,6 +78,25 @@ impl Dynamic {
         })
     }
 
+    /// Backups of claims need the snapshot.storage.k8s.io API (the external-snapshotter CRDs
+    /// and controller, and a CSI driver with snapshots); without it, one clear line.
+    fn snapshot_api_refusal(&self) -> crate::error::Refused {
+        let served = self
+            .kubectl()
+            .and_then(|k| k.get_json(&args(["volumesnapshotclasses.snapshot.storage.k8s.io"])));
+        match served {
+            Ok(_) => crate::error::Refused::new(
+                "backups of --cloud dynamic claims (VolumeSnapshots) are not supported by this \
+                 esk yet; snapshot the claims with your storage provider's tools",
+            ),
+            Err(_) => crate::error::Refused::new(
+                "--cloud dynamic backups need the snapshot.storage.k8s.io/v1 VolumeSnapshot API, \
+                 which this cluster does not serve: install the external-snapshotter CRDs and \
+                 controller and a VolumeSnapshotClass for the claims' CSI driver",
+            ),
+        }
+    }
+
     fn source(&self, name: &str) -> DiskSource {
         DiskSource {
             kind: "dynamic".into(),
@@ -194,6 +213,14 @@ impl DiskAdapter for Dynamic {
         anyhow::bail!(crate::error::UsageError::new(
             "--adopt-disks is for cloud disks; with --cloud dynamic the claims are the disks"
         ))
+    }
+
+    fn list_backups(&self) -> Result<Vec<crate::backup::Backup>> {
+        Err(self.snapshot_api_refusal().into())
+    }
+
+    fn snapshot(&self, _: &Disk, _: u8, _: &str) -> Result<crate::backup::Backup> {
+        Err(self.snapshot_api_refusal().into())
     }
 
     fn delete(&self, disks: &[Disk], _detach: std::time::Duration) -> Result<()> {

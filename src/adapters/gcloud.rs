@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use super::process::{args, parallel_map, retry_note, Output, Tool};
 use super::retry::{classify, delay, in_use_delay, still_attached, Failure, ATTEMPTS};
-use super::{assert_owned, disk_labels, owner_of, DiskAdapter, CLUSTER_KEY};
+use super::{assert_owned, backup_of, disk_labels, owner_of, snapshot_labels};
+use super::{DiskAdapter, CLUSTER_KEY};
+use crate::backup::Backup;
 use crate::error::UsageError;
 use crate::plan::Disk;
 use crate::render::DiskSource;
@@ -23,6 +25,8 @@ pub struct Gcloud {
     spec: Spec,
     project: String,
     zone: String,
+    /// The snapshot new disks are made from (`create --from-backup`).
+    restore: std::sync::OnceLock<String>,
 }
 
 /// Project and zone from flags, gcloud's environment variables, or a `gke_P_Z_C` context name,
@@ -71,6 +75,7 @@ impl Gcloud {
             spec: spec.clone(),
             project: cloud_id("project", &project)?,
             zone: cloud_id("zone", &zone)?,
+            restore: std::sync::OnceLock::new(),
         })
     }
 
@@ -145,6 +150,15 @@ impl Gcloud {
             name,
             node,
             owner,
+        })
+    }
+
+    fn to_backup(&self, v: &Value) -> Option<Backup> {
+        let labels = &v["labels"];
+        let status = v["status"].as_str().unwrap_or_default().to_string();
+        let id = v["name"].as_str()?.to_string();
+        backup_of(&self.spec, id, status, |k| {
+            labels[k].as_str().map(str::to_string)
         })
     }
 
@@ -284,6 +298,9 @@ impl DiskAdapter for Gcloud {
         a.push(format!("--size={}GB", p.u64("disk.sizeGb")?));
         a.push(format!("--type={}", p.str("disk.gkeType")?));
         a.push(format!("--labels={}", labels.join(",")));
+        if let Some(snapshot) = self.restore.get() {
+            a.push(format!("--source-snapshot={snapshot}"));
+        }
         a.push("--format=json".into());
         let mut created = self.create_checked(&a, disks)?;
         // A disk named by an --adopt-disks pattern cannot carry its node in its name, so it
@@ -311,6 +328,58 @@ impl DiskAdapter for Gcloud {
 
     fn label_nodes(&self, disks: &[(u8, Disk)]) -> Result<()> {
         self.add_labels(disks, false)
+    }
+
+    fn snapshot(&self, disk: &Disk, node: u8, name: &str) -> Result<Backup> {
+        let labels: Vec<String> = snapshot_labels(&self.spec, node, name)
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let mut a = args(["compute", "snapshots", "create", name]);
+        a.push(format!("--project={}", self.project));
+        a.push(format!("--source-disk={}", disk.name));
+        a.push(format!("--source-disk-zone={}", self.zone));
+        a.push(format!("--labels={}", labels.join(",")));
+        a.push("--format=json".into());
+        let out = self.tool()?.run_retry(&a, None)?;
+        let v: Value = serde_json::from_str(&out).context("gcloud printed invalid JSON")?;
+        self.to_backup(&v)
+            .with_context(|| format!("gcloud made snapshot {name} without esk's labels"))
+    }
+
+    fn list_backups(&self) -> Result<Vec<Backup>> {
+        let mut a = args(["compute", "snapshots", "list", "--format=json"]);
+        a.push(format!("--project={}", self.project));
+        // Narrows the list only; ownership is decided from every label, here.
+        a.push(format!("--filter=labels.{CLUSTER_KEY}={}", self.spec.name));
+        let out = self.tool()?.run_retry(&a, None)?;
+        if out.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let v: Value = serde_json::from_str(&out).context("gcloud printed invalid JSON")?;
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| self.to_backup(s))
+            .collect())
+    }
+
+    fn delete_backups(&self, backups: &[Backup]) -> Result<()> {
+        if backups.is_empty() {
+            return Ok(());
+        }
+        let mut a = args(["compute", "snapshots", "delete"]);
+        a.extend(backups.iter().map(|b| b.id.clone()));
+        a.push(format!("--project={}", self.project));
+        a.push("--quiet".into());
+        self.tool()?.run_retry(&a, None)?;
+        Ok(())
+    }
+
+    fn restore_from(&self, backup: &Backup) -> Result<()> {
+        self.restore
+            .set(backup.id.clone())
+            .map_err(|_| anyhow::anyhow!("internal error: two backups to restore from"))
     }
 
     fn delete(&self, disks: &[Disk], detach: Duration) -> Result<()> {

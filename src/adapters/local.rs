@@ -374,6 +374,14 @@ impl DiskAdapter for Local {
         ))
     }
 
+    fn no_backups(&self) -> crate::error::Refused {
+        crate::error::Refused::new(
+            "--cloud kind has no disk snapshots: each disk is a directory on a node (under \
+             disk.localPath); copy those directories while the cluster is stopped (`esk \
+             delete --keep-disks`) to back them up",
+        )
+    }
+
     fn delete(&self, disks: &[Disk], _detach: std::time::Duration) -> Result<()> {
         super::assert_owned(disks)?;
         let mut registry = self.read_registry()?;

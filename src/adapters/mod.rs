@@ -16,6 +16,7 @@ use anyhow::Result;
 
 use crate::spec::Cloud;
 
+use crate::backup::Backup;
 use crate::plan::{Disk, Owner};
 use crate::render::DiskSource;
 use crate::spec::Spec;
@@ -48,6 +49,57 @@ pub trait DiskAdapter: Sync {
     /// Deletes disks, waiting up to `detach` for any the cloud still reports attached.
     /// Callers pass only disks whose owner is `Owner::This`.
     fn delete(&self, disks: &[Disk], detach: std::time::Duration) -> Result<()>;
+
+    /// Snapshots node `node`'s disk as backup `name`, labelled for the cluster (backup.rs).
+    fn snapshot(&self, _disk: &Disk, _node: u8, _name: &str) -> Result<Backup> {
+        Err(self.no_backups().into())
+    }
+    /// The snapshots esk made for this cluster, and no others.
+    fn list_backups(&self) -> Result<Vec<Backup>> {
+        Err(self.no_backups().into())
+    }
+    /// Deletes backups; callers pass only what `list_backups` returned.
+    fn delete_backups(&self, _backups: &[Backup]) -> Result<()> {
+        Err(self.no_backups().into())
+    }
+    /// Makes every disk `create` makes from now on from this backup's snapshot.
+    fn restore_from(&self, _backup: &Backup) -> Result<()> {
+        Err(self.no_backups().into())
+    }
+    /// Why this kind of disk has no backups.
+    fn no_backups(&self) -> crate::error::Refused {
+        crate::error::Refused::new("this kind of disk has no snapshots")
+    }
+}
+
+/// The labels (tags) of a snapshot of node `i`'s disk: the disk's, plus the backup's name
+/// and when it was made.
+pub fn snapshot_labels(spec: &Spec, i: u8, name: &str) -> Vec<(&'static str, String)> {
+    let mut labels = disk_labels(spec, i, false);
+    labels.push((crate::backup::BACKUP_KEY, name.to_string()));
+    let now = crate::clock::now_micros() / 1_000_000;
+    labels.push((crate::backup::CREATED_KEY, now.to_string()));
+    labels
+}
+
+/// A backup from a snapshot's labels (tags), if they say it is one of this cluster's.
+pub fn backup_of(
+    spec: &Spec,
+    id: String,
+    status: String,
+    get: impl Fn(&str) -> Option<String>,
+) -> Option<Backup> {
+    let (owner, node) = owner_of(spec, &get);
+    let name = get(crate::backup::BACKUP_KEY)?;
+    (owner == Owner::This).then(|| Backup {
+        name,
+        id,
+        node,
+        created: get(crate::backup::CREATED_KEY)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        status,
+    })
 }
 
 /// Reads ownership from a disk's labels or tags.

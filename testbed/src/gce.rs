@@ -17,11 +17,13 @@ mod disks;
 mod faults;
 mod operations;
 mod route;
+mod snapshots;
 mod users;
 mod values;
 
 pub use crate::gate::Release;
 pub use faults::Fault;
+pub use snapshots::Snapshot;
 
 use crate::gate::Gate;
 use crate::http::{Request, Response, Server};
@@ -60,6 +62,8 @@ pub struct Disk {
     pub labels: BTreeMap<String, String>,
     /// Links of the instances the disk is attached to, as in the API's `users`.
     pub users: Vec<String>,
+    /// The snapshot the disk was made from (`sourceSnapshot`), by name.
+    pub source_snapshot: Option<String>,
 }
 
 impl GceEmulator {
@@ -121,7 +125,35 @@ impl GceEmulator {
         record.public()
     }
 
-    /// Inserts, deletes and setLabels received (each batch part counts), failed or not.
+    /// Every snapshot, CREATING and DELETING ones included, sorted by project then name.
+    pub fn snapshots(&self) -> Vec<Snapshot> {
+        let state = lock(&self.state);
+        state
+            .snapshots
+            .values()
+            .map(|r| r.snapshot.clone())
+            .collect()
+    }
+
+    /// Adds a READY snapshot of the disk `disk` (which must exist) directly, e.g. one that
+    /// somebody else made. Panics if there is no such disk.
+    pub fn seed_snapshot(&self, name: &str, disk: &str, labels: &[(&str, &str)]) -> Snapshot {
+        let mut state = lock(&self.state);
+        let d = state.disk_named(disk).disk.clone();
+        let labels: serde_json::Map<String, serde_json::Value> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+            .collect();
+        let body = serde_json::json!({"name": name, "labels": labels});
+        let k = key(&d.project, &d.zone, &d.name);
+        let latency = std::mem::take(&mut state.latency);
+        let made = state.make_snapshot_for_test(&k, &body);
+        state.latency = latency;
+        made
+    }
+
+    /// Inserts, deletes, setLabels and snapshot calls received (each batch part counts),
+    /// failed or not.
     pub fn mutating_requests(&self) -> usize {
         lock(&self.state).mutating
     }
@@ -222,15 +254,20 @@ fn key(project: &str, zone: &str, name: &str) -> Key {
     (project.to_string(), zone.to_string(), name.to_string())
 }
 
-/// "projects/P/zones/Z/COLLECTION/NAME", as in API messages and (after [`LINK_BASE`]) links.
+/// "projects/P/zones/Z/COLLECTION/NAME", as in API messages and (after [`LINK_BASE`]) links;
+/// "projects/P/global/COLLECTION/NAME" for a key without a zone (snapshots, global operations).
 fn path(key: &Key, collection: &str) -> String {
     let (project, zone, name) = key;
+    if zone.is_empty() {
+        return format!("projects/{project}/global/{collection}/{name}");
+    }
     format!("projects/{project}/zones/{zone}/{collection}/{name}")
 }
 
 #[derive(Default)]
 struct State {
     disks: BTreeMap<Key, DiskRecord>,
+    snapshots: BTreeMap<Key, snapshots::SnapshotRecord>,
     operations: BTreeMap<Key, Operation>,
     seq: u64,
     latency: Duration,
@@ -242,6 +279,7 @@ struct State {
 struct DiskRecord {
     disk: Disk,
     description: Option<String>,
+    source_snapshot_id: Option<u64>,
     created: String,
     ready_at: Instant,
     gone_at: Option<Instant>,
@@ -272,6 +310,9 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let now = Instant::now();
     guard.disks.retain(|_, r| r.gone_at.is_none_or(|t| now < t));
+    guard
+        .snapshots
+        .retain(|_, r| r.gone_at.is_none_or(|t| now < t));
     for record in guard.disks.values_mut() {
         record.users.settle(now);
     }
@@ -283,7 +324,14 @@ fn is_mutation(req: &Request) -> bool {
     let route = route(&req.method, &req.path);
     matches!(
         route,
-        Some(Route::Insert(..) | Route::Delete(_) | Route::SetLabels(_))
+        Some(
+            Route::Insert(..)
+                | Route::Delete(_)
+                | Route::SetLabels(_)
+                | Route::SnapshotInsert(_)
+                | Route::SnapshotDelete(_)
+                | Route::DiskSnapshot(_)
+        )
     )
 }
 
@@ -334,6 +382,11 @@ fn respond(state: &Mutex<State>, req: Request) -> Response {
         Some(Route::SetLabels(k)) => lock(state).set_labels(k, &req.body),
         Some(Route::Operation(k)) => lock(state).find_operation(k).map(Operation::render),
         Some(Route::Wait(k)) => wait(state, k),
+        Some(Route::SnapshotList(p)) => lock(state).list_snapshots(p, &req),
+        Some(Route::SnapshotInsert(p)) => lock(state).insert_snapshot(p, &req.body),
+        Some(Route::SnapshotGet(k)) => lock(state).find_snapshot(k).map(|r| r.render()),
+        Some(Route::SnapshotDelete(k)) => lock(state).delete_snapshot(k),
+        Some(Route::DiskSnapshot(k)) => lock(state).disk_snapshot(k, &req.body),
         None => Err(not_found(req.path.trim_start_matches("/compute/v1/"))),
     };
     result.map_or_else(|e| e.response(), |v| Response::json(200, &v))
@@ -407,10 +460,12 @@ impl State {
             disk_type: disk_type.to_string(),
             labels,
             users: Vec::new(),
+            source_snapshot: None,
         };
         let record = DiskRecord {
             disk,
             description: None,
+            source_snapshot_id: None,
             created: timestamp(SystemTime::now()),
             ready_at: Instant::now() + self.latency,
             gone_at: None,

@@ -32,6 +32,11 @@ pub(super) fn render_disk(record: &DiskRecord) -> Value {
     if !d.labels.is_empty() {
         value["labels"] = json!(d.labels);
     }
+    if let (Some(name), Some(id)) = (&d.source_snapshot, record.source_snapshot_id) {
+        let link = format!("{LINK_BASE}projects/{}/global/snapshots/{name}", d.project);
+        value["sourceSnapshot"] = json!(link);
+        value["sourceSnapshotId"] = json!(id.to_string());
+    }
     if let Some(description) = &record.description {
         value["description"] = json!(description);
     }
@@ -93,7 +98,13 @@ impl State {
         check_name(name)?;
         let disk_type = body["type"].as_str().unwrap_or("pd-standard");
         let disk_type = disk_type.rsplit('/').next().unwrap_or(disk_type);
+        // A disk from a snapshot is the snapshot's size unless a larger one is asked for.
+        let from = match body["sourceSnapshot"].as_str() {
+            Some(link) => Some(self.source_snapshot(project, link)?),
+            None => None,
+        };
         let size_gb = match &body["sizeGb"] {
+            Value::Null if from.is_some() => from.as_ref().map_or(0, |f| f.1),
             // The API's defaults for a disk without size or source.
             Value::Null if disk_type == "pd-standard" => 500,
             Value::Null if disk_type == "pd-extreme" => 1000,
@@ -108,6 +119,15 @@ impl State {
             );
             return Err(invalid(message));
         }
+        if let Some((snapshot, size, _)) = &from {
+            if size_gb < *size {
+                let message = format!(
+                    "Requested disk size cannot be smaller than the snapshot size ({size} GB) of \
+                     {snapshot}"
+                );
+                return Err(invalid(message));
+            }
+        }
         let labels = parse_labels(&body["labels"])?;
         let k = key(project, zone, name);
         if self.disks.contains_key(&k) {
@@ -116,6 +136,10 @@ impl State {
         }
         let record = self.add_disk(k.clone(), size_gb, disk_type, labels);
         record.description = body["description"].as_str().map(str::to_string);
+        if let Some((snapshot, _, id)) = from {
+            record.disk.source_snapshot = Some(snapshot);
+            record.source_snapshot_id = Some(id);
+        }
         let id = record.disk.id;
         Ok(self.start_operation("insert", &k, id, None))
     }

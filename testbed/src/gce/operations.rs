@@ -35,7 +35,7 @@ impl Operation {
 }
 
 impl State {
-    /// Starts an operation on the disk `target`, DONE after the latency, and returns it.
+    /// Starts an operation on the disk (or, zone empty, the snapshot) `target`, DONE after the latency, and returns it.
     pub(super) fn start_operation(
         &mut self,
         op_type: &str,
@@ -54,17 +54,25 @@ impl State {
             seq * 2_654_435_761 % (1 << 32)
         );
         let k = key(&target.0, &target.1, &name);
-        let zone_link = format!("{LINK_BASE}projects/{}/zones/{}", k.0, k.1);
+        // A target without a zone is a snapshot, and its operation is a global one.
+        let collection = if target.1.is_empty() {
+            "snapshots"
+        } else {
+            "disks"
+        };
         let mut done = json!({
             "kind": "compute#operation", "id": (7_300_000_000_000_000_000 + seq).to_string(),
-            "name": name, "zone": zone_link, "operationType": op_type,
-            "targetLink": format!("{LINK_BASE}{}", path(target, "disks")),
+            "name": name, "operationType": op_type,
+            "targetLink": format!("{LINK_BASE}{}", path(target, collection)),
             "targetId": target_id.to_string(), "status": "DONE", "progress": 100,
             "user": "esk-testbed@example.iam.gserviceaccount.com",
             "insertTime": timestamp(started), "startTime": timestamp(started),
             "endTime": timestamp(started + self.latency),
             "selfLink": format!("{LINK_BASE}{}", path(&k, "operations")),
         });
+        if !k.1.is_empty() {
+            done["zone"] = json!(format!("{LINK_BASE}projects/{}/zones/{}", k.0, k.1));
+        }
         if let Some(e) = error {
             done["error"] = json!({"errors": [{"code": e.reason, "message": e.message}]});
             done["httpErrorStatusCode"] = json!(e.status);

@@ -14,6 +14,13 @@ pub(super) enum Route<'a> {
     SetLabels(Key),
     Operation(Key),
     Wait(Key),
+    /// Snapshots are global: keyed (project, "", name), as are global operations.
+    SnapshotList(&'a str),
+    SnapshotInsert(&'a str),
+    SnapshotGet(Key),
+    SnapshotDelete(Key),
+    /// `disks.createSnapshot` (what `gcloud compute disks snapshot` sends).
+    DiskSnapshot(Key),
 }
 
 pub(super) fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
@@ -31,11 +38,23 @@ pub(super) fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
         }
         ("GET", ["projects", p, "zones", z, "operations", o]) => Route::Operation(key(p, z, o)),
         ("POST", ["projects", p, "zones", z, "operations", o, "wait"]) => Route::Wait(key(p, z, o)),
+        ("POST", ["projects", p, "zones", z, "disks", d, "createSnapshot"]) => {
+            Route::DiskSnapshot(key(p, z, d))
+        }
+        ("GET", ["projects", p, "global", "snapshots"]) => Route::SnapshotList(p),
+        ("POST", ["projects", p, "global", "snapshots"]) => Route::SnapshotInsert(p),
+        ("GET", ["projects", p, "global", "snapshots", s]) => Route::SnapshotGet(key(p, "", s)),
+        ("DELETE", ["projects", p, "global", "snapshots", s]) => {
+            Route::SnapshotDelete(key(p, "", s))
+        }
+        ("GET", ["projects", p, "global", "operations", o]) => Route::Operation(key(p, "", o)),
+        ("POST", ["projects", p, "global", "operations", o, "wait"]) => Route::Wait(key(p, "", o)),
         _ => return None,
     })
 }
 
-/// The operation type and target disk of an insert, delete or setLabels.
+/// The operation type and target of an insert, delete, setLabels or createSnapshot (a
+/// snapshot's key has an empty zone).
 pub(super) fn mutation(req: &Request, route: &Route) -> Option<(&'static str, Key)> {
     match route {
         Route::Insert(p, z) => {
@@ -47,6 +66,15 @@ pub(super) fn mutation(req: &Request, route: &Route) -> Option<(&'static str, Ke
         }
         Route::Delete(k) => Some(("delete", k.clone())),
         Route::SetLabels(k) => Some(("setLabels", k.clone())),
+        Route::SnapshotInsert(p) => {
+            let body = parse_body(&req.body).unwrap_or_default();
+            Some((
+                "insert",
+                key(p, "", body["name"].as_str().unwrap_or_default()),
+            ))
+        }
+        Route::SnapshotDelete(k) => Some(("delete", k.clone())),
+        Route::DiskSnapshot(k) => Some(("createSnapshot", k.clone())),
         _ => None,
     }
 }
