@@ -212,7 +212,7 @@ fn random_operations_with_faults_and_kills_never_lose_or_leak_a_disk() {
     let ops: usize = std::env::var("ESK_SOAK_OPS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+        .unwrap_or(8);
     let seed: u64 = std::env::var("ESK_SOAK_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
