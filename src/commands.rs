@@ -693,17 +693,25 @@ fn confirm_disk_deletion(plan: &Plan, yes: bool) -> Result<()> {
         ))
         .into());
     }
-    eprint!(
-        "Delete {} disk(s) and all their data: {list}? Type 'yes' to confirm: ",
-        doomed.len()
-    );
+    ask_yes(
+        &format!(
+            "Delete {} disk(s) and all their data: {list}?",
+            doomed.len()
+        ),
+        "disk deletion",
+    )
+}
+
+/// Asks on the terminal; anything but `yes` refuses, naming `what` was not confirmed.
+fn ask_yes(question: &str, what: &str) -> Result<()> {
+    eprint!("{question} Type 'yes' to confirm: ");
     std::io::stderr().flush().ok();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).ok();
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        Err(Refused::new("disk deletion not confirmed; nothing was changed").into())
+        Err(Refused::new(format!("{what} not confirmed; nothing was changed")).into())
     }
 }
 

@@ -158,6 +158,23 @@ impl Kubectl {
         })
     }
 
+    /// How many pods of each Job labelled `selector` have `succeeded` and `failed`, by name.
+    pub fn job_counts(&self, selector: &str) -> Result<BTreeMap<String, (u64, u64)>> {
+        let list = self.get_json(&args(["jobs.batch", "-l", selector]))?;
+        Ok(list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|j| {
+                let count = |what: &str| j["status"][what].as_u64().unwrap_or(0);
+                (
+                    j["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                    (count("succeeded"), count("failed")),
+                )
+            })
+            .collect())
+    }
+
     /// One server-side apply of every manifest.
     pub fn apply(&self, manifests: &[Manifest]) -> Result<()> {
         if manifests.is_empty() {

@@ -273,29 +273,13 @@ impl Local {
         kubectl.apply(&jobs)?;
         let started = Instant::now();
         loop {
-            let list = kubectl.get_json(&args([
-                "jobs.batch",
-                "-l",
-                &format!("{JOB_LABEL}={}", self.spec.name),
-            ]))?;
-            let items = list["items"].as_array().cloned().unwrap_or_default();
-            let status = |name: &str| {
-                items
-                    .iter()
-                    .find(|j| j["metadata"]["name"] == name)
-                    .map(|j| j["status"].clone())
-            };
-            let failed: Vec<&String> = names
-                .iter()
-                .filter(|n| status(n).is_some_and(|s| s["failed"].as_u64().unwrap_or(0) > 2))
-                .collect();
+            let counts = kubectl.job_counts(&format!("{JOB_LABEL}={}", self.spec.name))?;
+            let count = |n: &String| counts.get(n).copied().unwrap_or_default();
+            let failed: Vec<&String> = names.iter().filter(|n| count(n).1 > 2).collect();
             if !failed.is_empty() {
                 bail!("disk Job(s) failed: {failed:?}; see `kubectl logs job/<name>`");
             }
-            if names
-                .iter()
-                .all(|n| status(n).is_some_and(|s| s["succeeded"].as_u64().unwrap_or(0) >= 1))
-            {
+            if names.iter().all(|n| count(n).0 >= 1) {
                 break;
             }
             if started.elapsed() > JOB_TIMEOUT {

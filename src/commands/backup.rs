@@ -3,7 +3,7 @@
 //! number of nodes from it), labelled with the cluster's identity; esk lists and deletes only
 //! snapshots that carry this cluster's labels.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -316,18 +316,10 @@ fn confirm(backup: &Backup, yes: bool) -> Result<()> {
         ))
         .into());
     }
-    eprint!(
-        "Delete backup {} ({})? Type 'yes' to confirm: ",
-        backup.name, backup.id
-    );
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).ok();
-    if answer.trim() == "yes" {
-        Ok(())
-    } else {
-        Err(Refused::new("backup deletion not confirmed; nothing was changed").into())
-    }
+    super::ask_yes(
+        &format!("Delete backup {} ({})?", backup.name, backup.id),
+        "backup deletion",
+    )
 }
 
 /// `create --from-backup NAME`: the backup must be this cluster's; from here on the adapter
@@ -438,26 +430,16 @@ fn wait_jobs(s: &Session, jobs: &[ObjectRef]) -> Result<()> {
     let started = std::time::Instant::now();
     let selector = format!("{}={}", restore::RESTORE_LABEL, s.spec.name);
     loop {
-        let list =
-            s.kubectl
-                .get_json(&["jobs.batch".to_string(), "-l".to_string(), selector.clone()])?;
-        let items = list["items"].as_array().cloned().unwrap_or_default();
-        let status = |name: &str| {
-            items
-                .iter()
-                .find(|j| j["metadata"]["name"] == name)
-                .map(|j| j["status"].clone())
-        };
-        let count =
-            |name: &str, what: &str| status(name).map_or(0, |s| s[what].as_u64().unwrap_or(0));
-        if let Some(j) = jobs.iter().find(|j| count(&j.name, "failed") > 2) {
+        let counts = s.kubectl.job_counts(&selector)?;
+        let count = |name: &str| counts.get(name).copied().unwrap_or_default();
+        if let Some(j) = jobs.iter().find(|j| count(&j.name).1 > 2) {
             anyhow::bail!(
                 "restore Job {} failed (is /db/chaser.chk on the disk?); see `kubectl logs job/{}`",
                 j.name,
                 j.name
             );
         }
-        if jobs.iter().all(|j| count(&j.name, "succeeded") >= 1) {
+        if jobs.iter().all(|j| count(&j.name).0 >= 1) {
             return Ok(());
         }
         if started.elapsed() > std::time::Duration::from_secs(300) {
