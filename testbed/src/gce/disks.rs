@@ -1,8 +1,8 @@
 //! The disks calls: zones.get, disks.list/aggregatedList, insert, delete and setLabels, and
 //! how a disk reads in the API.
 
-use super::values::ApiResult;
 use super::values::{api_error, check_name, fingerprint, invalid, parse_body, parse_labels};
+use super::values::{ApiError, ApiResult};
 use super::{key, path, DiskRecord, Key, State, LINK_BASE};
 use crate::http::Request;
 use serde_json::{json, Map, Value};
@@ -43,21 +43,26 @@ pub(super) fn render_disk(record: &DiskRecord) -> Value {
     value
 }
 
+/// A list request's page: (`maxResults`, 1 to 500, default 500; the `pageToken` offset).
+pub(super) fn page(req: &Request) -> Result<(usize, usize), ApiError> {
+    let number = |name: &str, default: usize| match req.query_param(name) {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| invalid(format!("Invalid value for {name}: '{v}'"))),
+    };
+    Ok((
+        number("maxResults", 500)?.clamp(1, 500),
+        number("pageToken", 0)?,
+    ))
+}
+
 impl State {
     /// `disks.list` (one zone) or `disks.aggregatedList` (`zone` None; items keyed "zones/Z").
     /// `maxResults`/`pageToken` page through the disks; `filter` is accepted and ignored, which
     /// only widens the answer: gcloud applies its `--filter` to what comes back.
     pub(super) fn list(&self, project: &str, zone: Option<&str>, req: &Request) -> ApiResult {
-        let number = |name: &str, default: usize| match req.query_param(name) {
-            None | Some("") => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| invalid(format!("Invalid value for {name}: '{v}'"))),
-        };
-        let (max, start) = (
-            number("maxResults", 500)?.clamp(1, 500),
-            number("pageToken", 0)?,
-        );
+        let (max, start) = page(req)?;
         let in_scope =
             |r: &&DiskRecord| r.disk.project == project && zone.is_none_or(|z| r.disk.zone == z);
         let all: Vec<&DiskRecord> = self.disks.values().filter(in_scope).collect();

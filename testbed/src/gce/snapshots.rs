@@ -3,6 +3,7 @@
 //! list and delete. A snapshot is CREATING for the configured latency, then READY; a disk
 //! inserted with `sourceSnapshot` takes its size from it and remembers it.
 
+use super::disks::page;
 use super::values::{api_error, check_name, fingerprint, invalid, parse_body, parse_labels};
 use super::values::{not_found, timestamp, ApiError, ApiResult, Labels};
 use super::{key, path, Key, State, LINK_BASE};
@@ -173,16 +174,7 @@ impl State {
 
     /// `snapshots.list`, paged like disks; `filter` is left to gcloud.
     pub(super) fn list_snapshots(&self, project: &str, req: &Request) -> ApiResult {
-        let number = |name: &str, default: usize| match req.query_param(name) {
-            None | Some("") => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| invalid(format!("Invalid value for {name}: '{v}'"))),
-        };
-        let (max, start) = (
-            number("maxResults", 500)?.clamp(1, 500),
-            number("pageToken", 0)?,
-        );
+        let (max, start) = page(req)?;
         let all: Vec<&SnapshotRecord> = self
             .snapshots
             .values()
