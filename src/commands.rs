@@ -99,8 +99,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     &|name, i| s.disks.planned_source(name, i),
                     &|nodes| s.templates.render(&s.spec, nodes),
                 )?;
-                let mut plan = s.linted(plan, g.force)?;
-                plan.restart = s.restarts(&plan, &observed, !*all_at_once)?;
+                let (mut plan, rendered) = s.linted(plan, g.force)?;
+                plan.restart = s.restarts(&rendered, &observed, !*all_at_once);
                 Ok((plan, observed))
             };
             let (plan, observed, lock) = s.plan_locked(g, *dry_run, &make)?;
@@ -136,7 +136,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     &|name, i| s.disks.planned_source(name, i),
                     &|nodes| s.templates.render(&s.spec, nodes),
                 )?;
-                Ok((s.linted(plan, g.force)?, observed))
+                Ok((s.linted(plan, g.force)?.0, observed))
             };
             let (plan, observed, lock) = s.plan_locked(g, *dry_run, &make)?;
             s.finish(
@@ -555,22 +555,22 @@ impl<'a> Session<'a> {
 
     /// Lints what the plan would apply (with --templates that matters): errors refuse unless
     /// --force, warnings join the plan's.
-    fn linted(&self, mut plan: Plan, force: bool) -> Result<Plan> {
+    /// Returns the render too, for what else is read from it.
+    fn linted(&self, mut plan: Plan, force: bool) -> Result<(Plan, Vec<Manifest>)> {
         let rendered = self.templates.render(&self.spec, &plan.node_disks())?;
         plan.warnings
             .extend(lint::refuse_on_errors(&rendered, force)?);
-        Ok(plan)
+        Ok((plan, rendered))
     }
 
     /// The running nodes this plan restarts, and whether one at a time: only the per-node
     /// Deployments roll (resize recreates; a StatefulSet rolls by its own controller).
-    fn restarts(&self, plan: &Plan, observed: &Observed, rolling: bool) -> Result<plan::Restart> {
-        let rendered = self.templates.render(&self.spec, &plan.node_disks())?;
-        Ok(plan::Restart {
-            nodes: crate::roll::restarts(&rendered, observed),
+    fn restarts(&self, rendered: &[Manifest], observed: &Observed, rolling: bool) -> plan::Restart {
+        plan::Restart {
+            nodes: crate::roll::restarts(rendered, observed),
             rolling: rolling && self.spec.workload == Workload::Deployment,
             rotation: None,
-        })
+        }
     }
 
     /// The preflight's refusal (no Kubernetes node in the disks' zone, no CSI driver).
