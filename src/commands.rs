@@ -610,7 +610,11 @@ impl<'a> Session<'a> {
         let rotation = if plan.apply.is_empty() || !self.spec.security.tls {
             None
         } else {
-            recorded.or((rotate_certs && rolling).then_some(crate::rotation::Phase::TrustBoth))
+            // A stored CA esk cannot sign with cannot be trusted alongside a new one, so
+            // its rotation replaces the CA and every certificate in one step.
+            let usable = secrets::check_ca(&self.spec, &observed.secrets, false).is_ok();
+            recorded.or((rotate_certs && rolling && usable)
+                .then_some(crate::rotation::Phase::TrustBoth))
         };
         plan.restart.rotation = rotation.map(|p| p.as_str().to_string());
         if let (Some(p), false) = (recorded, rotate_certs) {

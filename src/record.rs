@@ -92,6 +92,13 @@ impl Record {
         if deleting {
             return Ok(Vec::new());
         }
+        let profile_changes = !self.profile.is_empty() && self.profile != spec.profile.name;
+        if profile_changes && !profile_given {
+            return refuse(format!(
+                "was created with --profile {0}; pass --profile {0} (or the profile to move it to)",
+                self.profile
+            ));
+        }
         let to = spec.generation();
         if self.generation != 0 {
             if let Some(why) = crate::roll::upgrade::refusal(self.generation, to) {
@@ -118,13 +125,7 @@ impl Record {
             });
         }
         let mut warnings = Vec::new();
-        if !self.profile.is_empty() && self.profile != spec.profile.name {
-            if !profile_given {
-                return refuse(format!(
-                    "was created with --profile {0}; pass --profile {0} (or the profile to move it to)",
-                    self.profile
-                ));
-            }
+        if profile_changes {
             warnings.push(format!(
                 "warning: changing profile from {} to {}: every node restarts with the new settings, one at a time unless --all-at-once",
                 self.profile, spec.profile.name
