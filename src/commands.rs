@@ -613,8 +613,9 @@ impl<'a> Session<'a> {
             // A stored CA esk cannot sign with cannot be trusted alongside a new one, so
             // its rotation replaces the CA and every certificate in one step.
             let usable = secrets::check_ca(&self.spec, &observed.secrets, false).is_ok();
-            recorded.or((rotate_certs && rolling && usable)
-                .then_some(crate::rotation::Phase::TrustBoth))
+            recorded
+                .or((rotate_certs && rolling && usable)
+                    .then_some(crate::rotation::Phase::TrustBoth))
         };
         plan.restart.rotation = rotation.map(|p| p.as_str().to_string());
         if let (Some(p), false) = (recorded, rotate_certs) {
