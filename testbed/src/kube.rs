@@ -33,6 +33,7 @@ mod route;
 mod scale;
 mod schema;
 mod selector;
+mod snapshots;
 mod status;
 mod store;
 mod table;
@@ -64,6 +65,8 @@ struct State {
     access: access::Access,
     /// What `/version` reports, as (major, minor).
     server_version: (u32, u32),
+    /// Whether the VolumeSnapshot CRDs are installed (`install_volume_snapshots`).
+    snapshots: bool,
 }
 
 struct Shared {
@@ -103,6 +106,7 @@ impl KubeEmulator {
                 faults: Faults::default(),
                 access: access::Access::default(),
                 server_version: (1, 32),
+                snapshots: false,
             }),
             gate: Gate::default(),
         });
@@ -264,6 +268,23 @@ impl KubeEmulator {
         attach::reconcile(&mut state.store);
     }
 
+    /// Installs the external-snapshotter (off by default, as on most clusters): the
+    /// `snapshot.storage.k8s.io/v1` kinds are served from now on, with a default
+    /// VolumeSnapshotClass `csi-snapclass` for `driver` (deletionPolicy Delete). A snapshot
+    /// controller makes every VolumeSnapshot of a bound claim ready at once, with its
+    /// VolumeSnapshotContent; a claim whose `dataSource` names a VolumeSnapshot binds only
+    /// once that snapshot is ready.
+    pub fn install_volume_snapshots(&self, driver: &str) {
+        let mut state = self.shared.lock();
+        state.snapshots = true;
+        state.store.seed(serde_json::json!({
+            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
+            "metadata": {"name": "csi-snapclass", "annotations": {
+                "snapshot.storage.kubernetes.io/is-default-class": "true"}},
+            "driver": driver, "deletionPolicy": "Delete",
+        }));
+    }
+
     /// The kinds served, as (apiVersion, kind).
     pub fn served_kinds() -> Vec<(String, &'static str)> {
         kinds::KINDS
@@ -325,6 +346,15 @@ fn handle(shared: &Shared, req: Request) -> Response {
 
 fn route(shared: &Shared, req: &Request) -> Response {
     let path = req.path.trim_end_matches('/');
+    let snapshots = shared.lock().snapshots;
+    let snapshot_path = [
+        format!("/apis/{}", kinds::SNAPSHOT_GROUP),
+        format!("/openapi/v3/apis/{}", kinds::SNAPSHOT_GROUP),
+    ];
+    if !snapshots && snapshot_path.iter().any(|p| path.starts_with(p.as_str())) {
+        // Not installed: the group does not exist, as on a cluster without the CRDs.
+        return ApiError::no_route().to_response();
+    }
     match path {
         "/version" => {
             let (major, minor) = shared.lock().server_version;
@@ -337,7 +367,7 @@ fn route(shared: &Shared, req: &Request) -> Response {
         return openapi::v2(req.header("accept").unwrap_or(""));
     }
     if path == "/openapi/v3" || path.starts_with("/openapi/v3/") {
-        return match openapi::handle(path) {
+        return match openapi::handle(path, snapshots) {
             Some(doc) => Response::json(200, &doc),
             None => ApiError::no_route().to_response(),
         };
@@ -365,7 +395,7 @@ fn route(shared: &Shared, req: &Request) -> Response {
         };
     }
     if req.method == "GET" {
-        if let Some(response) = discovery::handle(req) {
+        if let Some(response) = discovery::handle(req, snapshots) {
             return response;
         }
     }

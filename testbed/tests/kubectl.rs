@@ -656,6 +656,69 @@ fn claims_are_provisioned_from_the_default_storage_class() {
 }
 
 #[test]
+fn volume_snapshots_are_served_only_once_installed_and_restore_claims_wait_for_them() {
+    let bed = Bed::new();
+    bed.kube.seed(json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "pd.csi.storage.gke.io", "reclaimPolicy": "Delete"
+    }));
+    let snapshot = "apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshot\n\
+                    metadata: {name: snap, namespace: default, labels: {esk-backup: snap}}\n\
+                    spec: {source: {persistentVolumeClaimName: data}}\n";
+    let missing = bed.kubectl(&["get", "volumesnapshots"]).failed();
+    assert!(
+        missing.stderr.contains("doesn't have a resource type"),
+        "{missing:?}"
+    );
+    bed.apply(snapshot).failed();
+
+    bed.kube.install_volume_snapshots("pd.csi.storage.gke.io");
+    // A snapshot of a claim that does not exist yet is not ready, and says why.
+    bed.apply(snapshot).ok();
+    let vs = bed.kube.get("VolumeSnapshot", Some("default"), "snap").unwrap();
+    assert_eq!(vs["status"]["readyToUse"], false);
+    assert!(vs["status"]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not found"));
+    // A claim restored from it waits.
+    let restored = "apiVersion: v1\nkind: PersistentVolumeClaim\n\
+                    metadata: {name: restored, namespace: default}\n\
+                    spec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 5Gi}}\n  \
+                    dataSource: {apiGroup: snapshot.storage.k8s.io, kind: VolumeSnapshot, name: snap}\n";
+    bed.apply(restored).ok();
+    let phase = |name: &str| {
+        bed.kube.get("PersistentVolumeClaim", Some("default"), name).unwrap()["status"]["phase"]
+            .clone()
+    };
+    assert_eq!(phase("restored"), "Pending");
+
+    let claim = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: default}\n\
+                 spec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 5Gi}}\n";
+    bed.apply(claim).ok();
+    let vs = bed.kube.get("VolumeSnapshot", Some("default"), "snap").unwrap();
+    assert_eq!(vs["status"]["readyToUse"], true, "{vs}");
+    assert_eq!(vs["status"]["restoreSize"], "5Gi");
+    let content_name = vs["status"]["boundVolumeSnapshotContentName"].as_str().unwrap();
+    let content = bed.kube.get("VolumeSnapshotContent", None, content_name).unwrap();
+    assert_eq!(content["spec"]["driver"], "pd.csi.storage.gke.io");
+    assert_eq!(content["spec"]["volumeSnapshotClassName"], "csi-snapclass");
+    assert_eq!(phase("restored"), "Bound", "the restore binds once the snapshot is ready");
+
+    let listed = bed
+        .kubectl(&["get", "volumesnapshots", "-l", "esk-backup=snap", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(names(&listed), ["VolumeSnapshot/snap"]);
+    bed.kubectl(&["delete", "volumesnapshot", "snap"]).ok();
+    assert!(
+        bed.kube.get("VolumeSnapshotContent", None, content_name).is_none(),
+        "deletionPolicy Delete removes the content with its snapshot"
+    );
+}
+
+#[test]
 fn deleting_a_namespace_removes_its_objects_and_releases_volumes() {
     let bed = Bed::new();
     bed.apply(&default_manifest()).ok();

@@ -1,7 +1,8 @@
 //! What the controllers of a real cluster would do, instantly: workloads report every replica
 //! ready, Jobs complete, LoadBalancers get an address, claims bind to volumes (pre-bound,
 //! by claimRef, or dynamically provisioned from a StorageClass), volumes whose claim is
-//! gone are Released (Retain) or deleted (Delete), and workloads have their pods (`pods`).
+//! gone are Released (Retain) or deleted (Delete), snapshots are taken (`snapshots`), and
+//! workloads have their pods (`pods`).
 
 use super::kinds::KindInfo;
 use super::store::{Key, Store};
@@ -130,6 +131,12 @@ pub fn reconcile(store: &mut Store) {
     bind_claims(store);
     update_claims(store);
     update_volumes(store);
+    // A snapshot made ready just now lets the claims restored from it bind in the same pass.
+    if super::snapshots::reconcile(store) {
+        bind_claims(store);
+        update_claims(store);
+        update_volumes(store);
+    }
     super::attach::reconcile(store);
     super::pods::reconcile(store);
 }
@@ -176,7 +183,8 @@ fn bind_claims(store: &mut Store) {
         });
         let volume = match reserved {
             Some((_, _, name)) => Some(name),
-            None => provision(store, &pvc, &class),
+            None if super::snapshots::source_ready(store, &pvc) => provision(store, &pvc, &class),
+            None => None,
         };
         if let Some(volume) = volume {
             store.controller_update(&key, |pvc| pvc["spec"]["volumeName"] = volume.into());

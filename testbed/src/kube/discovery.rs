@@ -24,8 +24,9 @@ pub fn version(major: u32, minor: u32) -> Value {
     })
 }
 
-/// Answers a discovery path, or `None` when `path` is not one.
-pub fn handle(req: &Request) -> Option<Response> {
+/// Answers a discovery path, or `None` when `path` is not one; `snapshots`: whether the
+/// VolumeSnapshot CRDs are installed.
+pub fn handle(req: &Request, snapshots: bool) -> Option<Response> {
     // Only v2 is served: kubectl 1.27-1.29 ask for v2beta1 and then get the legacy documents.
     let aggregated = req.header("accept").is_some_and(|a| {
         a.split(',').any(|media| {
@@ -35,8 +36,8 @@ pub fn handle(req: &Request) -> Option<Response> {
     });
     let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     let body = match segments.as_slice() {
-        ["api"] if aggregated => return Some(aggregated_response(true)),
-        ["apis"] if aggregated => return Some(aggregated_response(false)),
+        ["api"] if aggregated => return Some(aggregated_response(true, snapshots)),
+        ["apis"] if aggregated => return Some(aggregated_response(false, snapshots)),
         ["api"] => json!({
             "kind": "APIVersions",
             "versions": ["v1"],
@@ -45,21 +46,25 @@ pub fn handle(req: &Request) -> Option<Response> {
         ["apis"] => json!({
             "kind": "APIGroupList",
             "apiVersion": "v1",
-            "groups": group_versions()
+            "groups": group_versions(snapshots)
                 .into_iter()
                 .filter(|(g, _)| !g.is_empty())
                 .map(|(g, v)| api_group(g, v))
                 .collect::<Vec<_>>()
         }),
         ["apis", group] => {
-            let (g, v) = group_versions().into_iter().find(|(g, _)| g == group)?;
+            let (g, v) = group_versions(snapshots)
+                .into_iter()
+                .find(|(g, _)| g == group)?;
             let mut body = api_group(g, v);
             body["kind"] = "APIGroup".into();
             body["apiVersion"] = "v1".into();
             body
         }
         ["api", version] => resource_list("", version)?,
-        ["apis", group, version] => resource_list(group, version)?,
+        ["apis", group, version] if group_versions(snapshots).contains(&(group, version)) => {
+            resource_list(group, version)?
+        }
         _ => return None,
     };
     Some(Response::json(200, &body))
@@ -134,8 +139,8 @@ fn aggregated_resource(k: &KindInfo) -> Value {
     r
 }
 
-fn aggregated_response(core: bool) -> Response {
-    let items: Vec<Value> = group_versions()
+fn aggregated_response(core: bool, snapshots: bool) -> Response {
+    let items: Vec<Value> = group_versions(snapshots)
         .into_iter()
         .filter(|(g, _)| g.is_empty() == core)
         .map(|(g, v)| {

@@ -54,6 +54,10 @@ const fn create_only(info: KindInfo) -> KindInfo {
     }
 }
 
+/// The external-snapshotter's CRDs: served only once a test installs them
+/// (`KubeEmulator::install_volume_snapshots`), as a real cluster serves them only then.
+pub const SNAPSHOT_GROUP: &str = "snapshot.storage.k8s.io";
+
 pub static KINDS: &[KindInfo] = &[
     kind(
         "",
@@ -177,6 +181,33 @@ pub static KINDS: &[KindInfo] = &[
         &[],
         false,
     ),
+    kind(
+        SNAPSHOT_GROUP,
+        "v1",
+        "VolumeSnapshot",
+        "volumesnapshots",
+        "volumesnapshot",
+        &["vs"],
+        true,
+    ),
+    kind(
+        SNAPSHOT_GROUP,
+        "v1",
+        "VolumeSnapshotContent",
+        "volumesnapshotcontents",
+        "volumesnapshotcontent",
+        &["vsc", "vscs"],
+        false,
+    ),
+    kind(
+        SNAPSHOT_GROUP,
+        "v1",
+        "VolumeSnapshotClass",
+        "volumesnapshotclasses",
+        "volumesnapshotclass",
+        &["vsclass", "vsclasses"],
+        false,
+    ),
     create_only(kind(
         "authorization.k8s.io",
         "v1",
@@ -262,10 +293,14 @@ pub fn by_resource(group: &str, version: &str, plural: &str) -> Option<&'static 
         .find(|k| k.group == group && k.version == version && k.plural == plural)
 }
 
-/// Served group-versions in discovery order: ("", "v1") first, then the named groups.
-pub fn group_versions() -> Vec<(&'static str, &'static str)> {
+/// Served group-versions in discovery order: ("", "v1") first, then the named groups
+/// (the snapshot group only when `snapshots` are installed).
+pub fn group_versions(snapshots: bool) -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&str, &str)> = Vec::new();
     for k in KINDS {
+        if k.group == SNAPSHOT_GROUP && !snapshots {
+            continue;
+        }
         if !out.contains(&(k.group, k.version)) {
             out.push((k.group, k.version));
         }

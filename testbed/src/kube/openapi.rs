@@ -27,14 +27,15 @@ pub fn v2(accept: &str) -> Response {
     }
 }
 
-/// `openapi/v3` → the index; `openapi/v3/apis/apps/v1` → that group-version's document.
-pub fn handle(path: &str) -> Option<Value> {
+/// `openapi/v3` → the index; `openapi/v3/apis/apps/v1` → that group-version's document
+/// (`snapshots`: whether the VolumeSnapshot CRDs are installed).
+pub fn handle(path: &str, snapshots: bool) -> Option<Value> {
     let rest = path.trim_matches('/').strip_prefix("openapi/v3")?;
     let rest = rest.trim_start_matches('/');
     if rest.is_empty() {
-        return Some(index());
+        return Some(index(snapshots));
     }
-    group_versions()
+    group_versions(snapshots)
         .into_iter()
         .find(|(g, v)| gv_path(g, v) == rest)
         .map(|(g, v)| document(g, v))
@@ -48,9 +49,9 @@ fn gv_path(group: &str, version: &str) -> String {
     }
 }
 
-fn index() -> Value {
+fn index(snapshots: bool) -> Value {
     let mut paths = Map::new();
-    for (g, v) in group_versions() {
+    for (g, v) in group_versions(snapshots) {
         let p = gv_path(g, v);
         paths.insert(
             p.clone(),

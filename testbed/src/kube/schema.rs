@@ -164,6 +164,12 @@ fn kind_fields(kind: &str) -> Value {
         }}),
         "PersistentVolume" => json!({"spec": pv_spec()}),
         "PersistentVolumeClaim" => json!({"spec": pvc_spec()}),
+        "VolumeSnapshot" => json!({"spec": {
+            "source": {"persistentVolumeClaimName": "s", "volumeSnapshotContentName": "s"},
+            "volumeSnapshotClassName": "s"
+        }}),
+        "VolumeSnapshotClass" => json!({"driver": "s", "deletionPolicy": "s", "parameters": "ms"}),
+        "VolumeSnapshotContent" => json!({"spec": null}),
         "Node" => json!({"spec": {
             "configSource": null, "externalID": null, "podCIDR": null, "podCIDRs": null,
             "providerID": null, "taints": null, "unschedulable": null
