@@ -350,7 +350,7 @@ fn aws_backup_delete_and_restore_make_every_volume_from_the_snapshot() {
 }
 
 #[test]
-fn kind_and_dynamic_refuse_clearly() {
+fn kind_refuses_clearly() {
     let bed = TestBed::with_context("kind-esk");
     esk_ok(&bed, &["create", "1", "--insecure"]);
     let before = bed.mutating_requests();
@@ -371,16 +371,154 @@ fn kind_and_dynamic_refuse_clearly() {
     );
     assert_eq!(code(&out), Some(3), "{}", text(&out));
     assert_eq!(bed.mutating_requests(), before);
+}
 
-    let bed = TestBed::with_context("some-cluster");
-    esk_ok(&bed, &["create", "1", "--insecure", "--cloud", "dynamic"]);
+/// The claims of cluster `es`, as (name, dataSource, phase).
+fn dynamic_claims(bed: &TestBed) -> Vec<(String, Value, Value)> {
+    bed.kube
+        .objects()
+        .into_iter()
+        .filter(|o| {
+            o["kind"] == "PersistentVolumeClaim"
+                && o["metadata"]["labels"]["esk.io/disk-of"] == "es"
+        })
+        .map(|o| {
+            (
+                o["metadata"]["name"].as_str().unwrap().to_string(),
+                o["spec"]["dataSource"].clone(),
+                o["status"]["phase"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn dynamic_backups_are_volume_snapshots_and_restores_claims_from_them() {
+    let bed = TestBed::with_context("dev");
+    bed.kube.seed(serde_json::json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "example.com/disk", "reclaimPolicy": "Retain", "volumeBindingMode": "Immediate",
+    }));
+    let dynamic = |args: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        a.extend(["--cloud".to_string(), "dynamic".to_string()]);
+        a
+    };
+    let run = |args: &[&str]| {
+        let a = dynamic(args);
+        esk(&bed, &a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let ok = |args: &[&str]| {
+        let out = run(args);
+        assert_eq!(code(&out), Some(0), "{args:?}: {}", text(&out));
+        out
+    };
+    ok(&["create", "3", "--insecure"]);
+
+    // Without the snapshot API: one line, exit 3, nothing changed.
     let before = bed.mutating_requests();
-    let out = esk(&bed, &["backup", "list", "--cloud", "dynamic"]);
-    assert_eq!(code(&out), Some(3), "{}", text(&out));
-    assert!(
-        stderr(&out).contains("snapshot.storage.k8s.io/v1"),
-        "{}",
-        text(&out)
-    );
+    for args in [&["backup", "create", "b1"][..], &["backup", "list"][..]] {
+        let out = run(args);
+        assert_eq!(code(&out), Some(3), "{}", text(&out));
+        assert!(
+            stderr(&out).contains("snapshot.storage.k8s.io/v1"),
+            "{}",
+            text(&out)
+        );
+        assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", text(&out));
+    }
     assert_eq!(bed.mutating_requests(), before);
+
+    bed.kube.install_volume_snapshots("example.com/disk");
+    // A foreign VolumeSnapshot and another cluster's: never listed, never deleted.
+    for (name, labels) in [
+        ("theirs", serde_json::json!({})),
+        (
+            "other-b1",
+            serde_json::json!({"managed-by": "esk", "esk-cluster": "other",
+                               "esk-namespace": "default", "esk-backup": "b1"}),
+        ),
+    ] {
+        bed.kube.seed(serde_json::json!({
+            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": name, "namespace": "default", "labels": labels},
+            "spec": {"source": {"persistentVolumeClaimName": "es-disk-1"}},
+        }));
+    }
+
+    let out = ok(&["backup", "create", "b1"]);
+    assert!(stdout(&out).contains("backup b1"), "{}", text(&out));
+    let vs = bed
+        .kube
+        .get("VolumeSnapshot", Some("default"), "b1")
+        .unwrap();
+    // The emulator's gossip: es-1 leads, es-2 and es-3 follow; es-2 wins the tie.
+    assert_eq!(
+        vs["spec"]["source"]["persistentVolumeClaimName"],
+        "es-disk-2"
+    );
+    assert_eq!(
+        vs["status"]["readyToUse"], true,
+        "esk waits until it is ready"
+    );
+    for (k, v) in [
+        ("managed-by", "esk"),
+        ("esk-cluster", "es"),
+        ("esk-namespace", "default"),
+        ("esk-node", "2"),
+        ("esk-backup", "b1"),
+    ] {
+        assert_eq!(vs["metadata"]["labels"][k], v, "label {k}");
+    }
+    let listed = ok(&["backup", "list", "-o", "json"]);
+    let doc: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(doc["backups"].as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!(doc["backups"][0]["name"], "b1");
+    assert_eq!(doc["backups"][0]["status"], "ready");
+    for name in ["theirs", "other-b1"] {
+        let out = run(&["backup", "delete", name, "--yes"]);
+        assert_eq!(code(&out), Some(2), "{}", text(&out));
+    }
+
+    ok(&["delete", "--yes"]);
+    assert!(dynamic_claims(&bed).is_empty());
+    let restored = ok(&["create", "3", "--insecure", "--from-backup", "b1"]);
+    assert!(
+        stderr(&restored).contains("backup b1"),
+        "{}",
+        text(&restored)
+    );
+    let claims = dynamic_claims(&bed);
+    assert_eq!(claims.len(), 3, "{claims:?}");
+    for (name, source, phase) in &claims {
+        assert_eq!(
+            source,
+            &serde_json::json!({"apiGroup": "snapshot.storage.k8s.io",
+                                "kind": "VolumeSnapshot", "name": "b1"}),
+            "{name}"
+        );
+        assert_eq!(phase, "Bound", "{name}");
+    }
+    let marker = bed
+        .kube
+        .get("ConfigMap", Some("default"), "esk-restore.es")
+        .unwrap();
+    assert_eq!(
+        marker["data"]["done"].as_str().unwrap().split(',').count(),
+        3,
+        "the restore step ran on every claim: {marker}"
+    );
+    assert_eq!(node_deployments(&bed, "es").len(), 3);
+
+    ok(&["backup", "delete", "b1", "--yes"]);
+    let mut left: Vec<String> = bed
+        .kube
+        .objects()
+        .into_iter()
+        .filter(|o| o["kind"] == "VolumeSnapshot")
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["other-b1", "theirs"]);
 }

@@ -2,12 +2,13 @@
 //! StorageClass. The claims are the disks, so they carry disk labels rather than the cluster's
 //! object labels: `delete --keep-disks` leaves them, `delete --yes` removes them.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use super::kubectl::Kubectl;
 use super::process::args;
-use super::DiskAdapter;
+use super::{backup_of, snapshot_labels, DiskAdapter};
+use crate::backup::Backup;
 use crate::manifest::{Manifest, ObjectRef, MANAGED_BY, NAMESPACE_LABEL, NODE_LABEL};
 use crate::plan::{Disk, Owner};
 use crate::render::DiskSource;
@@ -15,10 +16,16 @@ use crate::spec::Spec;
 
 /// Marks a claim as a disk of cluster <value>.
 pub const DISK_OF_LABEL: &str = "esk.io/disk-of";
+/// VolumeSnapshots, as kubectl names them (the kind is a CRD, not one esk always applies).
+const SNAPSHOTS: &str = "volumesnapshots.snapshot.storage.k8s.io";
+/// How long a backup waits for the snapshot controller.
+const SNAPSHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 pub struct Dynamic {
     kubectl: Option<Kubectl>,
     spec: Spec,
+    /// The VolumeSnapshot every claim made from now on is restored from.
+    restore: std::sync::OnceLock<String>,
 }
 
 impl Dynamic {
@@ -26,6 +33,7 @@ impl Dynamic {
         Dynamic {
             kubectl: None,
             spec: spec.clone(),
+            restore: std::sync::OnceLock::new(),
         }
     }
 
@@ -33,6 +41,7 @@ impl Dynamic {
         Dynamic {
             kubectl: Some(kubectl.clone()),
             spec: spec.clone(),
+            restore: std::sync::OnceLock::new(),
         }
     }
 
@@ -80,20 +89,59 @@ impl Dynamic {
 
     /// Backups of claims need the snapshot.storage.k8s.io API (the external-snapshotter CRDs
     /// and controller, and a CSI driver with snapshots); without it, one clear line.
-    fn snapshot_api_refusal(&self) -> crate::error::Refused {
-        let served = self
-            .kubectl()
-            .and_then(|k| k.get_json(&args(["volumesnapshotclasses.snapshot.storage.k8s.io"])));
-        match served {
-            Ok(_) => crate::error::Refused::new(
-                "backups of --cloud dynamic claims (VolumeSnapshots) are not supported by this \
-                 esk yet; snapshot the claims with your storage provider's tools",
-            ),
-            Err(_) => crate::error::Refused::new(
-                "--cloud dynamic backups need the snapshot.storage.k8s.io/v1 VolumeSnapshot API, \
-                 which this cluster does not serve: install the external-snapshotter CRDs and \
-                 controller and a VolumeSnapshotClass for the claims' CSI driver",
-            ),
+    fn snapshots(&self, get: &[String]) -> Result<Value> {
+        let mut a = vec![SNAPSHOTS.to_string()];
+        a.extend(get.iter().cloned());
+        match self.kubectl()?.get_json(&a) {
+            Err(e) if format!("{e:#}").contains("doesn't have a resource type") => {
+                Err(crate::error::Refused::new(
+                    "--cloud dynamic backups need the snapshot.storage.k8s.io/v1 VolumeSnapshot \
+                     API, which this cluster does not serve: install the external-snapshotter \
+                     CRDs and controller and a VolumeSnapshotClass for the claims' CSI driver",
+                )
+                .into())
+            }
+            other => other,
+        }
+    }
+
+    fn to_backup(&self, v: &Value) -> Option<Backup> {
+        let labels = &v["metadata"]["labels"];
+        let status = match (&v["status"]["readyToUse"], &v["status"]["error"]["message"]) {
+            (Value::Bool(true), _) => "ready",
+            (_, Value::String(_)) => "error",
+            _ => "pending",
+        };
+        backup_of(
+            &self.spec,
+            v["metadata"]["name"].as_str()?.to_string(),
+            status.into(),
+            |k| labels[k].as_str().map(str::to_string),
+        )
+    }
+
+    /// Waits until the snapshot controller says the snapshot can be restored from.
+    fn wait_ready(&self, name: &str) -> Result<Backup> {
+        let started = std::time::Instant::now();
+        loop {
+            let v = self.snapshots(&[name.to_string()])?;
+            let backup = self
+                .to_backup(&v)
+                .with_context(|| format!("VolumeSnapshot {name} lost esk's labels"))?;
+            if backup.status == "ready" {
+                return Ok(backup);
+            }
+            if started.elapsed() > SNAPSHOT_WAIT {
+                let why = v["status"]["error"]["message"]
+                    .as_str()
+                    .unwrap_or("no error reported");
+                anyhow::bail!(
+                    "VolumeSnapshot {name} is not ready to use after {}s ({why}); `esk backup \
+                     list` shows when it is",
+                    SNAPSHOT_WAIT.as_secs()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
         }
     }
 
@@ -116,6 +164,13 @@ impl Dynamic {
         let class = self.storage_class();
         if !class.is_empty() {
             spec["storageClassName"] = Value::String(class);
+        }
+        if let Some(snapshot) = self.restore.get() {
+            spec["dataSource"] = json!({
+                "apiGroup": "snapshot.storage.k8s.io",
+                "kind": "VolumeSnapshot",
+                "name": snapshot,
+            });
         }
         let value = json!({
             "apiVersion": "v1",
@@ -215,12 +270,67 @@ impl DiskAdapter for Dynamic {
         ))
     }
 
-    fn list_backups(&self) -> Result<Vec<crate::backup::Backup>> {
-        Err(self.snapshot_api_refusal().into())
+    fn list_backups(&self) -> Result<Vec<Backup>> {
+        // Narrows the list only; ownership is decided from every label, here.
+        let selector = format!("{}={}", super::CLUSTER_KEY, self.spec.name);
+        let list = self.snapshots(&args(["-l", &selector]))?;
+        Ok(list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| self.to_backup(v))
+            .collect())
     }
 
-    fn snapshot(&self, _: &Disk, _: u8, _: &str) -> Result<crate::backup::Backup> {
-        Err(self.snapshot_api_refusal().into())
+    /// A VolumeSnapshot of the node's claim, in the cluster's namespace, of the default
+    /// VolumeSnapshotClass unless the profile names one (`disk.snapshotClass`).
+    fn snapshot(&self, disk: &Disk, node: u8, name: &str) -> Result<Backup> {
+        let labels: serde_json::Map<String, Value> = snapshot_labels(&self.spec, node, name)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v)))
+            .collect();
+        let mut spec = json!({"source": {"persistentVolumeClaimName": disk.name}});
+        let class = self
+            .spec
+            .profile
+            .str("disk.snapshotClass")
+            .unwrap_or_default();
+        if !class.is_empty() {
+            spec["volumeSnapshotClassName"] = Value::String(class);
+        }
+        let value = json!({
+            "apiVersion": "snapshot.storage.k8s.io/v1",
+            "kind": "VolumeSnapshot",
+            "metadata": {"name": name, "namespace": self.spec.namespace.as_str(), "labels": labels},
+            "spec": spec,
+        });
+        let manifest = Manifest {
+            source: "backup".into(),
+            object: ObjectRef {
+                kind: "VolumeSnapshot".into(),
+                name: name.into(),
+            },
+            value: serde_yaml::to_value(value)?,
+        };
+        self.kubectl()?.apply(&[manifest])?;
+        self.wait_ready(name)
+    }
+
+    fn delete_backups(&self, backups: &[Backup]) -> Result<()> {
+        let refs: Vec<ObjectRef> = backups
+            .iter()
+            .map(|b| ObjectRef {
+                kind: SNAPSHOTS.into(),
+                name: b.id.clone(),
+            })
+            .collect();
+        self.kubectl()?.delete(&refs)
+    }
+
+    fn restore_from(&self, backup: &Backup) -> Result<()> {
+        self.restore
+            .set(backup.id.clone())
+            .map_err(|_| anyhow::anyhow!("internal error: two backups to restore from"))
     }
 
     fn delete(&self, disks: &[Disk], _detach: std::time::Duration) -> Result<()> {

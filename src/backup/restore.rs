@@ -102,6 +102,30 @@ pub fn storage(manifests: &[Manifest]) -> (Vec<Manifest>, Vec<NodeClaim>) {
             })
         })
         .collect();
+    // Claims esk does not render (--cloud dynamic: the adapter made them, from the
+    // snapshot): the node workloads name them, and the claim stands for its disk.
+    for m in manifests.iter().filter(|m| kind(m, "Deployment")) {
+        let v = json(m);
+        let Some(node) = v["metadata"]["labels"][NODE_LABEL]
+            .as_str()
+            .and_then(|n| n.parse().ok())
+        else {
+            continue;
+        };
+        let volumes = v["spec"]["template"]["spec"]["volumes"].as_array();
+        let claim = volumes
+            .into_iter()
+            .flatten()
+            .filter(|vol| vol["name"] == "data")
+            .find_map(|vol| vol["persistentVolumeClaim"]["claimName"].as_str());
+        if let Some(claim) = claim.filter(|c| !claims.iter().any(|k| k.claim == *c)) {
+            claims.push(NodeClaim {
+                node,
+                claim: claim.to_string(),
+                handle: claim.to_string(),
+            });
+        }
+    }
     claims.sort_by_key(|c| c.node);
     (objects, claims)
 }

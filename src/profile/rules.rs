@@ -119,6 +119,10 @@ fn text(path: &str, s: &str) -> Result<(), String> {
             s.is_empty() || is_dns_subdomain(s),
             "a StorageClass name, or \"\" for the cluster's default",
         ),
+        "disk.snapshotClass" => (
+            s.is_empty() || is_dns_subdomain(s),
+            "a VolumeSnapshotClass name, or \"\" for the cluster's default",
+        ),
         "node.cpuRequest" | "node.memoryRequest" | "node.memoryLimit" => (
             is_quantity(s),
             "a Kubernetes quantity such as 500m, 2 or 4Gi",

@@ -676,7 +676,10 @@ fn volume_snapshots_are_served_only_once_installed_and_restore_claims_wait_for_t
     bed.kube.install_volume_snapshots("pd.csi.storage.gke.io");
     // A snapshot of a claim that does not exist yet is not ready, and says why.
     bed.apply(snapshot).ok();
-    let vs = bed.kube.get("VolumeSnapshot", Some("default"), "snap").unwrap();
+    let vs = bed
+        .kube
+        .get("VolumeSnapshot", Some("default"), "snap")
+        .unwrap();
     assert_eq!(vs["status"]["readyToUse"], false);
     assert!(vs["status"]["error"]["message"]
         .as_str()
@@ -689,31 +692,55 @@ fn volume_snapshots_are_served_only_once_installed_and_restore_claims_wait_for_t
                     dataSource: {apiGroup: snapshot.storage.k8s.io, kind: VolumeSnapshot, name: snap}\n";
     bed.apply(restored).ok();
     let phase = |name: &str| {
-        bed.kube.get("PersistentVolumeClaim", Some("default"), name).unwrap()["status"]["phase"]
+        bed.kube
+            .get("PersistentVolumeClaim", Some("default"), name)
+            .unwrap()["status"]["phase"]
             .clone()
     };
     assert_eq!(phase("restored"), "Pending");
 
-    let claim = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: default}\n\
+    let claim =
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: default}\n\
                  spec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 5Gi}}\n";
     bed.apply(claim).ok();
-    let vs = bed.kube.get("VolumeSnapshot", Some("default"), "snap").unwrap();
+    let vs = bed
+        .kube
+        .get("VolumeSnapshot", Some("default"), "snap")
+        .unwrap();
     assert_eq!(vs["status"]["readyToUse"], true, "{vs}");
     assert_eq!(vs["status"]["restoreSize"], "5Gi");
-    let content_name = vs["status"]["boundVolumeSnapshotContentName"].as_str().unwrap();
-    let content = bed.kube.get("VolumeSnapshotContent", None, content_name).unwrap();
+    let content_name = vs["status"]["boundVolumeSnapshotContentName"]
+        .as_str()
+        .unwrap();
+    let content = bed
+        .kube
+        .get("VolumeSnapshotContent", None, content_name)
+        .unwrap();
     assert_eq!(content["spec"]["driver"], "pd.csi.storage.gke.io");
     assert_eq!(content["spec"]["volumeSnapshotClassName"], "csi-snapclass");
-    assert_eq!(phase("restored"), "Bound", "the restore binds once the snapshot is ready");
+    assert_eq!(
+        phase("restored"),
+        "Bound",
+        "the restore binds once the snapshot is ready"
+    );
 
     let listed = bed
-        .kubectl(&["get", "volumesnapshots", "-l", "esk-backup=snap", "-o", "json"])
+        .kubectl(&[
+            "get",
+            "volumesnapshots",
+            "-l",
+            "esk-backup=snap",
+            "-o",
+            "json",
+        ])
         .ok()
         .json();
     assert_eq!(names(&listed), ["VolumeSnapshot/snap"]);
     bed.kubectl(&["delete", "volumesnapshot", "snap"]).ok();
     assert!(
-        bed.kube.get("VolumeSnapshotContent", None, content_name).is_none(),
+        bed.kube
+            .get("VolumeSnapshotContent", None, content_name)
+            .is_none(),
         "deletionPolicy Delete removes the content with its snapshot"
     );
 }

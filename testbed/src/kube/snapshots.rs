@@ -76,7 +76,8 @@ fn make_contents(store: &mut Store) -> bool {
         };
         if let Some(message) = error {
             store.controller_update(&key, |s| {
-                s["status"] = json!({"readyToUse": false, "error": {"message": message, "time": now()}});
+                s["status"] =
+                    json!({"readyToUse": false, "error": {"message": message, "time": now()}});
             });
             continue;
         }
@@ -103,7 +104,11 @@ fn make_contents(store: &mut Store) -> bool {
             "status": {"readyToUse": true, "snapshotHandle": format!("snap-{uid}")},
         });
         store.insert_raw(
-            ("VolumeSnapshotContent".into(), String::new(), content_name.clone()),
+            (
+                "VolumeSnapshotContent".into(),
+                String::new(),
+                content_name.clone(),
+            ),
             content,
         );
         store.controller_update(&key, |s| {
