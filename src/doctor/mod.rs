@@ -177,7 +177,7 @@ const fn sub(subresource: &'static str, n: Need) -> Need {
 const OBJECTS: &[&str] = &["get", "list", "create", "patch", "delete"];
 
 /// Every verb and resource esk uses: `create`, `resize`, `delete` and `credentials` (found
-/// by reading the adapters and proven by `tests/doctor.rs` against every request they make),
+/// by reading the adapters and proven by `tests/suite/doctor.rs` against every request they make),
 /// the cluster lock (a Lease), and what `status` reads (pods, their proxy and logs, events,
 /// volume attachments).
 pub const NEEDS: &[Need] = &[

@@ -12,7 +12,7 @@
 //! and a few through the real binary. `ESK_PROPTEST_CASES=N` runs N cases per property.
 
 mod binary;
-#[path = "../common/mod.rs"]
+#[path = "../suite/common/mod.rs"]
 mod common;
 mod files;
 mod values;

@@ -1,9 +1,7 @@
 //! End to end on GKE: the real esk binary driving the real gcloud and kubectl against the
 //! test bed's emulators.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn create_is_complete_and_rerunning_it_changes_nothing() {

@@ -1,9 +1,7 @@
 //! End to end with dynamic provisioning: the claims are the disks.
 
-mod common;
-
-use common::lifecycle::lifecycle;
-use common::*;
+use crate::common::lifecycle::lifecycle;
+use crate::common::*;
 use serde_json::json;
 
 fn bed_with_class(reclaim: &str) -> TestBed {

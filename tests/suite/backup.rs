@@ -2,9 +2,7 @@
 //! emulators. `backup create` → `delete --yes` → `create --from-backup` makes every new disk
 //! from the snapshot; only snapshots esk made for this cluster are listed or deleted.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const EKS_CONTEXT: &str = "arn:aws:eks:us-east-1:123456789012:cluster/test";

@@ -6,13 +6,11 @@
 //! `ESK_SOAK_OPS` sets the number of operations (CI runs a few; 200 is the full soak) and
 //! `ESK_SOAK_SEED` the seed; both are printed, so a failure can be replayed.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A small deterministic generator (xorshift64*): the same seed, the same soak.
 struct Rng(u64);

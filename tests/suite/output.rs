@@ -2,8 +2,6 @@
 //! does not know is lost and fails the test), accepted by kubectl, safe by default per
 //! version, and stable (snapshots under tests/snapshots, ESK_UPDATE_SNAPSHOTS=1 rewrites them).
 
-mod common;
-
 use clap::Parser;
 use esk::cli::{Cli, Command};
 use esk::manifest::{to_yaml_stream, Manifest};
@@ -185,7 +183,7 @@ fn every_cloud_renders_valid_volumes() {
 fn render_to_a_directory_keeps_secrets_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = std::env::temp_dir().join(format!("esk-render-{}", std::process::id()));
-    let out = std::process::Command::new(common::ESK)
+    let out = std::process::Command::new(crate::common::ESK)
         .args([
             "render",
             "1",
@@ -199,7 +197,7 @@ fn render_to_a_directory_keeps_secrets_private() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", common::text(&out));
+    assert!(out.status.success(), "{}", crate::common::text(&out));
     let mut secrets = 0;
     for entry in std::fs::read_dir(&dir).unwrap().flatten() {
         let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
@@ -217,7 +215,7 @@ fn render_to_a_directory_keeps_secrets_private() {
 
 #[test]
 fn kubectl_accepts_every_profile_and_workload() {
-    let bed = common::TestBed::start();
+    let bed = crate::common::TestBed::start();
     for (k, profile) in PROFILES.iter().enumerate() {
         for (w, workload) in WORKLOADS.iter().enumerate() {
             let ns = format!("t{k}{w}");
@@ -237,7 +235,7 @@ fn kubectl_accepts_every_profile_and_workload() {
             assert!(
                 out.status.success(),
                 "{profile}/{workload}: {}",
-                common::text(&out)
+                crate::common::text(&out)
             );
         }
     }

@@ -1,10 +1,8 @@
 //! End to end on a local cluster (kind): disks are directories on nodes, made and removed by
 //! Jobs, bound through `local` PersistentVolumes; the Kubernetes emulator runs the Jobs.
 
-mod common;
-
-use common::lifecycle::lifecycle;
-use common::*;
+use crate::common::lifecycle::lifecycle;
+use crate::common::*;
 use serde_json::{json, Value};
 
 fn kind_bed() -> TestBed {

@@ -1,9 +1,7 @@
 //! `esk status`, `esk connection-string` and `esk ca-cert` end to end: the real esk, kubectl
 //! (and its proxy) and gcloud against the test bed, whose pods and gossip the tests set.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use testbed::kube::{Gossip, PodState};
 

@@ -1,9 +1,7 @@
 //! `esk completions SHELL` and `esk man`: scripts a shell accepts, naming every subcommand,
 //! and a roff man page; no cluster or cloud needed.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const SUBCOMMANDS: &[&str] = &[
     "render",

@@ -1,12 +1,10 @@
 //! `--wait` means healthy: `esk status --wait`, `create --wait` and `resize --wait` return as
 //! soon as one leader and its followers agree, and on timeout name every stuck node and why.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use testbed::kube::{Gossip, PodState};
 

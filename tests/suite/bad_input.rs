@@ -1,8 +1,6 @@
 //! Bad input: a one-line error, exit code 2, and not one mutating request to any emulator.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn assert_refused(bed: &TestBed, args: &[&str], code: i32, needle: &str) {
     let out = esk(bed, args);

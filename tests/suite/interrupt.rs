@@ -1,12 +1,10 @@
 //! SIGINT / SIGTERM: esk stops its running call, releases the cluster lock, says what exists
 //! and that a re-run resumes, and exits 130 / 143; the re-run converges.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Starts `esk create 3` with slow disk operations and signals it once its disks are asked for.
 fn interrupted_create(signal: &str) -> (TestBed, std::process::Output) {

@@ -2,11 +2,9 @@
 //! itself needs a Docker engine, so a two-line stand-in answers `kind get clusters` as an
 //! existing cluster would (the script then creates nothing with kind).
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[test]

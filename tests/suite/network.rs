@@ -1,9 +1,7 @@
 //! Nothing esk runs contacts any address but 127.0.0.1: every connect(2) made by esk, gcloud,
 //! aws and kubectl (and their children) during a create and a delete is traced with strace.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// Runs esk under `strace -f -e trace=connect` and returns every inet address connected to.
 fn traced(bed: &TestBed, args: &[&str]) -> Vec<String> {

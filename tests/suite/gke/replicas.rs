@@ -2,7 +2,7 @@
 //! the same rules as the nodes', `status` shows them as replicas outside the quorum, and the
 //! record keeps their count for re-runs without the flag.
 
-use super::common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn status(bed: &TestBed) -> (i32, Value) {

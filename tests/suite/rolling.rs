@@ -3,12 +3,10 @@
 //! is ever not Ready; a killed roll resumes on a re-run; a node that never comes back stops
 //! the roll with that node named and the others untouched.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use testbed::kube::PodState;
 

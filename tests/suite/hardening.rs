@@ -3,10 +3,8 @@
 //! privilege escalation, no capabilities (the disk Jobs keep exactly the one they need); the
 //! frontend has its own NetworkPolicy and probes on the one port its nginx listens on.
 
-mod common;
-
+use crate::common::*;
 use clap::Parser;
-use common::*;
 use esk::cli::{Cli, Command};
 use esk::manifest::Manifest;
 use serde_json::{json, Value};

@@ -2,11 +2,9 @@
 //! retries while the cloud says a disk is attached; past --detach-timeout it stops with exit 1
 //! naming what remains, and a re-run finishes.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn a_lingering_volume_attachment_is_waited_for_then_the_disks_go() {

@@ -2,11 +2,9 @@
 //! end; a second run waits (or gives up with exit 4 naming the holder); a stale lease is taken
 //! over; two runs started together never interleave.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 fn lease(bed: &TestBed) -> Option<Value> {

@@ -2,14 +2,12 @@
 //! triggers every rule exactly once, the JSON report and exit codes are as documented, and
 //! `create`/`resize` refuse a render with lint errors (exit 3, nothing changed) unless --force.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::*;
+use crate::common::*;
 use esk::lint::{Severity, RULES};
 use serde_json::Value;
 

@@ -1,9 +1,7 @@
 //! End to end on EKS: the real aws CLI against moto_server, kubectl against the emulator.
 
-mod common;
-
-use common::lifecycle::lifecycle;
-use common::*;
+use crate::common::lifecycle::lifecycle;
+use crate::common::*;
 use serde_json::Value;
 
 const EKS_CONTEXT: &str = "arn:aws:eks:us-east-1:123456789012:cluster/test";

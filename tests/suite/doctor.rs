@@ -2,12 +2,10 @@
 //! its ✗ line and exit 6; `esk create` refuses a zone with no Kubernetes node (or no CSI
 //! driver) before any disk exists; doctor asks about every verb and resource esk uses.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::Output;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const EKS_CONTEXT: &str = "arn:aws:eks:us-east-1:123456789012:cluster/test";

@@ -1,9 +1,7 @@
 //! TLS, passwords and the unsafe shapes esk refuses, end to end on the test bed.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::*;
 

@@ -1,9 +1,7 @@
 //! `-o json` on create, resize and delete: stdout is exactly one JSON document with the
 //! fields README.md documents, with and without --dry-run.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn json_of(out: &std::process::Output) -> Value {

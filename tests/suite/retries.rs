@@ -1,11 +1,9 @@
 //! Transient faults are retried with backoff and end with exactly the intended disks;
 //! permanent ones stop at once with the CLI's message and what exists.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn gce_fault(
     method: &str,

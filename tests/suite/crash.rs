@@ -5,13 +5,11 @@
 //! the disks, and no manual step. Each scenario prints its points; `ESK_CRASH_FULL=1` kills at
 //! every mutating request instead of a spread of them.
 
-mod common;
-
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use testbed::Release;
 
 #[derive(Clone, Copy, Debug)]

@@ -1,0 +1,30 @@
+//! The end-to-end suites, one module each, in one test binary: the harness then runs every
+//! suite's tests from one pool of threads, instead of one binary after another each ending
+//! on its slowest test with a core idle. Run one suite with `cargo test --test suite rolling::`.
+
+mod common;
+
+mod aws;
+mod backup;
+mod bad_input;
+mod completions;
+mod crash;
+mod doctor;
+mod dynamic;
+mod examples;
+mod gke;
+mod hardening;
+mod in_use;
+mod interrupt;
+mod json_output;
+mod kind;
+mod lint;
+mod lock;
+mod network;
+mod output;
+mod retries;
+mod rolling;
+mod security;
+mod soak;
+mod status;
+mod wait;
