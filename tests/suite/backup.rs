@@ -373,13 +373,8 @@ fn kind_refuses_clearly() {
 
 /// The claims of cluster `es`, as (name, dataSource, phase).
 fn dynamic_claims(bed: &TestBed) -> Vec<(String, Value, Value)> {
-    bed.kube
-        .objects()
-        .into_iter()
-        .filter(|o| {
-            o["kind"] == "PersistentVolumeClaim"
-                && o["metadata"]["labels"]["esk.io/disk-of"] == "es"
-        })
+    disk_claims(bed, "es")
+        .iter()
         .map(|o| {
             (
                 o["metadata"]["name"].as_str().unwrap().to_string(),

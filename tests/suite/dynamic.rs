@@ -16,14 +16,8 @@ fn bed_with_class(reclaim: &str) -> TestBed {
 
 /// Claims labelled as disks of cluster `es`, as (name, uid).
 fn claims(bed: &TestBed) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = bed
-        .kube
-        .objects()
-        .into_iter()
-        .filter(|o| {
-            o["kind"] == "PersistentVolumeClaim"
-                && o["metadata"]["labels"]["esk.io/disk-of"] == "es"
-        })
+    let mut out: Vec<(String, String)> = disk_claims(bed, "es")
+        .iter()
         .map(|o| {
             (
                 o["metadata"]["name"].as_str().unwrap().to_string(),

@@ -102,6 +102,19 @@ pub fn node_deployments(bed: &TestBed, name: &str) -> Vec<Value> {
     d
 }
 
+/// The claims that are `--cloud dynamic` disks of cluster `name` (objects store order:
+/// by name).
+pub fn disk_claims(bed: &TestBed, name: &str) -> Vec<serde_json::Value> {
+    bed.kube
+        .objects()
+        .into_iter()
+        .filter(|o| {
+            o["kind"] == "PersistentVolumeClaim"
+                && o["metadata"]["labels"]["esk.io/disk-of"] == name
+        })
+        .collect()
+}
+
 /// (name, id) of every GCE disk labelled for cluster `name`, sorted by name.
 pub fn labelled_gce_disks(bed: &TestBed, name: &str) -> Vec<(String, u64)> {
     let mut d: Vec<(String, u64)> = bed
