@@ -1,0 +1,97 @@
+//! The terminal side of a run: confirmations and the one-line summary.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::Result;
+
+use crate::error::Refused;
+use crate::execute::Outcome;
+use crate::plan::{self, Plan};
+use crate::spec::Spec;
+
+/// The command as typed, for the lock's holder annotation (JSON-escaped where it is written).
+pub(super) fn command_line() -> String {
+    std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+}
+
+/// Deleting disks destroys data: ask on a terminal, refuse elsewhere unless --yes.
+pub(super) fn confirm_disk_deletion(plan: &Plan, yes: bool) -> Result<()> {
+    let doomed: Vec<&str> = plan
+        .disks_to_delete()
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    if doomed.is_empty() || yes {
+        return Ok(());
+    }
+    let list = doomed.join(", ");
+    if !std::io::stdin().is_terminal() {
+        return Err(Refused::new(format!(
+            "refusing to delete {} disk(s) ({list}) without --yes: stdin is not a terminal",
+            doomed.len()
+        ))
+        .into());
+    }
+    ask_yes(
+        &format!(
+            "Delete {} disk(s) and all their data: {list}?",
+            doomed.len()
+        ),
+        "disk deletion",
+    )
+}
+
+/// Asks on the terminal; anything but `yes` refuses, naming `what` was not confirmed.
+pub(super) fn ask_yes(question: &str, what: &str) -> Result<()> {
+    eprint!("{question} Type 'yes' to confirm: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).ok();
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Refused::new(format!("{what} not confirmed; nothing was changed")).into())
+    }
+}
+
+pub(super) fn summary(spec: &Spec, plan: &Plan, o: &Outcome) -> String {
+    let verb = match plan.action {
+        plan::Action::Create => "created",
+        plan::Action::Resize => "resized",
+        plan::Action::Delete => "deleted",
+    };
+    let mut parts = Vec::new();
+    if plan.action != plan::Action::Delete {
+        parts.push(format!("{} node(s)", spec.nodes));
+        if spec.replicas > 0 {
+            parts.push(format!("{} read-only replica(s)", spec.replicas));
+        }
+    }
+    parts.push(format!(
+        "disks: {} created, {} adopted, {} kept, {} deleted",
+        o.disks_created.len(),
+        o.disks_adopted.len(),
+        o.disks_kept.len(),
+        o.disks_deleted.len()
+    ));
+    parts.push(format!(
+        "objects: {} applied, {} deleted",
+        o.objects_applied, o.objects_deleted
+    ));
+    let mut line = format!(
+        "esk: {verb} cluster {} in namespace {}: {}",
+        spec.name,
+        spec.namespace,
+        parts.join("; ")
+    );
+    if !o.restarted.is_empty() {
+        line.push_str(&format!(
+            "\nrestarted one at a time: {}",
+            o.restarted.join(", ")
+        ));
+    }
+    if plan.action == plan::Action::Delete && !o.disks_kept.is_empty() {
+        line.push_str(&format!("\nkept disks: {}", o.disks_kept.join(", ")));
+    }
+    line
+}

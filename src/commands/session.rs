@@ -1,0 +1,391 @@
+//! What every cluster command sets up (the Session: spec, templates, kubectl, the disk
+//! adapter) and how a planned run finishes: refusals, dry run, confirmation, execution.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::adapters;
+use crate::adapters::kubectl::Kubectl;
+use crate::adapters::DiskAdapter;
+use crate::cli::Global;
+use crate::error::{Refused, UsageError};
+use crate::execute::Executor;
+use crate::lint;
+use crate::lock::{self, ClusterLock};
+use crate::manifest::Manifest;
+use crate::plan::{self, Observed, Plan};
+use crate::render::Templates;
+use crate::report::Reporter;
+use crate::secrets;
+use crate::spec::{Cloud, NodeCount, Spec, Workload};
+
+use super::backup;
+use super::report::{command_line, confirm_disk_deletion, summary};
+
+/// Waits for a scoped thread, passing its panic on.
+pub(super) fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+/// How a command runs once planned.
+#[derive(Clone, Copy)]
+pub(super) struct Run {
+    pub(super) dry_run: bool,
+    pub(super) yes: bool,
+    pub(super) rotate_certs: bool,
+    pub(super) wait: Option<std::time::Duration>,
+    /// Restart changed nodes one at a time (create; resize recreates them).
+    pub(super) rolling: bool,
+    /// How long each restarted node may take to be back.
+    pub(super) roll_timeout: Duration,
+    /// How long a disk may stay attached after its pod is gone before esk gives up deleting it.
+    pub(super) detach_timeout: Duration,
+    /// Print one JSON document instead of the plan text and summary line.
+    pub(super) json: bool,
+}
+
+impl Run {
+    /// How create and resize run.
+    pub(super) fn apply(
+        g: &Global,
+        dry_run: bool,
+        rotate_certs: bool,
+        wait: bool,
+        timeout: u64,
+        json: bool,
+    ) -> Run {
+        Run {
+            dry_run,
+            yes: g.yes,
+            rotate_certs,
+            wait: wait.then(|| std::time::Duration::from_secs(timeout)),
+            rolling: false,
+            roll_timeout: Duration::from_secs(timeout),
+            detach_timeout: Duration::from_secs(g.detach_timeout),
+            json,
+        }
+    }
+}
+
+/// What every cluster command sets up before it looks at anything.
+pub(super) struct Session<'a> {
+    pub(super) spec: Spec,
+    pub(super) templates: Templates,
+    pub(super) kubectl: Kubectl,
+    pub(super) disks: Box<dyn DiskAdapter>,
+    pub(super) zone: String,
+    pub(super) notes: Vec<String>,
+    /// --profile was given (changing a cluster's profile must be deliberate).
+    pub(super) profile_given: bool,
+    /// --read-only-replicas was given; otherwise the record's count is kept.
+    pub(super) replicas_given: bool,
+    /// Why this run must not make disks or pods (no Kubernetes node in the zone, no CSI
+    /// driver); checked once the plan is known, so input errors are reported first.
+    pub(super) refusal: Option<String>,
+    pub(super) report: &'a Reporter,
+    /// `create --from-backup`: the backup every new disk is made from.
+    pub(super) restore: Option<crate::backup::Backup>,
+}
+
+impl<'a> Session<'a> {
+    /// `preflight`: the run makes disks and pods (create, resize), so the zone's nodes and
+    /// the CSI driver are checked.
+    pub(super) fn open(
+        g: &Global,
+        nodes: NodeCount,
+        report: &'a Reporter,
+        preflight: bool,
+    ) -> Result<Session<'a>> {
+        // Everything that can be checked without a process is checked first.
+        let explicit = g.cloud.as_deref().map(str::parse::<Cloud>).transpose()?;
+        g.spec(nodes, explicit.or(Some(Cloud::Gke)))?;
+        let templates = Templates::load(g.templates.as_deref())?;
+        let mut kubectl = Kubectl::new(g.context.clone(), &g.namespace)?;
+        let context = kubectl.current_context()?;
+        kubectl.pin_context(context.clone());
+        let detected = explicit.or_else(|| context.as_deref().and_then(Cloud::from_context));
+        let mut spec = g.spec(nodes, detected)?;
+        if spec.workload == Workload::StatefulSet && spec.cloud == Cloud::Dynamic {
+            return Err(UsageError::new(
+                "--workload statefulset binds pre-provisioned disks (gke, aws, kind); with \
+                 --cloud dynamic use the default workload",
+            )
+            .into());
+        }
+        let mut notes = Vec::new();
+        let csi = preflight && matches!(spec.cloud, Cloud::Gke | Cloud::Aws);
+        let (kube_id, cluster) = std::thread::scope(|s| {
+            let nodes = s.spawn(|| kubectl.cluster_nodes(csi));
+            (kubectl.cluster_id(), join(nodes))
+        });
+        spec.kube_id = kube_id?;
+        let cluster = cluster?;
+        let connected = adapters::connect(&spec, context.as_deref(), &kubectl)?;
+        if spec.profile.str("node.antiAffinity")? == "auto" {
+            let available =
+                crate::doctor::schedulable_nodes(spec.cloud, &connected.zone, &cluster.nodes);
+            if available < usize::from(spec.nodes.get()) {
+                spec.security.required_anti_affinity = false;
+                let zone = crate::doctor::topology_key(spec.cloud)
+                    .map(|_| format!(" in zone {}", connected.zone))
+                    .unwrap_or_default();
+                notes.push(format!(
+                    "warning: the cluster has {available} Kubernetes node(s){zone} for {} \
+                     EventStore nodes, so spreading them is only preferred: one machine \
+                     failing can take down more than one node",
+                    spec.nodes
+                ));
+            }
+        }
+        let refusal = preflight
+            .then(|| crate::doctor::create_refusal(spec.cloud, &connected.zone, &cluster))
+            .flatten();
+        if let (true, Err(e)) = (csi, &cluster.csi_drivers) {
+            notes.push(format!("warning: could not check the CSI driver: {e}"));
+        }
+        Ok(Session {
+            spec,
+            templates,
+            kubectl,
+            disks: connected.disks,
+            zone: connected.zone,
+            notes: [notes, connected.notes].concat(),
+            profile_given: g.profile.is_some(),
+            replicas_given: false,
+            refusal,
+            report,
+            restore: None,
+        })
+    }
+
+    /// The replica count asked for; without the flag the record's is used once observed.
+    pub(super) fn set_replicas(&mut self, replicas: Option<u8>) -> Result<()> {
+        if let Some(k) = replicas {
+            self.spec.set_replicas(k)?;
+            self.replicas_given = true;
+        }
+        Ok(())
+    }
+
+    /// The cluster's objects and record, then its disks (by label, plus `names`).
+    /// `deleting`: any workload may be deleted without naming it.
+    pub(super) fn observe(&mut self, names: &[String], deleting: bool) -> Result<Observed> {
+        // Three independent looks, at once: the disks' list is the slow one.
+        let (state, namespace_exists, disks) = std::thread::scope(|s| {
+            let ns = s.spawn(|| self.kubectl.namespace_exists());
+            let disks = s.spawn(|| self.disks.list(names));
+            let state = self.kubectl.cluster_state(&self.spec);
+            (state, join(ns), join(disks))
+        });
+        let state = state?;
+        if let Some(r) = &state.record {
+            if !self.replicas_given && !deleting {
+                self.spec.set_replicas(r.replicas)?;
+            }
+            let warnings = r.check(&self.spec, &self.zone, deleting, self.profile_given)?;
+            self.notes.extend(warnings);
+            let auto = self.spec.profile.str("node.antiAffinity")? == "auto";
+            if auto && !r.anti_affinity.is_empty() {
+                // Decided when the cluster was made; a changed node count must not restart it.
+                self.spec.security.required_anti_affinity = r.anti_affinity == "required";
+                self.notes
+                    .retain(|n| !n.contains("spreading them is only preferred"));
+            }
+        }
+        Ok(Observed {
+            disks: disks?,
+            objects: state.objects,
+            record: state.record,
+            namespace_exists: namespace_exists?,
+            secrets: state.secrets,
+            live: state.live,
+        })
+    }
+
+    /// Observes and plans (`make`) under the cluster lock; --dry-run takes none. A missing
+    /// namespace holds no cluster and no Lease: there the plan is made first, so every usage
+    /// error and refusal comes before any change; only a plan that changes something then
+    /// creates the namespace, takes the lock and is made again under it. Disks are never
+    /// deleted without the lock: a delete that would (its namespace gone, its disks kept) is
+    /// refused.
+    pub(super) fn plan_locked(
+        &mut self,
+        g: &Global,
+        dry_run: bool,
+        make: &dyn Fn(&mut Session) -> Result<(Plan, Observed)>,
+    ) -> Result<(Plan, Observed, Option<ClusterLock>)> {
+        if dry_run {
+            let (plan, observed) = make(self)?;
+            return Ok((plan, observed, None));
+        }
+        if let Some(lock) = self.try_lock(g)? {
+            let (plan, observed) = make(self)?;
+            return Ok((plan, observed, Some(lock)));
+        }
+        let (plan, observed) = make(self)?;
+        self.check_refusal()?;
+        if plan.action == plan::Action::Delete && !plan.disks_to_delete().is_empty() {
+            return Err(Refused::new(format!(
+                "namespace {} does not exist, so the cluster lock cannot be taken; its disks are \
+                 kept: create the namespace (kubectl create namespace {}) and re-run to delete \
+                 them",
+                self.spec.namespace, self.spec.namespace
+            ))
+            .into());
+        }
+        if plan.is_noop() || plan.action == plan::Action::Delete {
+            return Ok((plan, observed, None));
+        }
+        self.kubectl
+            .apply(&[crate::execute::namespace_manifest(&self.spec)])?;
+        let lock = self.try_lock(g)?.with_context(|| {
+            format!(
+                "namespace {} is still missing after creating it",
+                self.spec.namespace
+            )
+        })?;
+        let (plan, observed) = make(self)?;
+        Ok((plan, observed, Some(lock)))
+    }
+
+    /// The lock, or `None` when the namespace (and so any cluster in it) does not exist.
+    pub(super) fn try_lock(&self, g: &Global) -> Result<Option<ClusterLock>> {
+        let me = lock::Holder::me(&command_line());
+        let timeout = Duration::from_secs(g.lock_timeout);
+        Ok(
+            match lock::acquire(&self.kubectl, &self.spec, &me, timeout, self.report)? {
+                lock::Acquired::Held(l) => Some(l),
+                lock::Acquired::NoNamespace => None,
+            },
+        )
+    }
+
+    /// Lints what the plan would apply (with --templates that matters): errors refuse unless
+    /// --force, warnings join the plan's.
+    /// Returns the render too, for what else is read from it.
+    pub(super) fn linted(&self, mut plan: Plan, force: bool) -> Result<(Plan, Vec<Manifest>)> {
+        let rendered = self.templates.render(&self.spec, &plan.node_disks())?;
+        plan.warnings
+            .extend(lint::refuse_on_errors(&rendered, force)?);
+        Ok((plan, rendered))
+    }
+
+    /// The running nodes this plan restarts, and whether one at a time: only the per-node
+    /// Deployments roll (resize recreates; a StatefulSet rolls by its own controller).
+    pub(super) fn restarts(
+        &self,
+        rendered: &[Manifest],
+        observed: &Observed,
+        rolling: bool,
+    ) -> plan::Restart {
+        plan::Restart {
+            nodes: crate::roll::restarts(rendered, observed),
+            rolling: rolling && self.spec.workload == Workload::Deployment,
+            rotation: None,
+        }
+    }
+
+    /// The preflight's refusal (no Kubernetes node in the disks' zone, no CSI driver).
+    pub(super) fn check_refusal(&self) -> Result<()> {
+        match &self.refusal {
+            Some(why) => Err(Refused::new(why.clone()).into()),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn finish(
+        &self,
+        mut plan: Plan,
+        observed: &Observed,
+        run: Run,
+        lock: Option<&ClusterLock>,
+    ) -> Result<()> {
+        let Run {
+            dry_run,
+            yes,
+            rotate_certs,
+            wait,
+            rolling,
+            roll_timeout,
+            detach_timeout,
+            json,
+        } = run;
+        plan.warnings.splice(0..0, self.notes.iter().cloned());
+        self.check_refusal()?;
+        // A rotation under way is continued from its phase; --rotate-certs starts one (in
+        // phases when nodes roll, else the CA and certificates are replaced at once).
+        let recorded = observed
+            .record
+            .as_ref()
+            .and_then(|r| crate::rotation::Phase::parse(&r.rotation));
+        let rolling = rolling && plan.restart.rolling;
+        let rotation = if plan.apply.is_empty() || !self.spec.security.tls {
+            None
+        } else {
+            // A stored CA esk cannot sign with cannot be trusted alongside a new one, so
+            // its rotation replaces the CA and every certificate in one step.
+            let usable = secrets::check_ca(&self.spec, &observed.secrets, false).is_ok();
+            recorded
+                .or((rotate_certs && rolling && usable)
+                    .then_some(crate::rotation::Phase::TrustBoth))
+        };
+        plan.restart.rotation = rotation.map(|p| p.as_str().to_string());
+        if let (Some(p), false) = (recorded, rotate_certs) {
+            plan.warnings.push(format!(
+                "continuing the certificate rotation from phase {}",
+                p.as_str()
+            ));
+        }
+        if !plan.apply.is_empty() {
+            secrets::check_ca(&self.spec, &observed.secrets, rotate_certs)?;
+        }
+        if dry_run {
+            if json {
+                println!("{:#}", plan::json::document(&self.spec, &plan, None));
+            } else {
+                print!("{plan}");
+                println!("Dry run: nothing was changed.");
+            }
+            return Ok(());
+        }
+        for w in &plan.warnings {
+            self.report.warn(w);
+        }
+        confirm_disk_deletion(&plan, yes)?;
+        let restore = |m: &[Manifest]| match &self.restore {
+            Some(b) => backup::run_restore(self, b, m),
+            None => Ok(()),
+        };
+        let executor = Executor {
+            spec: &self.spec,
+            disks: self.disks.as_ref(),
+            kubectl: &self.kubectl,
+            templates: &self.templates,
+            report: self.report,
+            zone: self.zone.clone(),
+            secrets: &observed.secrets,
+            rotate_certs: rotate_certs && rotation.is_none(),
+            wait,
+            detach_timeout,
+            lock,
+            live: &observed.live,
+            rolling,
+            roll_timeout,
+            rotation,
+            before_apply: self.restore.is_some().then_some(&restore as _),
+        };
+        let outcome = executor.run(&plan)?;
+        if json {
+            println!(
+                "{:#}",
+                plan::json::document(&self.spec, &plan, Some(&outcome))
+            );
+        } else {
+            println!("{}", summary(&self.spec, &plan, &outcome));
+        }
+        Ok(())
+    }
+}
