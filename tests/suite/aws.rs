@@ -8,9 +8,7 @@ const EKS_CONTEXT: &str = "arn:aws:eks:us-east-1:123456789012:cluster/test";
 
 /// Every volume as (Name tag, id, esk-cluster tag).
 fn volumes(bed: &TestBed) -> Vec<(String, String, Option<String>)> {
-    let out = bed.run("aws", &["ec2", "describe-volumes", "--output=json"], None);
-    assert!(out.status.success(), "{}", text(&out));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = aws_json(bed, &["ec2", "describe-volumes"]);
     let tag = |vol: &Value, k: &str| {
         vol["Tags"]
             .as_array()
@@ -34,21 +32,17 @@ fn volumes(bed: &TestBed) -> Vec<(String, String, Option<String>)> {
 }
 
 fn foreign_volume(bed: &TestBed, name: &str) -> String {
-    let tags = format!("ResourceType=volume,Tags=[{{Key=Name,Value={name}}}]");
-    let out = bed.run(
-        "aws",
+    let tags = format!("--tag-specifications=ResourceType=volume,Tags=[{{Key=Name,Value={name}}}]");
+    let v = aws_json(
+        bed,
         &[
             "ec2",
             "create-volume",
             "--availability-zone=us-east-1a",
             "--size=1",
-            "--output=json",
-            &format!("--tag-specifications={tags}"),
+            &tags,
         ],
-        None,
     );
-    assert!(out.status.success(), "{}", text(&out));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     v["VolumeId"].as_str().unwrap().to_string()
 }
 

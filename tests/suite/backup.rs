@@ -252,20 +252,16 @@ fn bad_backup_input_is_refused_before_any_change() {
 }
 
 fn aws_snapshots(bed: &TestBed) -> Vec<Value> {
-    let out = bed.run(
-        "aws",
+    let v = aws_json(
+        bed,
         &[
             "ec2",
             "describe-snapshots",
             "--owner-ids=self",
-            "--output=json",
             "--filters",
             "Name=tag:esk-cluster,Values=es",
         ],
-        None,
     );
-    assert!(out.status.success(), "{}", text(&out));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     v["Snapshots"].as_array().unwrap().clone()
 }
 
@@ -275,23 +271,18 @@ fn aws_backup_delete_and_restore_make_every_volume_from_the_snapshot() {
     bed.moto();
     esk_ok(&bed, &["create", "3", "--insecure"]);
     // A snapshot somebody else made, tagged esk-cluster=es but not by esk.
-    let vol = bed.run(
-        "aws",
+    let vol = aws_json(
+        &bed,
         &[
             "ec2",
             "create-volume",
             "--availability-zone=us-east-1a",
             "--size=1",
-            "--output=json",
         ],
-        None,
     );
-    let vol: Value = serde_json::from_slice(&vol.stdout).unwrap();
-    let theirs = bed.run("aws", &["ec2", "create-snapshot", "--output=json",
+    aws_json(&bed, &["ec2", "create-snapshot",
         &format!("--volume-id={}", vol["VolumeId"].as_str().unwrap()),
-        "--tag-specifications=ResourceType=snapshot,Tags=[{Key=theirs,Value=1},{Key=esk-cluster,Value=es}]"],
-        None);
-    assert!(theirs.status.success(), "{}", text(&theirs));
+        "--tag-specifications=ResourceType=snapshot,Tags=[{Key=theirs,Value=1},{Key=esk-cluster,Value=es}]"]);
 
     let out = esk_ok(&bed, &["backup", "create", "nightly"]);
     let snaps = aws_snapshots(&bed);
@@ -319,18 +310,15 @@ fn aws_backup_delete_and_restore_make_every_volume_from_the_snapshot() {
         &bed,
         &["create", "3", "--insecure", "--from-backup", "nightly"],
     );
-    let out = bed.run(
-        "aws",
+    let v = aws_json(
+        &bed,
         &[
             "ec2",
             "describe-volumes",
-            "--output=json",
             "--filters",
             "Name=tag:esk-cluster,Values=es",
         ],
-        None,
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let vols = v["Volumes"].as_array().unwrap();
     assert_eq!(vols.len(), 3, "{v}");
     for vol in vols {

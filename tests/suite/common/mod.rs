@@ -102,6 +102,15 @@ pub fn node_deployments(bed: &TestBed, name: &str) -> Vec<Value> {
     d
 }
 
+/// The real aws CLI against the bed's moto, with `--output=json`; panics unless it succeeds.
+pub fn aws_json(bed: &TestBed, args: &[&str]) -> serde_json::Value {
+    let mut args = args.to_vec();
+    args.push("--output=json");
+    let out = bed.run("aws", &args, None);
+    assert!(out.status.success(), "aws {args:?}: {}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("aws printed JSON")
+}
+
 /// The claims that are `--cloud dynamic` disks of cluster `name` (objects store order:
 /// by name).
 pub fn disk_claims(bed: &TestBed, name: &str) -> Vec<serde_json::Value> {
