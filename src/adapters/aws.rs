@@ -29,7 +29,16 @@ pub struct Aws {
     region: String,
     zone: String,
     /// The snapshot new volumes are made from (`create --from-backup`).
-    restore: std::sync::OnceLock<String>,
+    restore: super::RestoreSource,
+}
+
+/// The value of tag `key` on an EC2 resource (volume or snapshot) as the CLI prints it.
+fn tag(resource: &Value, key: &str) -> Option<String> {
+    resource["Tags"]
+        .as_array()?
+        .iter()
+        .find(|t| t["Key"] == key)
+        .and_then(|t| t["Value"].as_str().map(str::to_string))
 }
 
 impl Aws {
@@ -68,7 +77,7 @@ impl Aws {
             spec: spec.clone(),
             region,
             zone,
-            restore: std::sync::OnceLock::new(),
+            restore: Default::default(),
         })
     }
 
@@ -117,13 +126,7 @@ impl Aws {
 
     fn to_disk(&self, v: &Value) -> Option<Disk> {
         let id = v["VolumeId"].as_str()?.to_string();
-        let tag = |k: &str| {
-            v["Tags"]
-                .as_array()?
-                .iter()
-                .find(|t| t["Key"] == k)
-                .and_then(|t| t["Value"].as_str().map(str::to_string))
-        };
+        let tag = |k: &str| tag(v, k);
         let name = tag("Name").unwrap_or_else(|| id.clone());
         let (owner, node) = owner_of(&self.spec, tag);
         let mut source = self.source(&id);
@@ -158,13 +161,7 @@ impl Aws {
     fn to_backup(&self, v: &Value) -> Option<Backup> {
         let id = v["SnapshotId"].as_str()?.to_string();
         let status = v["State"].as_str().unwrap_or_default().to_string();
-        backup_of(&self.spec, id, status, |k| {
-            v["Tags"]
-                .as_array()?
-                .iter()
-                .find(|t| t["Key"] == k)
-                .and_then(|t| t["Value"].as_str().map(str::to_string))
-        })
+        backup_of(&self.spec, id, status, |k| tag(v, k))
     }
 
     fn tag_list(&self, node: u8, name: &str, adopted: bool) -> Vec<(String, String)> {
@@ -362,9 +359,7 @@ impl DiskAdapter for Aws {
     }
 
     fn restore_from(&self, backup: &Backup) -> Result<()> {
-        self.restore
-            .set(backup.id.clone())
-            .map_err(|_| anyhow::anyhow!("internal error: two backups to restore from"))
+        self.restore.set(backup)
     }
 
     fn delete(&self, disks: &[Disk], detach: Duration) -> Result<()> {

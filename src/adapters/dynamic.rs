@@ -25,7 +25,7 @@ pub struct Dynamic {
     kubectl: Option<Kubectl>,
     spec: Spec,
     /// The VolumeSnapshot every claim made from now on is restored from.
-    restore: std::sync::OnceLock<String>,
+    restore: super::RestoreSource,
 }
 
 impl Dynamic {
@@ -33,7 +33,7 @@ impl Dynamic {
         Dynamic {
             kubectl: None,
             spec: spec.clone(),
-            restore: std::sync::OnceLock::new(),
+            restore: Default::default(),
         }
     }
 
@@ -41,7 +41,7 @@ impl Dynamic {
         Dynamic {
             kubectl: Some(kubectl.clone()),
             spec: spec.clone(),
-            restore: std::sync::OnceLock::new(),
+            restore: Default::default(),
         }
     }
 
@@ -328,9 +328,7 @@ impl DiskAdapter for Dynamic {
     }
 
     fn restore_from(&self, backup: &Backup) -> Result<()> {
-        self.restore
-            .set(backup.id.clone())
-            .map_err(|_| anyhow::anyhow!("internal error: two backups to restore from"))
+        self.restore.set(backup)
     }
 
     fn delete(&self, disks: &[Disk], _detach: std::time::Duration) -> Result<()> {

@@ -26,7 +26,7 @@ pub struct Gcloud {
     project: String,
     zone: String,
     /// The snapshot new disks are made from (`create --from-backup`).
-    restore: std::sync::OnceLock<String>,
+    restore: super::RestoreSource,
 }
 
 /// Project and zone from flags, gcloud's environment variables, or a `gke_P_Z_C` context name,
@@ -75,7 +75,7 @@ impl Gcloud {
             spec: spec.clone(),
             project: cloud_id("project", &project)?,
             zone: cloud_id("zone", &zone)?,
-            restore: std::sync::OnceLock::new(),
+            restore: Default::default(),
         })
     }
 
@@ -377,9 +377,7 @@ impl DiskAdapter for Gcloud {
     }
 
     fn restore_from(&self, backup: &Backup) -> Result<()> {
-        self.restore
-            .set(backup.id.clone())
-            .map_err(|_| anyhow::anyhow!("internal error: two backups to restore from"))
+        self.restore.set(backup)
     }
 
     fn delete(&self, disks: &[Disk], detach: Duration) -> Result<()> {

@@ -72,6 +72,23 @@ pub trait DiskAdapter: Sync {
     }
 }
 
+/// The snapshot every disk made from now on starts from (`create --from-backup`); set once.
+#[derive(Debug, Default)]
+pub struct RestoreSource(std::sync::OnceLock<String>);
+
+impl RestoreSource {
+    pub fn set(&self, backup: &Backup) -> Result<()> {
+        self.0
+            .set(backup.id.clone())
+            .map_err(|_| anyhow::anyhow!("internal error: two backups to restore from"))
+    }
+
+    /// The snapshot's id (GCE name, EBS `snap-…`, VolumeSnapshot name), once set.
+    pub fn get(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+}
+
 /// The labels (tags) of a snapshot of node `i`'s disk: the disk's, plus the backup's name
 /// and when it was made.
 pub fn snapshot_labels(spec: &Spec, i: u8, name: &str) -> Vec<(&'static str, String)> {
