@@ -57,16 +57,28 @@ pub struct Cas {
     pub new_ca: bool,
 }
 
+impl Cas {
+    /// One CA, kept, trusted and signing: outside a rotation, and once it is finished.
+    pub fn single(ca: Ca, new_ca: bool) -> Cas {
+        Cas {
+            secret: vec![
+                ("ca.crt", ca.cert_pem.clone()),
+                ("ca.key", ca.key_pem.clone()),
+            ],
+            trusted: vec![("ca.crt", ca.cert_pem.clone())],
+            signer: ca,
+            new_ca,
+        }
+    }
+}
+
 /// The CAs for `phase`, from the stored CA (`current`) and the stored next one.
 pub fn cas(phase: Phase, current: Option<Ca>, next: Option<Ca>, cluster: &str) -> Result<Cas> {
-    let pair = |ca: &Ca| {
-        vec![
-            ("ca.crt", ca.cert_pem.clone()),
-            ("ca.key", ca.key_pem.clone()),
-        ]
-    };
     let both = |old: &Ca, new: &Ca| {
-        let mut secret = pair(old);
+        let mut secret = vec![
+            ("ca.crt", old.cert_pem.clone()),
+            ("ca.key", old.key_pem.clone()),
+        ];
         secret.push(("next.crt", new.cert_pem.clone()));
         secret.push(("next.key", new.key_pem.clone()));
         let trusted = vec![
@@ -99,12 +111,7 @@ pub fn cas(phase: Phase, current: Option<Ca>, next: Option<Ca>, cluster: &str) -
             let Some(ca) = next.or(current) else {
                 bail!("no cluster CA to finish the rotation with");
             };
-            Ok(Cas {
-                secret: pair(&ca),
-                trusted: vec![("ca.crt", ca.cert_pem.clone())],
-                signer: ca,
-                new_ca: false,
-            })
+            Ok(Cas::single(ca, false))
         }
     }
 }

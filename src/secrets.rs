@@ -102,15 +102,19 @@ pub fn object_refs(spec: &Spec) -> Vec<ObjectRef> {
     refs
 }
 
+/// The CA the CA Secret holds (its fields empty where the Secret lacks them).
+fn stored_ca(spec: &Spec, existing: &SecretData) -> Option<Ca> {
+    existing.get(&ca_secret(spec)).map(|d| Ca {
+        cert_pem: d.get("ca.crt").cloned().unwrap_or_default(),
+        key_pem: d.get("ca.key").cloned().unwrap_or_default(),
+    })
+}
+
 /// Refuses to go on over a stored CA esk cannot sign with: replacing it silently would cut off
 /// every client that trusts it. Runs before anything changes.
 pub fn check_ca(spec: &Spec, existing: &SecretData, rotate: bool) -> Result<(), Refused> {
-    let Some(d) = existing.get(&ca_secret(spec)) else {
+    let Some(ca) = stored_ca(spec, existing) else {
         return Ok(());
-    };
-    let ca = Ca {
-        cert_pem: d.get("ca.crt").cloned().unwrap_or_default(),
-        key_pem: d.get("ca.key").cloned().unwrap_or_default(),
     };
     if spec.security.tls && !rotate && !tls::ca_matches(&ca) {
         return Err(Refused::new(format!(
@@ -160,10 +164,7 @@ pub fn material(
             ("ops-password", password("ops-password")?),
         ],
     ));
-    let stored_ca = existing.get(&ca_secret(spec)).map(|d| Ca {
-        cert_pem: d.get("ca.crt").cloned().unwrap_or_default(),
-        key_pem: d.get("ca.key").cloned().unwrap_or_default(),
-    });
+    let stored_ca = stored_ca(spec, existing);
     check_ca(spec, existing, rotate && phase.is_none())?;
     let cas = match phase {
         Some(phase) => {
@@ -175,21 +176,10 @@ pub fn material(
             });
             crate::rotation::cas(phase, stored_ca, next, spec.name.as_str())?
         }
-        None => {
-            let (ca, new_ca) = match (stored_ca, rotate) {
-                (Some(ca), false) => (ca, false),
-                _ => (tls::new_ca(spec.name.as_str())?, true),
-            };
-            crate::rotation::Cas {
-                secret: vec![
-                    ("ca.crt", ca.cert_pem.clone()),
-                    ("ca.key", ca.key_pem.clone()),
-                ],
-                trusted: vec![("ca.crt", ca.cert_pem.clone())],
-                signer: ca,
-                new_ca,
-            }
-        }
+        None => match (stored_ca, rotate) {
+            (Some(ca), false) => crate::rotation::Cas::single(ca, false),
+            _ => crate::rotation::Cas::single(tls::new_ca(spec.name.as_str())?, true),
+        },
     };
     issued.new_ca = cas.new_ca;
     out.push(secret(spec, &ca_secret(spec), "Opaque", None, &cas.secret));
