@@ -47,7 +47,7 @@ impl Record {
                 .or_else(|| crate::roll::upgrade::builtin_generation(&profile))
                 .unwrap_or(0),
             cloud: data.get("cloud")?.clone(),
-            profile: data.get("profile").cloned().unwrap_or_default(),
+            profile,
             zone: data.get("zone").cloned().unwrap_or_default(),
             workload: data
                 .get("workload")
