@@ -33,14 +33,15 @@ pub fn backup_name(spec: &Spec, given: Option<&str>, now: i64) -> Result<String,
     match given {
         Some(n) => Ok(Name::parse("backup name", n, 63)?.to_string()),
         None => {
-            let (days, rem) = (now.div_euclid(86_400), now.rem_euclid(86_400));
-            let (y, m, d) = crate::clock::civil_from_days(days);
-            let stamp = format!(
-                "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-                rem / 3600,
-                rem % 3600 / 60,
-                rem % 60
-            );
+            // 2026-12-02T05:31:34Z → 20261202-053134
+            let stamp: String = crate::health::clock::rfc3339(now)
+                .chars()
+                .filter_map(|c| match c {
+                    '-' | ':' | 'Z' => None,
+                    'T' => Some('-'),
+                    c => Some(c),
+                })
+                .collect();
             Ok(format!("{}-{stamp}", spec.name))
         }
     }
@@ -188,6 +189,28 @@ mod tests {
         assert!(choose_node(&[member(1, "Leader", 1), dead], 3).is_err());
         let old = [member(1, "Master", 1), member(2, "Slave", 1)];
         assert_eq!(choose_node(&old, 2), Ok(2));
+    }
+
+    #[test]
+    fn the_default_name_is_the_cluster_and_the_utc_time() {
+        #[derive(clap::Parser)]
+        struct Args {
+            #[command(flatten)]
+            g: crate::cli::Global,
+        }
+        let spec = <Args as clap::Parser>::parse_from(["esk", "--name", "prod"])
+            .g
+            .spec(
+                crate::spec::NodeCount::new(3).unwrap(),
+                Some(crate::spec::Cloud::Gke),
+            )
+            .unwrap();
+        // 2028-01-16T08:09:05Z (Python: datetime.fromtimestamp(1831622945, UTC))
+        assert_eq!(
+            backup_name(&spec, None, 1_831_622_945).unwrap(),
+            "prod-20280116-080905"
+        );
+        assert_eq!(backup_name(&spec, Some("b1"), 0).unwrap(), "b1");
     }
 
     #[test]

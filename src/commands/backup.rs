@@ -213,10 +213,7 @@ fn list(g: &Global, report: &Reporter, json: bool) -> Result<()> {
     let s = open(g, report)?;
     let mut backups = s.disks.list_backups()?;
     backups.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
-    let time = |b: &Backup| -> String {
-        let t = crate::clock::format_micros(b.created * 1_000_000);
-        format!("{}Z", &t[..19])
-    };
+    let time = |b: &Backup| clock::rfc3339(b.created);
     if json {
         let items: Vec<_> = backups
             .iter()
