@@ -20,7 +20,7 @@ mod session;
 
 pub use offline::offline_manifests;
 use offline::{credentials, doctor, render, replicas_flag};
-use report::ask_yes;
+use report::confirm_deletion;
 use session::{Run, Session};
 
 pub fn run(cli: Cli) -> Result<()> {

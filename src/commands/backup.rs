@@ -3,8 +3,6 @@
 //! number of nodes from it), labelled with the cluster's identity; esk lists and deletes only
 //! snapshots that carry this cluster's labels.
 
-use std::io::IsTerminal;
-
 use anyhow::{Context, Result};
 use serde_json::json;
 
@@ -303,17 +301,9 @@ fn find(s: &Session, name: &str) -> Result<Backup> {
 
 /// Deleting a backup destroys data, as deleting a disk does: the same rule.
 fn confirm(backup: &Backup, yes: bool) -> Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Refused::new(format!(
-            "refusing to delete backup {} without --yes: stdin is not a terminal",
-            backup.name
-        ))
-        .into());
-    }
-    super::ask_yes(
+    super::confirm_deletion(
+        yes,
+        &format!("backup {}", backup.name),
         &format!("Delete backup {} ({})?", backup.name, backup.id),
         "backup deletion",
     )

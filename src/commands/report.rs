@@ -21,18 +21,13 @@ pub(super) fn confirm_disk_deletion(plan: &Plan, yes: bool) -> Result<()> {
         .iter()
         .map(|d| d.name.as_str())
         .collect();
-    if doomed.is_empty() || yes {
+    if doomed.is_empty() {
         return Ok(());
     }
     let list = doomed.join(", ");
-    if !std::io::stdin().is_terminal() {
-        return Err(Refused::new(format!(
-            "refusing to delete {} disk(s) ({list}) without --yes: stdin is not a terminal",
-            doomed.len()
-        ))
-        .into());
-    }
-    ask_yes(
+    confirm_deletion(
+        yes,
+        &format!("{} disk(s) ({list})", doomed.len()),
         &format!(
             "Delete {} disk(s) and all their data: {list}?",
             doomed.len()
@@ -41,8 +36,18 @@ pub(super) fn confirm_disk_deletion(plan: &Plan, yes: bool) -> Result<()> {
     )
 }
 
-/// Asks on the terminal; anything but `yes` refuses, naming `what` was not confirmed.
-pub(super) fn ask_yes(question: &str, what: &str) -> Result<()> {
+/// The one rule for deleting data (disks, backups): `--yes`, or `yes` typed on a terminal;
+/// without a terminal, refused. `doomed` names what would go, `what` the kind of deletion.
+pub(super) fn confirm_deletion(yes: bool, doomed: &str, question: &str, what: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Refused::new(format!(
+            "refusing to delete {doomed} without --yes: stdin is not a terminal"
+        ))
+        .into());
+    }
     eprint!("{question} Type 'yes' to confirm: ");
     std::io::stderr().flush().ok();
     let mut answer = String::new();
