@@ -159,7 +159,7 @@ impl Kubectl {
     }
 
     /// How many pods of each Job labelled `selector` have `succeeded` and `failed`, by name.
-    pub fn job_counts(&self, selector: &str) -> Result<BTreeMap<String, (u64, u64)>> {
+    fn job_counts(&self, selector: &str) -> Result<BTreeMap<String, (u64, u64)>> {
         let list = self.get_json(&args(["jobs.batch", "-l", selector]))?;
         Ok(list["items"]
             .as_array()
@@ -173,6 +173,33 @@ impl Kubectl {
                 )
             })
             .collect())
+    }
+
+    /// Polls the Jobs `names` (labelled `selector`) every `poll` until each has succeeded,
+    /// any has failed more than its backoff of 2 retries, or `timeout` has passed.
+    pub fn wait_jobs(
+        &self,
+        selector: &str,
+        names: &[String],
+        timeout: std::time::Duration,
+        poll: std::time::Duration,
+    ) -> Result<JobsEnd> {
+        let started = std::time::Instant::now();
+        loop {
+            let counts = self.job_counts(selector)?;
+            let count = |n: &String| counts.get(n).copied().unwrap_or_default();
+            let failed: Vec<String> = names.iter().filter(|n| count(n).1 > 2).cloned().collect();
+            if !failed.is_empty() {
+                return Ok(JobsEnd::Failed(failed));
+            }
+            if names.iter().all(|n| count(n).0 >= 1) {
+                return Ok(JobsEnd::Done);
+            }
+            if started.elapsed() > timeout {
+                return Ok(JobsEnd::TimedOut);
+            }
+            std::thread::sleep(poll);
+        }
     }
 
     /// One server-side apply of every manifest.
@@ -332,6 +359,15 @@ impl Kubectl {
         }
         serde_json::from_str(&out).context("kubectl get printed invalid JSON")
     }
+}
+
+/// How waiting for Jobs ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum JobsEnd {
+    Done,
+    /// These Jobs failed past their retries, in the order asked for.
+    Failed(Vec<String>),
+    TimedOut,
 }
 
 /// The raw verbs: GET, POST, PUT, DELETE.

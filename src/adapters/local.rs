@@ -4,12 +4,12 @@
 //! Directories are made and removed by short Jobs pinned to their node, one directory each.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use super::kubectl::Kubectl;
+use super::kubectl::{JobsEnd, Kubectl};
 use super::process::args;
 use super::DiskAdapter;
 use crate::manifest::{Manifest, ObjectRef, MANAGED_BY, NAMESPACE_LABEL};
@@ -271,24 +271,17 @@ impl Local {
         // A finished Job of the same name from an earlier run would be immutable.
         kubectl.delete(&refs)?;
         kubectl.apply(&jobs)?;
-        let started = Instant::now();
-        loop {
-            let counts = kubectl.job_counts(&format!("{JOB_LABEL}={}", self.spec.name))?;
-            let count = |n: &String| counts.get(n).copied().unwrap_or_default();
-            let failed: Vec<&String> = names.iter().filter(|n| count(n).1 > 2).collect();
-            if !failed.is_empty() {
-                bail!("disk Job(s) failed: {failed:?}; see `kubectl logs job/<name>`");
+        let selector = format!("{JOB_LABEL}={}", self.spec.name);
+        let poll = Duration::from_millis(500);
+        match kubectl.wait_jobs(&selector, &names, JOB_TIMEOUT, poll)? {
+            JobsEnd::Done => {}
+            JobsEnd::Failed(failed) => {
+                bail!("disk Job(s) failed: {failed:?}; see `kubectl logs job/<name>`")
             }
-            if names.iter().all(|n| count(n).0 >= 1) {
-                break;
-            }
-            if started.elapsed() > JOB_TIMEOUT {
-                bail!(
-                    "disk Job(s) did not finish within {}s: {names:?}",
-                    JOB_TIMEOUT.as_secs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(500));
+            JobsEnd::TimedOut => bail!(
+                "disk Job(s) did not finish within {}s: {names:?}",
+                JOB_TIMEOUT.as_secs()
+            ),
         }
         kubectl.delete(&refs)
     }

@@ -3,10 +3,13 @@
 //! number of nodes from it), labelled with the cluster's identity; esk lists and deletes only
 //! snapshots that carry this cluster's labels.
 
+use std::time::Duration;
+
 use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::Session;
+use crate::adapters::kubectl::JobsEnd;
 use crate::backup::restore::{self, Progress};
 use crate::backup::{backup_name, beyond_keep, choose_node, Backup, BackupPlan, Member};
 use crate::cli::{BackupVerb, Global};
@@ -414,24 +417,17 @@ pub(super) fn run_restore(s: &Session, backup: &Backup, manifests: &[Manifest]) 
 
 /// Waits until every Job succeeded (a failed one stops the run, naming it).
 fn wait_jobs(s: &Session, jobs: &[ObjectRef]) -> Result<()> {
-    let started = std::time::Instant::now();
     let selector = format!("{}={}", restore::RESTORE_LABEL, s.spec.name);
-    loop {
-        let counts = s.kubectl.job_counts(&selector)?;
-        let count = |name: &str| counts.get(name).copied().unwrap_or_default();
-        if let Some(j) = jobs.iter().find(|j| count(&j.name).1 > 2) {
+    let names: Vec<String> = jobs.iter().map(|j| j.name.clone()).collect();
+    let (timeout, poll) = (Duration::from_secs(300), Duration::from_millis(250));
+    match s.kubectl.wait_jobs(&selector, &names, timeout, poll)? {
+        JobsEnd::Done => Ok(()),
+        JobsEnd::Failed(failed) => {
+            let j = failed.first().map_or("?", String::as_str);
             anyhow::bail!(
-                "restore Job {} failed (is /db/chaser.chk on the disk?); see `kubectl logs job/{}`",
-                j.name,
-                j.name
-            );
+                "restore Job {j} failed (is /db/chaser.chk on the disk?); see `kubectl logs job/{j}`"
+            )
         }
-        if jobs.iter().all(|j| count(&j.name).0 >= 1) {
-            return Ok(());
-        }
-        if started.elapsed() > std::time::Duration::from_secs(300) {
-            anyhow::bail!("restore Jobs did not finish within 300s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(250));
+        JobsEnd::TimedOut => anyhow::bail!("restore Jobs did not finish within 300s"),
     }
 }
