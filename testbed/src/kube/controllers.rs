@@ -5,6 +5,7 @@
 //! workloads have their pods (`pods`).
 
 use super::kinds::KindInfo;
+use super::pods::str_of;
 use super::store::{Key, Store};
 use super::time::now;
 use serde_json::{json, Value};
@@ -139,13 +140,6 @@ pub fn reconcile(store: &mut Store) {
     }
     super::attach::reconcile(store);
     super::pods::reconcile(store);
-}
-
-fn str_of<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    path.iter()
-        .try_fold(v, |v, p| v.get(p))
-        .and_then(Value::as_str)
-        .unwrap_or("")
 }
 
 /// Whether the volume may bind to the claim: its claimRef is empty or names this claim.

@@ -3,18 +3,12 @@
 //! real controller reports and stays not ready; contents whose snapshot is gone follow their
 //! deletionPolicy. Served only once a test installs the CRDs (`install_volume_snapshots`).
 
+use super::pods::str_of;
 use super::store::{Key, Store};
 use super::time::now;
 use serde_json::{json, Value};
 
 const DEFAULT_CLASS: &str = "snapshot.storage.kubernetes.io/is-default-class";
-
-fn str_of<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    path.iter()
-        .try_fold(v, |v, p| v.get(p))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
 
 /// Returns whether a snapshot became ready.
 pub fn reconcile(store: &mut Store) -> bool {
