@@ -8,7 +8,7 @@ use super::store::{Key, Store};
 use super::time::now;
 use serde_json::{json, Value};
 
-const DEFAULT_CLASS: &str = "snapshot.storage.kubernetes.io/is-default-class";
+pub(super) const DEFAULT_CLASS: &str = "snapshot.storage.kubernetes.io/is-default-class";
 
 /// Returns whether a snapshot became ready.
 pub fn reconcile(store: &mut Store) -> bool {
@@ -57,26 +57,26 @@ fn make_contents(store: &mut Store) -> bool {
                 .cloned()
         });
         let class = class_of(store, &snapshot);
-        let error = match (&claim, &volume, &class) {
-            (None, _, _) => Some(format!(
+        let found = match (claim, volume, class) {
+            (Some(claim), Some(volume), Some(class)) => Ok((claim, volume, class)),
+            (None, _, _) => Err(format!(
                 "failed to get input parameters to create snapshot {}: \"persistentvolumeclaims \\\"{claim_name}\\\" not found\"",
                 key.2
             )),
-            (Some(_), None, _) => Some(format!(
+            (Some(_), None, _) => Err(format!(
                 "the PVC {claim_name} is not yet bound to a PV, will not attempt to take a snapshot"
             )),
-            (_, _, None) => Some("cannot find default snapshot class".to_string()),
-            _ => None,
+            (_, _, None) => Err("cannot find default snapshot class".to_string()),
         };
-        if let Some(message) = error {
-            store.controller_update(&key, |s| {
-                s["status"] =
-                    json!({"readyToUse": false, "error": {"message": message, "time": now()}});
-            });
-            continue;
-        }
-        let (Some(claim), Some(volume), Some(class)) = (claim, volume, class) else {
-            continue;
+        let (claim, volume, class) = match found {
+            Ok(found) => found,
+            Err(message) => {
+                store.controller_update(&key, |s| {
+                    s["status"] =
+                        json!({"readyToUse": false, "error": {"message": message, "time": now()}});
+                });
+                continue;
+            }
         };
         let uid = str_of(&snapshot, &["metadata", "uid"]).to_string();
         let content_name = format!("snapcontent-{uid}");
