@@ -280,7 +280,7 @@ impl KubeEmulator {
         state.store.seed(serde_json::json!({
             "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
             "metadata": {"name": "csi-snapclass", "annotations": {
-                "snapshot.storage.kubernetes.io/is-default-class": "true"}},
+                snapshots::DEFAULT_CLASS: "true"}},
             "driver": driver, "deletionPolicy": "Delete",
         }));
     }
@@ -311,7 +311,7 @@ fn handle(shared: &Shared, req: Request) -> Response {
         && matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
         && !access::is_review(&req.path);
     let release = shared.gate.pass(usize::from(mutating));
-    let (latency, fault) = {
+    let (latency, fault, snapshots) = {
         let mut state = shared.lock();
         state.requests.push(line.clone());
         state.mutating += usize::from(mutating);
@@ -323,14 +323,12 @@ fn handle(shared: &Shared, req: Request) -> Response {
         rollout::refresh(&mut state.store);
         let target = line.split_once(' ').map_or("", |(_, t)| t).to_string();
         let fault = state.faults.take(&req.method, &target);
-        (
-            if is_resource {
-                state.latency
-            } else {
-                Duration::ZERO
-            },
-            fault,
-        )
+        let latency = if is_resource {
+            state.latency
+        } else {
+            Duration::ZERO
+        };
+        (latency, fault, state.snapshots)
     };
     if !latency.is_zero() {
         std::thread::sleep(latency);
@@ -339,19 +337,23 @@ fn handle(shared: &Shared, req: Request) -> Response {
         return injected.response(&line);
     }
     // A bug (or a seeded object of an odd shape) must not cost the client its answer.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(shared, &req))).unwrap_or_else(
-        |_| ApiError::for_code(500, format!("the emulator failed on {line}")).to_response(),
-    )
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        route(shared, &req, snapshots)
+    }))
+    .unwrap_or_else(|_| {
+        ApiError::for_code(500, format!("the emulator failed on {line}")).to_response()
+    })
 }
 
-fn route(shared: &Shared, req: &Request) -> Response {
+/// `snapshots`: whether the VolumeSnapshot CRDs are installed (read with the request's
+/// other state).
+fn route(shared: &Shared, req: &Request, snapshots: bool) -> Response {
     let path = req.path.trim_end_matches('/');
-    let snapshots = shared.lock().snapshots;
-    let snapshot_path = [
-        format!("/apis/{}", kinds::SNAPSHOT_GROUP),
-        format!("/openapi/v3/apis/{}", kinds::SNAPSHOT_GROUP),
-    ];
-    if !snapshots && snapshot_path.iter().any(|p| path.starts_with(p.as_str())) {
+    let in_snapshot_group = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with(kinds::SNAPSHOT_GROUP))
+    };
+    if !snapshots && (in_snapshot_group("/apis/") || in_snapshot_group("/openapi/v3/apis/")) {
         // Not installed: the group does not exist, as on a cluster without the CRDs.
         return ApiError::no_route().to_response();
     }

@@ -62,9 +62,7 @@ pub fn handle(req: &Request, snapshots: bool) -> Option<Response> {
             body
         }
         ["api", version] => resource_list("", version)?,
-        ["apis", group, version] if group_versions(snapshots).contains(&(group, version)) => {
-            resource_list(group, version)?
-        }
+        ["apis", group, version] => resource_list(group, version)?,
         _ => return None,
     };
     Some(Response::json(200, &body))
