@@ -295,11 +295,16 @@ impl DiskRecord {
     }
 
     fn status(&self) -> &'static str {
-        match self.gone_at {
-            Some(_) => "DELETING",
-            None if Instant::now() < self.ready_at => "CREATING",
-            None => "READY",
-        }
+        status(self.ready_at, self.gone_at)
+    }
+}
+
+/// A disk's or snapshot's status: DELETING once deleted, CREATING until it is ready.
+fn status(ready_at: Instant, gone_at: Option<Instant>) -> &'static str {
+    match gone_at {
+        Some(_) => "DELETING",
+        None if Instant::now() < ready_at => "CREATING",
+        None => "READY",
     }
 }
 

@@ -2,7 +2,7 @@
 //! how a disk reads in the API.
 
 use super::values::{api_error, check_name, fingerprint, invalid, parse_body, parse_labels};
-use super::values::{ApiError, ApiResult};
+use super::values::{not_ready, ApiError, ApiResult};
 use super::{key, path, DiskRecord, Key, State, LINK_BASE};
 use crate::http::Request;
 use serde_json::{json, Map, Value};
@@ -33,7 +33,10 @@ pub(super) fn render_disk(record: &DiskRecord) -> Value {
         value["labels"] = json!(d.labels);
     }
     if let (Some(name), Some(id)) = (&d.source_snapshot, record.source_snapshot_id) {
-        let link = format!("{LINK_BASE}projects/{}/global/snapshots/{name}", d.project);
+        let link = format!(
+            "{LINK_BASE}{}",
+            path(&key(&d.project, "", name), "snapshots")
+        );
         value["sourceSnapshot"] = json!(link);
         value["sourceSnapshotId"] = json!(id.to_string());
     }
@@ -153,8 +156,7 @@ impl State {
         let gone_at = Instant::now() + self.latency;
         let record = self.find_disk_mut(k)?;
         if record.status() != "READY" {
-            let message = format!("The resource '{}' is not ready", path(k, "disks"));
-            return Err(api_error(400, "resourceNotReady", message));
+            return Err(not_ready(&path(k, "disks")));
         }
         if let Some(in_use) = record.users.in_use_error(&path(k, "disks")) {
             return Err(in_use);

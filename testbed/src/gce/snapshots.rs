@@ -5,7 +5,7 @@
 
 use super::disks::page;
 use super::values::{api_error, check_name, fingerprint, invalid, parse_body, parse_labels};
-use super::values::{not_found, timestamp, ApiError, ApiResult, Labels};
+use super::values::{not_found, not_ready, timestamp, ApiError, ApiResult, Labels};
 use super::{key, path, Key, State, LINK_BASE};
 use crate::http::Request;
 use serde_json::{json, Value};
@@ -33,11 +33,7 @@ pub(super) struct SnapshotRecord {
 
 impl SnapshotRecord {
     fn status(&self) -> &'static str {
-        match self.gone_at {
-            Some(_) => "DELETING",
-            None if Instant::now() < self.ready_at => "CREATING",
-            None => "READY",
-        }
+        super::status(self.ready_at, self.gone_at)
     }
 
     pub(super) fn render(&self) -> Value {
@@ -48,7 +44,7 @@ impl SnapshotRecord {
             "creationTimestamp": self.created, "status": self.status(),
             "diskSizeGb": s.disk_size_gb.to_string(), "storageBytes": "0",
             "storageBytesStatus": "UP_TO_DATE", "storageLocations": ["us"],
-            "sourceDisk": format!("{LINK_BASE}projects/{}/zones/{zone}/disks/{disk}", s.project),
+            "sourceDisk": format!("{LINK_BASE}{}", path(&key(&s.project, zone, disk), "disks")),
             "sourceDiskId": self.source_disk_id.to_string(),
             "selfLink": format!("{LINK_BASE}{}", path(&key(&s.project, "", &s.name), "snapshots")),
             "labelFingerprint": fingerprint(&s.labels), "snapshotType": "STANDARD",
@@ -123,8 +119,7 @@ impl State {
         let labels = parse_labels(&body["labels"])?;
         let record = self.find_disk(disk)?;
         if record.status() != "READY" {
-            let message = format!("The resource '{}' is not ready", path(disk, "disks"));
-            return Err(api_error(400, "resourceNotReady", message));
+            return Err(not_ready(&path(disk, "disks")));
         }
         let (size, disk_id) = (record.disk.size_gb, record.disk.id);
         let k = key(project, "", name);
@@ -206,8 +201,7 @@ impl State {
         let k = snapshot_of_link(project, link);
         let record = self.find_snapshot(&k)?;
         if record.status() != "READY" {
-            let message = format!("The resource '{}' is not ready", path(&k, "snapshots"));
-            return Err(api_error(400, "resourceNotReady", message));
+            return Err(not_ready(&path(&k, "snapshots")));
         }
         Ok((
             k.2.clone(),

@@ -43,6 +43,15 @@ pub(super) fn not_found(resource: &str) -> ApiError {
     )
 }
 
+/// 400 `resourceNotReady`: the disk or snapshot is still being made (or deleted).
+pub(super) fn not_ready(resource: &str) -> ApiError {
+    api_error(
+        400,
+        "resourceNotReady",
+        format!("The resource '{resource}' is not ready"),
+    )
+}
+
 impl ApiError {
     /// `{"error":{"code","message","errors":[{"reason","message","domain"}]}}`, as gcloud parses.
     pub fn response(&self) -> Response {
