@@ -56,7 +56,7 @@ impl SnapshotRecord {
     }
 }
 
-/// (zone, disk) from a disk link or partial path ("…/projects/P/zones/Z/disks/D").
+/// (project, zone, disk) from a disk link or partial path ("…/projects/P/zones/Z/disks/D").
 fn disk_of_link(link: &str) -> Option<(String, String, String)> {
     let rest = &link[link.find("projects/")?..];
     match rest.split('/').collect::<Vec<_>>().as_slice() {
