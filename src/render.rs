@@ -17,7 +17,7 @@ use crate::spec::{Spec, Workload};
 
 mod safety;
 
-use safety::{check_expression_lengths, yaml_safe_formatter};
+use safety::{check_expression_lengths, contained, yaml_safe_formatter};
 
 /// Embeds `templates/<name>` under its file name.
 macro_rules! templates {
@@ -104,7 +104,8 @@ impl Templates {
         for (name, text) in &sources {
             let origin = origins.get(name).unwrap_or(name);
             check_expression_lengths(origin, text)?;
-            env.add_template_owned(name.clone(), text.clone())
+            contained(|| env.add_template_owned(name.clone(), text.clone()))
+                .map_err(|panic| crashed(origin, &panic))?
                 .map_err(|e| template_error(&e, &origins, None))?;
         }
         let names = sources
@@ -134,11 +135,15 @@ impl Templates {
                 for disk in disks {
                     let node = node_context(spec, disk);
                     let ctx = merge(&ctx, "node", node);
-                    let text = template.render(ctx).map_err(failed(Some(disk.index)))?;
+                    let text = contained(|| template.render(ctx))
+                        .map_err(|panic| crashed(origin, &panic))?
+                        .map_err(failed(Some(disk.index)))?;
                     out.extend(parse_documents(origin, Some(disk.index), &text, spec)?);
                 }
             } else {
-                let text = template.render(&ctx).map_err(failed(None))?;
+                let text = contained(|| template.render(&ctx))
+                    .map_err(|panic| crashed(origin, &panic))?
+                    .map_err(failed(None))?;
                 out.extend(parse_documents(origin, None, &text, spec)?);
             }
         }
@@ -182,6 +187,16 @@ fn template_error(
         "template {}{line}{node}: {}{detail}",
         shown(file),
         e.kind()
+    ))
+}
+
+/// One line for a template that made minijinja panic (see `safety::contained`).
+fn crashed(origin: &str, panic: &str) -> UsageError {
+    UsageError::new(format!(
+        "template {}: syntax error: the template engine cannot compile it ({}); check its \
+         {{% %}} blocks",
+        shown(origin),
+        shown(panic)
     ))
 }
 

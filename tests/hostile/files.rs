@@ -153,6 +153,20 @@ fn assert_one_line_error(out: &std::process::Output, starts: &str) {
     assert!(out.stdout.is_empty(), "printed manifests despite: {stderr}");
 }
 
+/// The case a random seed once found: `{% import "_helpers.j2" as a-h -%}` made minijinja's
+/// code generator panic (exit 101 and a backtrace). It is one line and exit 2, like any other
+/// template error.
+#[test]
+fn an_import_into_an_expression_is_a_one_line_error_not_a_panic() {
+    let original = std::fs::read_to_string("templates/_pod.j2").unwrap();
+    let at = original.find("as h -%}").expect("the import line") + 3;
+    let damaged = format!("{}a-{}", &original[..at], &original[at..]);
+    let (out, dir) = render_with_files("--templates", &[("_pod.j2", damaged.as_bytes())]);
+    assert_one_line_error(&out, &format!("esk: template {dir}/_pod.j2: syntax error"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn every_malformed_profile_file_names_the_file_and_line() {
     let cases: &[(&str, &str, usize, &str)] = &[

@@ -29,19 +29,37 @@ use esk::manifest::to_yaml_stream;
 use esk::render::Templates;
 use esk::spec::{cloud_id, Cloud, Name, NodeCount, Spec, MAX_NAME_LEN};
 use proptest::prelude::*;
-use proptest::test_runner::Config;
+use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
 use serde::Deserialize;
 use serde_yaml::Value;
 
+/// The seed every property draws its cases from unless `ESK_PROPTEST_SEED` says otherwise: CI
+/// draws the same cases on every run.
+const FIXED_SEED: u64 = 0xe5c0_2026;
+
 /// Cases per property: small by default (the file runs in seconds), more on request.
+/// `ESK_PROPTEST_SEED=N` draws from seed N, `ESK_PROPTEST_SEED=random` from a fresh one (proptest
+/// prints the failing input, and the seed goes to `regressions.txt`, which every run replays
+/// first: commit it with the fix).
 fn cases(default: u32) -> Config {
     let cases = std::env::var("ESK_PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default);
+    let rng_seed = match std::env::var("ESK_PROPTEST_SEED").as_deref() {
+        Ok("random") => RngSeed::Random,
+        Ok(n) => RngSeed::Fixed(
+            n.parse()
+                .expect("ESK_PROPTEST_SEED is a number or 'random'"),
+        ),
+        Err(_) => RngSeed::Fixed(FIXED_SEED),
+    };
     Config {
         cases,
-        failure_persistence: None,
+        rng_seed,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/hostile/regressions.txt",
+        ))),
         ..Config::default()
     }
 }
