@@ -91,31 +91,6 @@ fn ascii_escaped(json: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn non_ascii_becomes_yaml_escapes() {
-        let escaped = ascii_escaped("\"a\u{7f}\u{85}é🌀\"");
-        assert_eq!(escaped, "\"a\\u007f\\u0085\\u00e9\\U0001f300\"");
-        let back: String = serde_yaml::from_str(&escaped).unwrap();
-        assert_eq!(back, "a\u{7f}\u{85}é🌀");
-    }
-
-    #[test]
-    fn long_blocks_are_found_past_strings_and_comments() {
-        let long = "-".repeat(MAX_EXPRESSION);
-        assert!(check_expression_lengths("t", &format!("{{# {long} #}}{{{{ x }}}}")).is_ok());
-        let hidden = format!("a\n{{{{ '}}}}' ~ {long}x }}}}");
-        let err = check_expression_lengths("t", &hidden)
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("template t line 2: "), "{err}");
-        assert!(check_expression_lengths("t", &format!("{{% if {long}")).is_err());
-    }
-}
-
 /// Runs a minijinja step over a user's template, turning a panic inside minijinja into an
 /// error. minijinja 2.24 panics on some malformed templates: its parser takes any expression
 /// as the name in `{% import "x" as NAME %}` (`parse_import` calls `parse_expr`), and its code
@@ -147,4 +122,29 @@ pub(super) fn contained<T>(step: impl FnOnce() -> T) -> Result<T, String> {
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "a panic".into())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_ascii_becomes_yaml_escapes() {
+        let escaped = ascii_escaped("\"a\u{7f}\u{85}é🌀\"");
+        assert_eq!(escaped, "\"a\\u007f\\u0085\\u00e9\\U0001f300\"");
+        let back: String = serde_yaml::from_str(&escaped).unwrap();
+        assert_eq!(back, "a\u{7f}\u{85}é🌀");
+    }
+
+    #[test]
+    fn long_blocks_are_found_past_strings_and_comments() {
+        let long = "-".repeat(MAX_EXPRESSION);
+        assert!(check_expression_lengths("t", &format!("{{# {long} #}}{{{{ x }}}}")).is_ok());
+        let hidden = format!("a\n{{{{ '}}}}' ~ {long}x }}}}");
+        let err = check_expression_lengths("t", &hidden)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("template t line 2: "), "{err}");
+        assert!(check_expression_lengths("t", &format!("{{% if {long}")).is_err());
+    }
 }
