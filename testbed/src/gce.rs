@@ -16,6 +16,7 @@ mod batch;
 mod disks;
 mod faults;
 mod operations;
+mod paging;
 mod route;
 mod snapshots;
 mod users;
@@ -325,19 +326,9 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 /// Whether the request is an insert, delete or setLabels (what `mutating_requests` counts).
+/// Whether `req` changes anything: the one list of mutating routes is [`mutation`].
 fn is_mutation(req: &Request) -> bool {
-    let route = route(&req.method, &req.path);
-    matches!(
-        route,
-        Some(
-            Route::Insert(..)
-                | Route::Delete(_)
-                | Route::SetLabels(_)
-                | Route::SnapshotInsert(_)
-                | Route::SnapshotDelete(_)
-                | Route::DiskSnapshot(_)
-        )
-    )
+    route(&req.method, &req.path).is_some_and(|r| mutation(req, &r).is_some())
 }
 
 fn is_batch(req: &Request) -> bool {

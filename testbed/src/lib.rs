@@ -2,6 +2,7 @@
 //! moto_server for EC2, and a harness that points the real `gcloud`, `aws` and `kubectl` at
 //! them on 127.0.0.1. Test support only; never shipped.
 
+mod armed;
 pub mod bed;
 mod civil;
 pub mod gate;

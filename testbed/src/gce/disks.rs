@@ -1,8 +1,9 @@
 //! The disks calls: zones.get, disks.list/aggregatedList, insert, delete and setLabels, and
 //! how a disk reads in the API.
 
+use super::paging::Page;
 use super::values::{api_error, check_name, fingerprint, invalid, parse_body, parse_labels};
-use super::values::{not_ready, ApiError, ApiResult};
+use super::values::{not_ready, ApiResult};
 use super::{key, path, DiskRecord, Key, State, LINK_BASE};
 use crate::http::Request;
 use serde_json::{json, Map, Value};
@@ -46,33 +47,18 @@ pub(super) fn render_disk(record: &DiskRecord) -> Value {
     value
 }
 
-/// A list request's page: (`maxResults`, 1 to 500, default 500; the `pageToken` offset).
-pub(super) fn page(req: &Request) -> Result<(usize, usize), ApiError> {
-    let number = |name: &str, default: usize| match req.query_param(name) {
-        None | Some("") => Ok(default),
-        Some(v) => v
-            .parse()
-            .map_err(|_| invalid(format!("Invalid value for {name}: '{v}'"))),
-    };
-    Ok((
-        number("maxResults", 500)?.clamp(1, 500),
-        number("pageToken", 0)?,
-    ))
-}
-
 impl State {
     /// `disks.list` (one zone) or `disks.aggregatedList` (`zone` None; items keyed "zones/Z").
     /// `maxResults`/`pageToken` page through the disks; `filter` is accepted and ignored, which
     /// only widens the answer: gcloud applies its `--filter` to what comes back.
     pub(super) fn list(&self, project: &str, zone: Option<&str>, req: &Request) -> ApiResult {
-        let (max, start) = page(req)?;
+        let page = Page::of(req)?;
         let in_scope =
             |r: &&DiskRecord| r.disk.project == project && zone.is_none_or(|z| r.disk.zone == z);
         let all: Vec<&DiskRecord> = self.disks.values().filter(in_scope).collect();
-        let page = all.iter().skip(start).take(max);
         let (kind, id, items) = match zone {
             Some(z) => {
-                let items: Vec<Value> = page.map(|r| render_disk(r)).collect();
+                let items: Vec<Value> = page.of_items(&all).map(|r| render_disk(r)).collect();
                 (
                     "compute#diskList",
                     format!("projects/{project}/zones/{z}/disks"),
@@ -81,7 +67,7 @@ impl State {
             }
             None => {
                 let mut scopes = Map::new();
-                for r in page {
+                for r in page.of_items(&all) {
                     let scope = format!("zones/{}", r.disk.zone);
                     let scope = scopes.entry(scope).or_insert(json!({"disks": []}));
                     if let Some(disks) = scope["disks"].as_array_mut() {
@@ -94,9 +80,7 @@ impl State {
         };
         let self_link = format!("{LINK_BASE}{id}");
         let mut value = json!({"kind": kind, "id": id, "items": items, "selfLink": self_link});
-        if start + max < all.len() {
-            value["nextPageToken"] = json!((start + max).to_string());
-        }
+        page.link_next(&mut value, all.len());
         Ok(value)
     }
 

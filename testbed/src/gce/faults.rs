@@ -1,6 +1,7 @@
 //! Injected trouble for the Compute Engine emulator: failing requests ([`Fault`], optionally
 //! after letting some matching ones by) and slow answers.
 
+use crate::armed::{Armory, Shots};
 use crate::http::Request;
 use std::time::Duration;
 
@@ -25,14 +26,14 @@ pub struct Fault {
     pub times: usize,
 }
 
-fn method_and_path_match(method: Option<&str>, path_contains: &str, req: &Request) -> bool {
-    method.is_none_or(|m| m.eq_ignore_ascii_case(&req.method)) && req.path.contains(path_contains)
+impl Shots for Fault {
+    fn shots(&mut self) -> &mut usize {
+        &mut self.times
+    }
 }
 
-/// A fault still to fire, and how many matching requests it lets by first.
-struct Armed {
-    skip: usize,
-    fault: Fault,
+fn method_and_path_match(method: Option<&str>, path_contains: &str, req: &Request) -> bool {
+    method.is_none_or(|m| m.eq_ignore_ascii_case(&req.method)) && req.path.contains(path_contains)
 }
 
 /// A slow answer: the request takes effect at once, its answer comes `delay` later.
@@ -45,13 +46,13 @@ struct Delay {
 
 #[derive(Default)]
 pub(super) struct Faults {
-    armed: Vec<Armed>,
+    armed: Armory<Fault>,
     delays: Vec<Delay>,
 }
 
 impl Faults {
     pub fn inject_after(&mut self, skip: usize, fault: Fault) {
-        self.armed.push(Armed { skip, fault });
+        self.armed.arm(skip, fault);
     }
 
     pub fn delay(
@@ -69,26 +70,10 @@ impl Faults {
         });
     }
 
-    /// The fault that answers `req`, if any. The faults see the request in the order they were
-    /// injected: one still skipping counts it and lets it by, the first one past its skip
-    /// answers it (later faults do not see it).
+    /// The fault that answers `req`, if any (see [`Armory::take`]).
     pub fn take(&mut self, req: &Request) -> Option<Fault> {
-        let mut fired = None;
-        for armed in &mut self.armed {
-            let f = &armed.fault;
-            if f.times == 0 || !method_and_path_match(f.method.as_deref(), &f.path_contains, req) {
-                continue;
-            }
-            if armed.skip > 0 {
-                armed.skip -= 1;
-                continue;
-            }
-            armed.fault.times -= 1;
-            fired = Some(armed.fault.clone());
-            break;
-        }
-        self.armed.retain(|a| a.fault.times > 0);
-        fired
+        self.armed
+            .take(|f| method_and_path_match(f.method.as_deref(), &f.path_contains, req))
     }
 
     /// How long to hold back the answer to `req` (the first matching delay is used up once).

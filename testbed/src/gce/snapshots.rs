@@ -3,7 +3,7 @@
 //! list and delete. A snapshot is CREATING for the configured latency, then READY; a disk
 //! inserted with `sourceSnapshot` takes its size from it and remembers it.
 
-use super::disks::page;
+use super::paging::Page;
 use super::values::{api_error, check_name, fingerprint, invalid, parse_body, parse_labels};
 use super::values::{not_found, not_ready, timestamp, ApiError, ApiResult, Labels};
 use super::{key, path, Key, State, LINK_BASE};
@@ -169,26 +169,19 @@ impl State {
 
     /// `snapshots.list`, paged like disks; `filter` is left to gcloud.
     pub(super) fn list_snapshots(&self, project: &str, req: &Request) -> ApiResult {
-        let (max, start) = page(req)?;
+        let page = Page::of(req)?;
         let all: Vec<&SnapshotRecord> = self
             .snapshots
             .values()
             .filter(|r| r.snapshot.project == project)
             .collect();
-        let items: Vec<Value> = all
-            .iter()
-            .skip(start)
-            .take(max)
-            .map(|r| r.render())
-            .collect();
+        let items: Vec<Value> = page.of_items(&all).map(|r| r.render()).collect();
         let id = format!("projects/{project}/global/snapshots");
         let mut value = json!({
             "kind": "compute#snapshotList", "id": id, "items": items,
             "selfLink": format!("{LINK_BASE}{id}"),
         });
-        if start + max < all.len() {
-            value["nextPageToken"] = json!((start + max).to_string());
-        }
+        page.link_next(&mut value, all.len());
         Ok(value)
     }
 

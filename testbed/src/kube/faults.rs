@@ -3,6 +3,7 @@
 //! `Retry-After` a throttling API server sends.
 
 use super::status::ApiError;
+use crate::armed::{Armory, Shots};
 use crate::http::Response;
 use serde_json::json;
 
@@ -22,19 +23,19 @@ impl Fault {
             .method
             .as_deref()
             .is_none_or(|m| m.eq_ignore_ascii_case(method));
-        self.times > 0 && method_ok && target.contains(&self.path_contains)
+        method_ok && target.contains(&self.path_contains)
     }
 }
 
-/// A fault still to fire, and how many matching requests it lets by first.
-struct Armed {
-    skip: usize,
-    fault: Fault,
+impl Shots for Fault {
+    fn shots(&mut self) -> &mut usize {
+        &mut self.times
+    }
 }
 
 #[derive(Default)]
 pub(super) struct Faults {
-    armed: Vec<Armed>,
+    armed: Armory<Fault>,
     retry_after: Option<u32>,
 }
 
@@ -65,35 +66,21 @@ impl Injected {
 
 impl Faults {
     pub fn inject_after(&mut self, skip: usize, fault: Fault) {
-        self.armed.push(Armed { skip, fault });
+        self.armed.arm(skip, fault);
     }
 
     pub fn set_retry_after(&mut self, seconds: Option<u32>) {
         self.retry_after = seconds;
     }
 
-    /// The HTTP status to fail `METHOD target` with, if a fault takes it. The faults see the
-    /// request in the order they were injected: one still skipping counts it and lets it by,
-    /// the first one past its skip answers it (later faults do not see it).
+    /// The HTTP status to fail `METHOD target` with, if a fault takes it (see
+    /// [`Armory::take`]).
     pub fn take(&mut self, method: &str, target: &str) -> Option<Injected> {
-        let mut fired = None;
-        for armed in &mut self.armed {
-            if !armed.fault.matches(method, target) {
-                continue;
-            }
-            if armed.skip > 0 {
-                armed.skip -= 1;
-                continue;
-            }
-            armed.fault.times -= 1;
-            fired = Some(Injected {
-                status: armed.fault.status,
-                retry_after: self.retry_after,
-            });
-            break;
-        }
-        self.armed.retain(|a| a.fault.times > 0);
-        fired
+        let fired = self.armed.take(|f| f.matches(method, target))?;
+        Some(Injected {
+            status: fired.status,
+            retry_after: self.retry_after,
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! its own: it logs the EC2 `Action` of every request, answers chosen ones with an EC2 error
 //! of the real shape, and forwards everything else to moto unchanged.
 
+use crate::armed::{Armory, Shots};
 use crate::http::{self, Request, Response, Server};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -50,37 +51,23 @@ impl AwsFault {
     }
 }
 
-struct Armed {
-    skip: usize,
-    fault: AwsFault,
+impl Shots for AwsFault {
+    fn shots(&mut self) -> &mut usize {
+        &mut self.times
+    }
 }
 
 #[derive(Default)]
 struct State {
     actions: Vec<String>,
-    armed: Vec<Armed>,
+    armed: Armory<AwsFault>,
     serial: u64,
 }
 
 impl State {
-    /// The fault that answers a request for `action`: faults see it in the order they were
-    /// injected; one still skipping counts it and lets it by, the first past its skip fires.
+    /// The fault that answers a request for `action` (see [`Armory::take`]).
     fn take(&mut self, action: &str) -> Option<AwsFault> {
-        let mut fired = None;
-        for armed in &mut self.armed {
-            if armed.fault.times == 0 || armed.fault.action != action {
-                continue;
-            }
-            if armed.skip > 0 {
-                armed.skip -= 1;
-                continue;
-            }
-            armed.fault.times -= 1;
-            fired = Some(armed.fault.clone());
-            break;
-        }
-        self.armed.retain(|a| a.fault.times > 0);
-        fired
+        self.armed.take(|f| f.action == action)
     }
 }
 
@@ -111,7 +98,7 @@ impl Proxy {
     }
 
     pub fn inject_fault_after(&self, skip: usize, fault: AwsFault) {
-        lock(&self.state).armed.push(Armed { skip, fault });
+        lock(&self.state).armed.arm(skip, fault);
     }
 }
 
@@ -291,7 +278,7 @@ mod tests {
     fn faults_fire_on_the_kth_matching_action_then_stop() {
         let mut state = State::default();
         let fault = AwsFault::request_limit_exceeded("DeleteVolume", 2);
-        state.armed.push(Armed { skip: 1, fault });
+        state.armed.arm(1, fault);
         let fired: Vec<bool> = [
             "DeleteVolume",
             "DescribeVolumes",
