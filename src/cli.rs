@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod verbs;
+pub use verbs::{BackupVerb, CreateArgs, DeleteArgs, LintArgs, Read, ResizeArgs};
+
 use crate::error::UsageError;
 use crate::profile::Profile;
 use crate::spec::{cloud_id, Cloud, Location, Name, NodeCount, Security, Spec, MAX_NAME_LEN};
@@ -124,98 +127,18 @@ pub enum Command {
         read_only_replicas: Option<String>,
     },
     /// Create the cluster's disks and objects; re-running is a no-op.
-    Create {
-        /// Number of nodes (1-99).
-        #[arg(allow_negative_numbers = true)]
-        nodes: String,
-        /// Print the plan and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Take over existing disks named by a pattern such as 'esdisk-{i}': label and bind
-        /// them, never format or delete them.
-        #[arg(long, value_name = "PATTERN")]
-        adopt_disks: Option<String>,
-        /// Read-only replicas beside the voting nodes (20.10+): own disks, certificates and
-        /// DNS names, not in the cluster size or quorum (default: as recorded, else 0).
-        #[arg(long, value_name = "K")]
-        read_only_replicas: Option<String>,
-        /// Replace the cluster CA and every node certificate, in three rolling phases.
-        #[arg(long)]
-        rotate_certs: bool,
-        /// Restart changed nodes together instead of one at a time (dev clusters: faster,
-        /// but the cluster is down meanwhile).
-        #[arg(long)]
-        all_at_once: bool,
-        /// Wait until the cluster is healthy: one leader, every node following (up to
-        /// --timeout seconds).
-        #[arg(long)]
-        wait: bool,
-        /// Seconds --wait waits, and how long each restarted node may take to be back.
-        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
-        timeout: u64,
-        /// Output: text, or json (one document on stdout: the plan and what was done).
-        #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
-        output: String,
-        /// Make every node's disk from this backup (`esk backup list`); refused when any of
-        /// the cluster's disks exists.
-        #[arg(long, value_name = "NAME")]
-        from_backup: Option<String>,
-    },
+    Create(CreateArgs),
     /// Backups as disk snapshots: create, list, delete.
     #[command(subcommand)]
     Backup(BackupVerb),
     /// Delete everything esk applied for the cluster, and its disks unless --keep-disks.
-    Delete {
-        /// Keep every disk (a later `esk create` finds the same data).
-        #[arg(long)]
-        keep_disks: bool,
-        /// Print the plan and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Output: text, or json (one document on stdout: the plan and what was done).
-        #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
-        output: String,
-    },
+    Delete(DeleteArgs),
     /// Print the cluster's generated admin and ops passwords (read from its Secret).
     Credentials,
     /// Resize by recreating with M nodes; existing disks are reused, surplus disks kept.
-    Resize {
-        /// New number of nodes (1-99).
-        #[arg(allow_negative_numbers = true)]
-        nodes: String,
-        /// Delete the disks of nodes (and read-only replicas) beyond M (and K), asking for
-        /// confirmation unless --yes.
-        #[arg(long)]
-        prune_disks: bool,
-        /// Read-only replicas beside the voting nodes (20.10+): own disks, certificates and
-        /// DNS names, not in the cluster size or quorum (default: as recorded, else 0).
-        #[arg(long, value_name = "K")]
-        read_only_replicas: Option<String>,
-        /// Print the plan and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Replace the cluster CA and every node certificate.
-        #[arg(long)]
-        rotate_certs: bool,
-        /// Wait until the cluster is healthy: one leader, every node following (up to
-        /// --timeout seconds).
-        #[arg(long)]
-        wait: bool,
-        /// Seconds --wait waits.
-        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
-        timeout: u64,
-        /// Output: text, or json (one document on stdout: the plan and what was done).
-        #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
-        output: String,
-    },
+    Resize(ResizeArgs),
     /// Check manifests against EventStore-specific rules; exit 5 if any error is found.
-    Lint {
-        /// Manifest files or directories (their *.yaml, *.yml); - or none reads stdin.
-        files: Vec<String>,
-        /// Output: text or json.
-        #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
-        output: String,
-    },
+    Lint(LintArgs),
     /// Check that esk can work here, one line per check with its fix: tools and their
     /// versions, the cluster's API and version, permissions, CSI driver or StorageClass,
     /// Kubernetes nodes in the disks' zone, cloud location and credentials. Exit 6 if any
@@ -230,78 +153,6 @@ pub enum Command {
     Man,
     #[command(flatten)]
     Read(Read),
-}
-
-/// `esk backup create|list|delete`.
-#[derive(Debug, Subcommand)]
-pub enum BackupVerb {
-    /// Snapshot the disk of one up-to-date follower (from gossip), labelled for the cluster.
-    Create {
-        /// Backup name (default: <cluster>-YYYYMMDD-HHMMSS, UTC).
-        #[arg(value_name = "NAME")]
-        backup: Option<String>,
-        /// Snapshot this node's disk instead of asking gossip for a follower.
-        #[arg(long, value_name = "I")]
-        node: Option<String>,
-        /// Then delete the oldest of esk's backups of this cluster beyond the newest K.
-        #[arg(long, value_name = "K")]
-        keep: Option<String>,
-        /// Print the plan and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// List the backups esk made for this cluster.
-    List {
-        /// Output: text or json.
-        #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
-        output: String,
-    },
-    /// Delete a backup esk made for this cluster (asks for confirmation unless --yes).
-    Delete {
-        #[arg(value_name = "NAME")]
-        backup: String,
-        /// Print the plan and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
-}
-
-/// `esk status`, `esk connection-string` and `esk ca-cert`: reading a running cluster.
-#[derive(Debug, Subcommand)]
-pub enum Read {
-    /// Show the cluster: disks, claims, pods and each node's EventStore role, a verdict and
-    /// an exit code (0 healthy, 10 degraded, 11 down, 12 not found).
-    Status {
-        /// Output: table, json or yaml.
-        #[arg(
-            short = 'o',
-            long,
-            default_value = "table",
-            value_name = "table|json|yaml"
-        )]
-        output: String,
-        /// Wait until the cluster is healthy (up to --timeout seconds).
-        #[arg(long)]
-        wait: bool,
-        /// Seconds --wait waits.
-        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
-        timeout: u64,
-    },
-    /// Print the client connection string (the password only with --show-password).
-    ConnectionString {
-        /// Include the admin password.
-        #[arg(long)]
-        show_password: bool,
-        /// The CA file clients are told to trust (`esk ca-cert -o FILE` writes it).
-        #[arg(long, default_value = crate::status_cmd::DEFAULT_CA_FILE, value_name = "PATH")]
-        ca_file: String,
-    },
-    /// Print (or write to a file) the cluster's public CA certificate.
-    CaCert {
-        /// File to write (default: stdout).
-        #[arg(short = 'o', long, value_name = "FILE")]
-        output: Option<PathBuf>,
-    },
 }
 
 /// `-o text|json` of create, resize and delete: whether to print one JSON document.

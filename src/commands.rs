@@ -1,27 +1,32 @@
-//! One function per command: validate everything, observe, plan, then (unless --dry-run)
-//! confirm and execute. Every check that can refuse runs before the first mutating call.
-
-use std::time::Duration;
+//! One file a verb (as helm's `pkg/action`): each validates everything, observes, plans, then
+//! (unless --dry-run) confirms and executes, over the shared [`session`]. Every check that can
+//! refuse runs before the first mutating call. This file only dispatches.
 
 use anyhow::Result;
 
 use crate::adapters::process::set_verbose;
-use crate::cli::{json_output, node_count, Cli, Command};
+use crate::cli::{Cli, Command, Read};
 use crate::error::UsageError;
-use crate::lint;
-use crate::plan::{self, AdoptPattern, Observed, Plan};
 use crate::report::{Reporter, Verbosity};
-use crate::spec::{Cloud, NodeCount};
 
 mod backup;
-mod offline;
-mod report;
+mod ca_cert;
+mod completions;
+mod confirm;
+mod connection_string;
+mod create;
+mod credentials;
+mod delete;
+mod doctor;
+mod existing;
+mod lint;
+mod man;
+mod render;
+mod resize;
 mod session;
+mod status;
 
-pub use offline::offline_manifests;
-use offline::{credentials, doctor, render, replicas_flag};
-use report::confirm_deletion;
-use session::{Run, Session};
+pub use render::offline_manifests;
 
 pub fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
@@ -39,148 +44,30 @@ pub fn run(cli: Cli) -> Result<()> {
             output,
             include_secrets,
             read_only_replicas,
-        } => render(
-            g,
-            node_count(nodes)?,
-            replicas_flag(read_only_replicas)?.unwrap_or(0),
-            output,
-            *include_secrets,
-        ),
-        Command::Create {
-            nodes,
-            dry_run,
-            adopt_disks,
-            rotate_certs,
-            all_at_once,
-            wait,
-            timeout,
-            output,
-            read_only_replicas,
-            from_backup,
-        } => {
-            let nodes = node_count(nodes)?;
-            let json = json_output(output)?;
-            let adopt = adopt_disks
-                .as_deref()
-                .map(AdoptPattern::parse)
-                .transpose()?;
-            let replicas = replicas_flag(read_only_replicas)?;
-            let mut s = Session::open(g, nodes, &report, true)?;
-            s.set_replicas(replicas)?;
-            if adopt.is_some() && matches!(s.spec.cloud, Cloud::Kind | Cloud::Dynamic) {
-                return Err(UsageError::new(format!(
-                    "--adopt-disks takes over cloud disks (gke, aws); with --cloud {} there \
-                     are none to adopt",
-                    s.spec.cloud
-                ))
-                .into());
-            }
-            if adopt.is_some() && from_backup.is_some() {
-                return Err(
-                    UsageError::new("--adopt-disks and --from-backup cannot be combined").into(),
-                );
-            }
-            if let Some(b) = from_backup {
-                backup::prepare_restore(&mut s, b)?;
-            }
-            let make = |s: &mut Session| -> Result<(Plan, Observed)> {
-                let names = plan::wanted_disk_names(&s.spec, adopt.as_ref());
-                let observed = s.observe(&names, false)?;
-                if from_backup.is_some() {
-                    backup::refuse_existing_disks(s, &observed)?;
-                }
-                let plan = plan::plan_create(
-                    &s.spec,
-                    &observed,
-                    adopt.as_ref(),
-                    &|name, i| s.disks.planned_source(name, i),
-                    &|nodes| s.templates.render(&s.spec, nodes),
-                )?;
-                let (mut plan, rendered) = s.linted(plan, g.force)?;
-                plan.restart = s.restarts(&rendered, &observed, !*all_at_once);
-                Ok((plan, observed))
-            };
-            let (plan, observed, lock) = s.plan_locked(g, *dry_run, &make)?;
-            if s.restore.is_some() && !*dry_run {
-                s.check_refusal()?;
-                backup::begin_restore(&s, &observed)?;
-            }
-            let mut run = Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout, json);
-            run.rolling = !*all_at_once;
-            s.finish(plan, &observed, run, lock.as_ref())
-        }
-        Command::Resize {
-            nodes,
-            prune_disks,
-            dry_run,
-            rotate_certs,
-            wait,
-            timeout,
-            output,
-            read_only_replicas,
-        } => {
-            let json = json_output(output)?;
-            let nodes = node_count(nodes)?;
-            let replicas = replicas_flag(read_only_replicas)?;
-            let mut s = Session::open(g, nodes, &report, true)?;
-            s.set_replicas(replicas)?;
-            let make = |s: &mut Session| -> Result<(Plan, Observed)> {
-                let observed = s.observe(&plan::wanted_disk_names(&s.spec, None), false)?;
-                let plan = plan::plan_resize(
-                    &s.spec,
-                    &observed,
-                    *prune_disks,
-                    &|name, i| s.disks.planned_source(name, i),
-                    &|nodes| s.templates.render(&s.spec, nodes),
-                )?;
-                Ok((s.linted(plan, g.force)?.0, observed))
-            };
-            let (plan, observed, lock) = s.plan_locked(g, *dry_run, &make)?;
-            s.finish(
-                plan,
-                &observed,
-                Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout, json),
-                lock.as_ref(),
-            )
-        }
-        Command::Credentials => credentials(g),
-        Command::Lint { files, output } => lint::command::run(files, output),
-        Command::Doctor { nodes } => doctor(g, nodes.as_deref()),
-        Command::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(*shell, &mut cmd, "esk", &mut std::io::stdout());
-            Ok(())
-        }
-        Command::Man => {
-            let man = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
-            man.render(&mut std::io::stdout())?;
-            Ok(())
-        }
-        Command::Read(verb) => crate::status_cmd::run(g, verb, &report),
+        } => render::run(g, nodes, read_only_replicas, output, *include_secrets),
+        Command::Create(args) => create::run(g, args, &report),
+        Command::Resize(args) => resize::run(g, args, &report),
+        Command::Delete(args) => delete::run(g, args, &report),
         Command::Backup(verb) => backup::run(g, verb, &report),
-        Command::Delete {
-            keep_disks,
-            dry_run,
+        Command::Credentials => credentials::run(g),
+        Command::Lint(args) => lint::run(args),
+        Command::Doctor { nodes } => doctor::run(g, nodes.as_deref()),
+        Command::Completions { shell } => completions::run(*shell),
+        Command::Man => man::run(),
+        Command::Read(Read::Status {
             output,
-        } => {
-            let json = json_output(output)?;
-            let mut s = Session::open(g, NodeCount::new(1)?, &report, false)?;
-            let make = |s: &mut Session| -> Result<(Plan, Observed)> {
-                let observed = s.observe(&[], true)?;
-                Ok((plan::plan_delete(&s.spec, &observed, *keep_disks), observed))
-            };
-            let (plan, observed, lock) = s.plan_locked(g, *dry_run, &make)?;
-            let run = Run {
-                dry_run: *dry_run,
-                yes: g.yes,
-                rotate_certs: false,
-                wait: None,
-                rolling: false,
-                roll_timeout: Duration::ZERO,
-                detach_timeout: Duration::from_secs(g.detach_timeout),
-                json,
-            };
-            s.finish(plan, &observed, run, lock.as_ref())
-        }
+            wait,
+            timeout,
+        }) => status::run(g, output, wait.then_some(*timeout), &report),
+        Command::Read(Read::ConnectionString {
+            show_password,
+            ca_file,
+        }) => connection_string::run(g, *show_password, ca_file),
+        Command::Read(Read::CaCert { output }) => ca_cert::run(g, output.as_deref()),
     }
+}
+
+/// `--read-only-replicas K`, validated; `None` when not given (a re-run keeps the record's).
+fn replicas_flag(raw: &Option<String>) -> Result<Option<u8>, UsageError> {
+    raw.as_deref().map(crate::spec::replica_count).transpose()
 }

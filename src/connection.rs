@@ -14,6 +14,9 @@ pub const USERNAME: &str = "admin";
 /// The client port (HTTP and gRPC; 5.x: the external HTTP port gossip is read from).
 pub const PORT: u16 = 2113;
 
+/// The CA file a connection string names unless told otherwise.
+pub const DEFAULT_CA_FILE: &str = "ca.crt";
+
 /// Connection details for scripts (`esk status -o json`); never a password.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -27,5 +27,4 @@ pub mod rotation;
 pub mod secrets;
 pub mod signals;
 pub mod spec;
-pub mod status_cmd;
 pub mod tls;

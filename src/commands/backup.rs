@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use super::Session;
+use super::session::Session;
 use crate::adapters::kubectl::JobsEnd;
 use crate::backup::restore::{self, Progress};
 use crate::backup::{backup_name, beyond_keep, choose_node, Backup, BackupPlan, Member};
@@ -109,7 +109,7 @@ fn members(s: &Session, g: &Global) -> Result<Vec<Member>> {
     let proxy = s.kubectl.proxy()?;
     let mut obs = observe::read_objects(&s.kubectl, &s.spec)?;
     // The record says how the nodes serve gossip (TLS or not), as for `esk status`.
-    let spec = crate::status_cmd::resolve(g, s.spec.clone(), &obs)?;
+    let spec = super::existing::resolve(g, s.spec.clone(), &obs)?;
     observe::read_gossip(&proxy, &spec, &mut obs);
     let h = health::assess(&spec, &obs, clock::now());
     Ok(h.nodes
@@ -304,7 +304,7 @@ fn find(s: &Session, name: &str) -> Result<Backup> {
 
 /// Deleting a backup destroys data, as deleting a disk does: the same rule.
 fn confirm(backup: &Backup, yes: bool) -> Result<()> {
-    super::confirm_deletion(
+    super::confirm::confirm_deletion(
         yes,
         &format!("backup {}", backup.name),
         &format!("Delete backup {} ({})?", backup.name, backup.id),

@@ -21,7 +21,7 @@ use crate::secrets;
 use crate::spec::{Cloud, NodeCount, Spec, Workload};
 
 use super::backup;
-use super::report::{command_line, confirm_disk_deletion, summary};
+use super::confirm::{command_line, confirm_disk_deletion, summary};
 
 /// Waits for a scoped thread, passing its panic on.
 pub(super) fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {

@@ -1,4 +1,4 @@
-//! The commands that need no cluster session: doctor, credentials, render.
+//! `esk render`: manifests only; no cluster, no cloud.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -6,66 +6,25 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use super::replicas_flag;
 use crate::adapters;
-use crate::adapters::kubectl::Kubectl;
 use crate::cli::{node_count, Global};
-use crate::error::UsageError;
 use crate::manifest::{to_yaml_stream, Manifest};
 use crate::plan::{self};
 use crate::render::{NodeDisk, Templates};
 use crate::secrets;
-use crate::spec::{Cloud, NodeCount, Spec};
+use crate::spec::{Cloud, Spec};
 
-/// `esk doctor`: the report on stdout; exit 6 if a check failed.
-pub(super) fn doctor(g: &Global, nodes: Option<&str>) -> Result<()> {
-    let nodes = nodes.map(node_count).transpose()?;
-    let report = crate::doctor::checks::run(g, nodes)?;
-    print!("{report}");
-    match report.failures() {
-        0 => Ok(()),
-        n => Err(crate::error::ChecksFailed(n).into()),
-    }
-}
-
-/// `esk credentials`: the passwords, only when asked for, to stdout.
-pub(super) fn credentials(g: &Global) -> Result<()> {
-    let spec = g.spec(NodeCount::new(1)?, Some(Cloud::Gke))?;
-    let kubectl = Kubectl::new(g.context.clone(), &g.namespace)?;
-    let name = secrets::credentials_secret(&spec);
-    let secret = kubectl.get_json(&[
-        "secret".to_string(),
-        name.clone(),
-        "--ignore-not-found".to_string(),
-    ])?;
-    let data = secrets::decode(&secret["data"]);
-    match (data.get("admin-password"), data.get("ops-password")) {
-        (Some(admin), Some(ops)) => {
-            println!("admin: {admin}");
-            println!("ops: {ops}");
-            Ok(())
-        }
-        _ => Err(UsageError::new(format!(
-            "no Secret {name} with passwords in namespace {} (clusters made with --insecure \
-             have none)",
-            spec.namespace
-        ))
-        .into()),
-    }
-}
-
-/// `--read-only-replicas K`, validated; `None` when not given (a re-run keeps the record's).
-pub(super) fn replicas_flag(raw: &Option<String>) -> Result<Option<u8>, UsageError> {
-    raw.as_deref().map(crate::spec::replica_count).transpose()
-}
-
-/// `esk render`: manifests only; no cluster, no cloud.
-pub(super) fn render(
+/// `esk render N [-o DIR|-] [--include-secrets] [--read-only-replicas K]`.
+pub(super) fn run(
     g: &Global,
-    nodes: NodeCount,
-    replicas: u8,
+    nodes: &str,
+    read_only_replicas: &Option<String>,
     output: &str,
     include_secrets: bool,
 ) -> Result<()> {
+    let nodes = node_count(nodes)?;
+    let replicas = replicas_flag(read_only_replicas)?.unwrap_or(0);
     let cloud = g.cloud.as_deref().map(str::parse::<Cloud>).transpose()?;
     let mut spec = g.spec(nodes, cloud)?;
     spec.set_replicas(replicas)?;
@@ -111,7 +70,7 @@ pub fn offline_manifests(
     Ok(manifests)
 }
 
-pub(super) fn write_dir(dir: &Path, manifests: &[Manifest]) -> Result<()> {
+fn write_dir(dir: &Path, manifests: &[Manifest]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for (i, m) in manifests.iter().enumerate() {
         let file = dir.join(format!(

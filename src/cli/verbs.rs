@@ -1,0 +1,173 @@
+//! The arguments of each verb, one struct (or subcommand enum) a verb.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+// The arguments of `esk create` (a plain comment: a doc comment would become its help text).
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Number of nodes (1-99).
+    #[arg(allow_negative_numbers = true)]
+    pub nodes: String,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take over existing disks named by a pattern such as 'esdisk-{i}': label and bind
+    /// them, never format or delete them.
+    #[arg(long, value_name = "PATTERN")]
+    pub adopt_disks: Option<String>,
+    /// Read-only replicas beside the voting nodes (20.10+): own disks, certificates and
+    /// DNS names, not in the cluster size or quorum (default: as recorded, else 0).
+    #[arg(long, value_name = "K")]
+    pub read_only_replicas: Option<String>,
+    /// Replace the cluster CA and every node certificate, in three rolling phases.
+    #[arg(long)]
+    pub rotate_certs: bool,
+    /// Restart changed nodes together instead of one at a time (dev clusters: faster,
+    /// but the cluster is down meanwhile).
+    #[arg(long)]
+    pub all_at_once: bool,
+    /// Wait until the cluster is healthy: one leader, every node following (up to
+    /// --timeout seconds).
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds --wait waits, and how long each restarted node may take to be back.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Output: text, or json (one document on stdout: the plan and what was done).
+    #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
+    pub output: String,
+    /// Make every node's disk from this backup (`esk backup list`); refused when any of
+    /// the cluster's disks exists.
+    #[arg(long, value_name = "NAME")]
+    pub from_backup: Option<String>,
+}
+
+// The arguments of `esk delete` (a plain comment: a doc comment would become its help text).
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Keep every disk (a later `esk create` finds the same data).
+    #[arg(long)]
+    pub keep_disks: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output: text, or json (one document on stdout: the plan and what was done).
+    #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
+    pub output: String,
+}
+
+// The arguments of `esk resize` (a plain comment: a doc comment would become its help text).
+#[derive(Debug, Args)]
+pub struct ResizeArgs {
+    /// New number of nodes (1-99).
+    #[arg(allow_negative_numbers = true)]
+    pub nodes: String,
+    /// Delete the disks of nodes (and read-only replicas) beyond M (and K), asking for
+    /// confirmation unless --yes.
+    #[arg(long)]
+    pub prune_disks: bool,
+    /// Read-only replicas beside the voting nodes (20.10+): own disks, certificates and
+    /// DNS names, not in the cluster size or quorum (default: as recorded, else 0).
+    #[arg(long, value_name = "K")]
+    pub read_only_replicas: Option<String>,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace the cluster CA and every node certificate.
+    #[arg(long)]
+    pub rotate_certs: bool,
+    /// Wait until the cluster is healthy: one leader, every node following (up to
+    /// --timeout seconds).
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds --wait waits.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Output: text, or json (one document on stdout: the plan and what was done).
+    #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
+    pub output: String,
+}
+
+// The arguments of `esk lint` (a plain comment: a doc comment would become its help text).
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Manifest files or directories (their *.yaml, *.yml); - or none reads stdin.
+    pub files: Vec<String>,
+    /// Output: text or json.
+    #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
+    pub output: String,
+}
+
+/// `esk backup create|list|delete`.
+#[derive(Debug, Subcommand)]
+pub enum BackupVerb {
+    /// Snapshot the disk of one up-to-date follower (from gossip), labelled for the cluster.
+    Create {
+        /// Backup name (default: <cluster>-YYYYMMDD-HHMMSS, UTC).
+        #[arg(value_name = "NAME")]
+        backup: Option<String>,
+        /// Snapshot this node's disk instead of asking gossip for a follower.
+        #[arg(long, value_name = "I")]
+        node: Option<String>,
+        /// Then delete the oldest of esk's backups of this cluster beyond the newest K.
+        #[arg(long, value_name = "K")]
+        keep: Option<String>,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List the backups esk made for this cluster.
+    List {
+        /// Output: text or json.
+        #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
+        output: String,
+    },
+    /// Delete a backup esk made for this cluster (asks for confirmation unless --yes).
+    Delete {
+        #[arg(value_name = "NAME")]
+        backup: String,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `esk status`, `esk connection-string` and `esk ca-cert`: reading a running cluster.
+#[derive(Debug, Subcommand)]
+pub enum Read {
+    /// Show the cluster: disks, claims, pods and each node's EventStore role, a verdict and
+    /// an exit code (0 healthy, 10 degraded, 11 down, 12 not found).
+    Status {
+        /// Output: table, json or yaml.
+        #[arg(
+            short = 'o',
+            long,
+            default_value = "table",
+            value_name = "table|json|yaml"
+        )]
+        output: String,
+        /// Wait until the cluster is healthy (up to --timeout seconds).
+        #[arg(long)]
+        wait: bool,
+        /// Seconds --wait waits.
+        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        timeout: u64,
+    },
+    /// Print the client connection string (the password only with --show-password).
+    ConnectionString {
+        /// Include the admin password.
+        #[arg(long)]
+        show_password: bool,
+        /// The CA file clients are told to trust (`esk ca-cert -o FILE` writes it).
+        #[arg(long, default_value = crate::connection::DEFAULT_CA_FILE, value_name = "PATH")]
+        ca_file: String,
+    },
+    /// Print (or write to a file) the cluster's public CA certificate.
+    CaCert {
+        /// File to write (default: stdout).
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}

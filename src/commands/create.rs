@@ -1,0 +1,73 @@
+//! `esk create N`: make what is missing (disks, objects), restart what changed, record the
+//! cluster; a re-run is a no-op. Also the way back from a backup (`--from-backup`) and the way
+//! in for the old scripts' disks (`--adopt-disks`).
+
+use anyhow::Result;
+
+use super::session::{Run, Session};
+use super::{backup, replicas_flag};
+use crate::cli::{json_output, node_count, CreateArgs, Global};
+use crate::error::UsageError;
+use crate::plan::{self, AdoptPattern, Observed, Plan};
+use crate::report::Reporter;
+use crate::spec::Cloud;
+
+pub(super) fn run(g: &Global, args: &CreateArgs, report: &Reporter) -> Result<()> {
+    let nodes = node_count(&args.nodes)?;
+    let json = json_output(&args.output)?;
+    let adopt = args
+        .adopt_disks
+        .as_deref()
+        .map(AdoptPattern::parse)
+        .transpose()?;
+    let replicas = replicas_flag(&args.read_only_replicas)?;
+    let from_backup = args.from_backup.as_deref();
+    let mut s = Session::open(g, nodes, report, true)?;
+    s.set_replicas(replicas)?;
+    if adopt.is_some() && matches!(s.spec.cloud, Cloud::Kind | Cloud::Dynamic) {
+        return Err(UsageError::new(format!(
+            "--adopt-disks takes over cloud disks (gke, aws); with --cloud {} there are none to \
+             adopt",
+            s.spec.cloud
+        ))
+        .into());
+    }
+    if adopt.is_some() && from_backup.is_some() {
+        return Err(UsageError::new("--adopt-disks and --from-backup cannot be combined").into());
+    }
+    if let Some(b) = from_backup {
+        backup::prepare_restore(&mut s, b)?;
+    }
+    let make = |s: &mut Session| -> Result<(Plan, Observed)> {
+        let names = plan::wanted_disk_names(&s.spec, adopt.as_ref());
+        let observed = s.observe(&names, false)?;
+        if from_backup.is_some() {
+            backup::refuse_existing_disks(s, &observed)?;
+        }
+        let plan = plan::plan_create(
+            &s.spec,
+            &observed,
+            adopt.as_ref(),
+            &|name, i| s.disks.planned_source(name, i),
+            &|nodes| s.templates.render(&s.spec, nodes),
+        )?;
+        let (mut plan, rendered) = s.linted(plan, g.force)?;
+        plan.restart = s.restarts(&rendered, &observed, !args.all_at_once);
+        Ok((plan, observed))
+    };
+    let (plan, observed, lock) = s.plan_locked(g, args.dry_run, &make)?;
+    if s.restore.is_some() && !args.dry_run {
+        s.check_refusal()?;
+        backup::begin_restore(&s, &observed)?;
+    }
+    let mut run = Run::apply(
+        g,
+        args.dry_run,
+        args.rotate_certs,
+        args.wait,
+        args.timeout,
+        json,
+    );
+    run.rolling = !args.all_at_once;
+    s.finish(plan, &observed, run, lock.as_ref())
+}
