@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
-use crate::render::client_dns;
-use crate::secrets::{ca_configmap, credentials_secret};
+use crate::names::client_dns;
+use crate::names::{ca_configmap, credentials_secret};
 use crate::spec::Spec;
 
 /// The admin user whose password esk generates.

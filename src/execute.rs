@@ -8,15 +8,18 @@ use anyhow::Result;
 
 use crate::adapters::kubectl::Kubectl;
 use crate::adapters::DiskAdapter;
+use crate::domain::{Disk, LiveTemplate};
 use crate::lock::ClusterLock;
 use crate::manifest::{Manifest, ObjectRef};
-use crate::plan::{Disk, DiskStep, LiveTemplate, Plan};
+use crate::plan::{DiskStep, Plan};
 use crate::record::Record;
 use crate::render::{NodeDisk, Templates};
 use crate::report::Reporter;
 use crate::rotation::Phase;
 use crate::secrets::{self, SecretData};
 use crate::spec::Spec;
+
+use crate::plan::Outcome;
 
 /// What the running command has done so far, for the interrupt handler.
 static PROGRESS: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
@@ -37,51 +40,6 @@ pub fn progress() -> String {
 
 /// How often esk looks again at volumes that are still attached.
 const RELEASE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// What was done, for the summary line.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    pub disks_created: Vec<String>,
-    pub disks_adopted: Vec<String>,
-    pub disks_deleted: Vec<String>,
-    pub disks_kept: Vec<String>,
-    pub objects_deleted: usize,
-    pub objects_applied: usize,
-    /// Nodes restarted one at a time, in order.
-    pub restarted: Vec<String>,
-    /// A certificate rotation finished its last phase.
-    pub rotated: bool,
-}
-
-impl Outcome {
-    /// What was changed so far, in one line.
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        let mut list = |what: &str, names: &[String]| {
-            if !names.is_empty() {
-                parts.push(format!("{what} {}", names.join(", ")));
-            }
-        };
-        list("created disks", &self.disks_created);
-        list("adopted disks", &self.disks_adopted);
-        list("deleted disks", &self.disks_deleted);
-        if self.objects_deleted > 0 {
-            parts.push(format!("deleted {} object(s)", self.objects_deleted));
-        }
-        if self.objects_applied > 0 {
-            parts.push(format!("applied {} object(s)", self.objects_applied));
-        }
-
-        if !self.restarted.is_empty() {
-            parts.push(format!("restarted {}", self.restarted.join(", ")));
-        }
-        if parts.is_empty() {
-            "nothing".into()
-        } else {
-            parts.join("; ")
-        }
-    }
-}
 
 /// A step run with the manifests just before they are applied.
 pub type BeforeApply<'a> = dyn Fn(&[Manifest]) -> Result<()> + Sync + 'a;

@@ -119,7 +119,7 @@ impl Manifest {
             .get("labels")?
             .get(NODE_LABEL)?
             .as_str()
-            .and_then(crate::spec::parse_member)
+            .and_then(crate::domain::parse_member)
     }
 }
 

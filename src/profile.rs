@@ -5,6 +5,7 @@
 
 mod locate;
 mod rules;
+pub mod upgrade;
 
 pub(crate) use locate::line_at;
 

@@ -7,7 +7,8 @@ use serde_yaml::{Mapping, Value};
 
 use crate::error::UsageError;
 use crate::manifest::{Manifest, ObjectRef};
-use crate::render::labels;
+use crate::names::labels;
+use crate::names::record_name;
 use crate::spec::Spec;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,10 +32,6 @@ pub struct Record {
     pub replicas: u8,
 }
 
-pub fn record_name(spec: &Spec) -> String {
-    format!("esk.{}", spec.name)
-}
-
 impl Record {
     /// Reads the record from a ConfigMap's `data`.
     pub fn from_data(data: &BTreeMap<String, String>) -> Option<Record> {
@@ -44,7 +41,7 @@ impl Record {
             generation: data
                 .get("generation")
                 .and_then(|g| g.parse().ok())
-                .or_else(|| crate::roll::upgrade::builtin_generation(&profile))
+                .or_else(|| crate::profile::upgrade::builtin_generation(&profile))
                 .unwrap_or(0),
             cloud: data.get("cloud")?.clone(),
             profile,
@@ -101,7 +98,7 @@ impl Record {
         }
         let to = spec.generation();
         if self.generation != 0 {
-            if let Some(why) = crate::roll::upgrade::refusal(self.generation, to) {
+            if let Some(why) = crate::profile::upgrade::refusal(self.generation, to) {
                 return refuse(format!("runs server generation {}: {why}", self.generation));
             }
         }

@@ -7,13 +7,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use minijinja::{AutoEscape, Environment, Value as JValue};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use crate::domain::DiskSource;
 use crate::error::UsageError;
-use crate::manifest::{
-    kind_rank, Manifest, COMPONENT, INSTANCE, MANAGED_BY, NAMESPACE_LABEL, NODE_LABEL,
+use crate::manifest::{kind_rank, Manifest};
+use crate::names::{
+    client_dns, cluster_dns, labels, member_fqdn, pv_name, pvc_name, replica_service, selector,
 };
-use crate::spec::{Spec, Workload};
+use crate::spec::Spec;
 
 mod safety;
 
@@ -42,20 +44,6 @@ const BUILT_IN: &[(&str, &str)] = templates!(
     "node-deployment.yaml.j2",
     "statefulset.yaml.j2",
 );
-
-/// How node i's disk appears in its PersistentVolume. Chosen by the disk adapter.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DiskSource {
-    /// "csi" or "local".
-    pub kind: String,
-    pub driver: String,
-    /// The CSI volume handle, or "" where it is not known yet (a dry run of a new AWS volume).
-    pub handle: String,
-    pub path: String,
-    pub topology_key: String,
-    pub topology_value: String,
-}
 
 /// One node's inputs to the per-node templates.
 #[derive(Clone, Debug, PartialEq)]
@@ -271,14 +259,14 @@ fn base_context(spec: &Spec) -> JValue {
         http_scheme => if spec.security.tls { "https" } else { "http" },
         tls => spec.security.tls,
         tls_common_name => crate::tls::NODE_COMMON_NAME,
-        ca_configmap => crate::secrets::ca_configmap(spec),
-        credentials_secret => crate::secrets::credentials_secret(spec),
+        ca_configmap => crate::names::ca_configmap(spec),
+        credentials_secret => crate::names::credentials_secret(spec),
         anti_affinity => if spec.security.required_anti_affinity { "required" } else { "preferred" },
         workload => spec.workload.as_str(),
         public => spec.security.public,
         allow_cidrs => spec.security.allow_cidrs.clone(),
         node_secrets => spec.nodes.indices().map(|i| minijinja::context! {
-            secret => crate::secrets::node_secret(spec, i),
+            secret => crate::names::node_secret(spec, i),
             host => spec.node_name(i),
         }).collect::<Vec<_>>(),
     }
@@ -287,67 +275,6 @@ fn base_context(spec: &Spec) -> JValue {
 /// A container port; `internal` ones are reachable only from the cluster's own nodes.
 fn port(name: &str, port: u16, internal: bool) -> JValue {
     minijinja::context! { name => name, port => port, internal => internal }
-}
-
-/// The Kubernetes DNS domain (`cluster.local` unless the profile says otherwise).
-pub fn domain(spec: &Spec) -> String {
-    spec.profile
-        .str("clusterDomain")
-        .unwrap_or_else(|_| "cluster.local".into())
-}
-
-/// The headless Service's name: resolves to every node, for gossip discovery.
-pub fn cluster_dns(spec: &Spec) -> String {
-    format!("{}.{}.svc.{}", spec.name, spec.namespace, domain(spec))
-}
-
-/// The headless Service that gives the read-only replicas their own DNS names
-/// (`<host>.<name>-replica.<ns>.svc`), kept apart from the discovery Service so the cluster's
-/// DNS name resolves to voting nodes only.
-pub fn replica_service(spec: &Spec) -> String {
-    format!("{}-replica", spec.name)
-}
-
-/// The stable DNS name of member i (a node or a read-only replica).
-pub fn member_fqdn(spec: &Spec, i: u8) -> String {
-    match crate::spec::replica_of(i) {
-        Some(_) => format!(
-            "{}.{}.{}.svc.{}",
-            spec.node_name(i),
-            replica_service(spec),
-            spec.namespace,
-            domain(spec)
-        ),
-        None => format!("{}.{}", spec.node_name(i), cluster_dns(spec)),
-    }
-}
-
-/// The client Service's name: one address over the ready nodes.
-pub fn client_dns(spec: &Spec) -> String {
-    format!(
-        "{}-client.{}.svc.{}",
-        spec.name,
-        spec.namespace,
-        domain(spec)
-    )
-}
-
-/// Names of node i's objects; the PV is cluster-scoped, so it carries the namespace, after
-/// a dot that neither a namespace nor a cluster name can contain (so no two clusters share one).
-pub fn pv_name(spec: &Spec, i: u8) -> String {
-    format!("{}.{}", spec.namespace, spec.disk_name(i))
-}
-
-/// Node i's claim. A StatefulSet finds its claims by name, `<template>-<set>-<ordinal>`, so
-/// esk pre-creates them under that name.
-pub fn pvc_name(spec: &Spec, i: u8) -> String {
-    if let Some(j) = crate::spec::replica_of(i) {
-        return format!("{}-replica-data-{j}", spec.name);
-    }
-    match spec.workload {
-        Workload::Deployment => format!("{}-data-{i}", spec.name),
-        Workload::StatefulSet => format!("data-{}-{}", spec.name, i - 1),
-    }
 }
 
 fn node_context(spec: &Spec, disk: &NodeDisk) -> JValue {
@@ -361,7 +288,7 @@ fn node_context(spec: &Spec, disk: &NodeDisk) -> JValue {
         replica => crate::spec::replica_of(i).is_some(),
         component => if crate::spec::replica_of(i).is_some() { "replica" } else { "node" },
         pv => pv_name(spec, i),
-        tls_secret => crate::secrets::node_secret(spec, i),
+        tls_secret => crate::names::node_secret(spec, i),
         // With dynamic provisioning the claim is the disk, named by the adapter.
         pvc => if disk.source.kind == "dynamic" { disk.source.handle.clone() } else { pvc_name(spec, i) },
         disk => JValue::from_serialize(&disk.source),
@@ -381,26 +308,6 @@ fn merge(base: &JValue, key: &str, value: JValue) -> JValue {
     JValue::from_serialize(&map)
 }
 
-/// The label sets, as template functions: `labels(component, node=none)` for metadata and
-/// `selector(component, node=none)` for the immutable selectors (a subset that never changes).
-pub fn labels(spec: &Spec, component: &str, node: Option<u8>) -> BTreeMap<String, String> {
-    let mut l = selector(spec, component, node);
-    l.insert(MANAGED_BY.into(), "esk".into());
-    l.insert(NAMESPACE_LABEL.into(), spec.namespace.to_string());
-    l
-}
-
-pub fn selector(spec: &Spec, component: &str, node: Option<u8>) -> BTreeMap<String, String> {
-    let mut l = BTreeMap::new();
-    l.insert("app.kubernetes.io/name".into(), "eventstore".into());
-    l.insert(INSTANCE.into(), spec.name.to_string());
-    l.insert(COMPONENT.into(), component.into());
-    if let Some(i) = node {
-        l.insert(NODE_LABEL.into(), crate::spec::member_label(i));
-    }
-    l
-}
-
 fn register_label_functions(env: &mut Environment<'static>, spec: &Spec) {
     let s = spec.clone();
     env.add_function("labels", move |component: String, node: Option<u8>| {
@@ -410,12 +317,4 @@ fn register_label_functions(env: &mut Environment<'static>, spec: &Spec) {
     env.add_function("selector", move |component: String, node: Option<u8>| {
         JValue::from_serialize(selector(&s, &component, node))
     });
-}
-
-/// The label selector that finds every object of the cluster.
-pub fn selector_string(spec: &Spec) -> String {
-    format!(
-        "{MANAGED_BY}=esk,{INSTANCE}={},{NAMESPACE_LABEL}={}",
-        spec.name, spec.namespace
-    )
 }

@@ -11,28 +11,10 @@ use serde_json::{json, Value};
 
 use crate::error::Refused;
 use crate::manifest::{Manifest, ObjectRef};
-use crate::render::{client_dns, cluster_dns, labels};
+use crate::names::{ca_configmap, ca_secret, credentials_secret, node_secret};
+use crate::names::{client_dns, cluster_dns, labels};
 use crate::spec::Spec;
 use crate::tls::{self, Ca, NodeCert};
-
-pub fn ca_secret(spec: &Spec) -> String {
-    format!("{}-ca", spec.name)
-}
-
-pub fn ca_configmap(spec: &Spec) -> String {
-    format!("{}-ca-cert", spec.name)
-}
-
-pub fn credentials_secret(spec: &Spec) -> String {
-    format!("{}-credentials", spec.name)
-}
-
-pub fn node_secret(spec: &Spec, i: u8) -> String {
-    match crate::spec::replica_of(i) {
-        Some(j) => format!("{}-replica-{j}-tls", spec.name),
-        None => format!("{}-node-{i}-tls", spec.name),
-    }
-}
 
 /// Objects `delete --keep-disks` leaves in place with the disks.
 pub fn kept_with_disks(spec: &Spec, object: &ObjectRef) -> bool {
@@ -62,9 +44,9 @@ pub fn node_dns_names(spec: &Spec, i: u8) -> Vec<String> {
     if crate::spec::replica_of(i).is_some() {
         // A read-only replica answers only for itself: clients reach it by the name it
         // advertises in gossip, never by the cluster's or the client Service's name.
-        let service = crate::render::replica_service(spec);
+        let service = crate::names::replica_service(spec);
         return vec![
-            crate::render::member_fqdn(spec, i),
+            crate::names::member_fqdn(spec, i),
             format!("{node}.{service}.{}.svc", spec.namespace),
             node,
         ];
@@ -202,7 +184,7 @@ pub fn material(
     }
     // Each new certificate needs an RSA key: make them on every core.
     let certs =
-        crate::adapters::process::parallel_map(&wanted, threads(), |(i, stored)| match stored {
+        crate::parallel::parallel_map(&wanted, threads(), |(i, stored)| match stored {
             Some(c) => Ok((c.clone(), false)),
             None => tls::node_cert(&ca, &node_dns_names(spec, *i)).map(|c| (c, true)),
         });

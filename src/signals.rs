@@ -4,14 +4,28 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::adapters::process::children;
 use crate::error::exit;
 
 static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// What the handler asks of the layers above it, which register it (`main` does) so that this
+/// module, which the process runner below them reads, imports none of them.
+#[derive(Clone, Copy)]
+pub struct OnStop {
+    /// Kills the running CLI processes; how many there were.
+    pub kill_children: fn() -> usize,
+    /// Releases the cluster lock if this run holds it; whether it did.
+    pub release_lock: fn() -> bool,
+    /// What the run has done so far, in one line.
+    pub progress: fn() -> String,
+}
+
+static ON_STOP: OnceLock<OnStop> = OnceLock::new();
 
 thread_local! {
     static HANDLER: Cell<bool> = const { Cell::new(false) };
@@ -19,7 +33,8 @@ thread_local! {
 
 /// Starts the handler thread. Without it the default action applies (the process dies with
 /// its lock held until the lease expires or a run on this machine sees the pid gone).
-pub fn install() {
+pub fn install(on_stop: OnStop) {
+    let _ = ON_STOP.set(on_stop);
     let Ok(mut signals) = Signals::new([SIGINT, SIGTERM]) else {
         return;
     };
@@ -64,9 +79,11 @@ fn stop(signal: i32) -> ! {
     // `kill_all` takes, so no process starts after the kill.
     STOPPING.store(true, Ordering::SeqCst);
     let (name, code) = code_of(signal);
-    let stopped = children::kill_all();
-    let released = crate::lock::release_active();
-    let mut parts = vec![format!("done so far: {}", crate::execute::progress())];
+    let on_stop = ON_STOP.get();
+    let stopped = on_stop.map_or(0, |o| (o.kill_children)());
+    let released = on_stop.is_some_and(|o| (o.release_lock)());
+    let progress = on_stop.map_or_else(String::new, |o| (o.progress)());
+    let mut parts = vec![format!("done so far: {progress}")];
     if stopped > 0 {
         parts.push(format!("stopped {stopped} running call(s)"));
     }

@@ -8,7 +8,11 @@ use std::str::FromStr;
 use crate::error::UsageError;
 use crate::profile::Profile;
 
-pub use crate::replica::{member_label, parse_member, replica_count, replica_of, REPLICA_BASE};
+mod replica;
+
+pub use crate::domain::Cloud;
+pub use crate::domain::{member_label, parse_member, replica_of, REPLICA_BASE};
+pub use replica::replica_count;
 
 /// The longest cluster name: leaves room for `-disk-99`, `-frontend` and the like inside the
 /// 63-character limit of DNS labels, GCE disk names and label values.
@@ -62,7 +66,7 @@ impl fmt::Display for Name {
 pub struct NodeCount(u8);
 
 impl NodeCount {
-    pub const MAX: u8 = 99;
+    pub const MAX: u8 = crate::domain::MAX_NODES;
 
     pub fn new(n: u8) -> Result<NodeCount, UsageError> {
         if n == 0 || n > Self::MAX {
@@ -123,65 +127,6 @@ impl FromStr for NodeCount {
 impl fmt::Display for NodeCount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
-    }
-}
-
-/// Where the disks live.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cloud {
-    Gke,
-    Aws,
-    Kind,
-    Dynamic,
-}
-
-impl Cloud {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cloud::Gke => "gke",
-            Cloud::Aws => "aws",
-            Cloud::Kind => "kind",
-            Cloud::Dynamic => "dynamic",
-        }
-    }
-
-    /// Guesses the cloud from a kube context name, as the managed services name them.
-    pub fn from_context(context: &str) -> Option<Cloud> {
-        if context.starts_with("gke_") {
-            Some(Cloud::Gke)
-        } else if context.starts_with("arn:aws:eks:") || context.contains(".eksctl.io") {
-            Some(Cloud::Aws)
-        } else if ["kind-", "minikube", "k3d-", "docker-desktop"]
-            .iter()
-            .any(|p| context.starts_with(p))
-        {
-            Some(Cloud::Kind)
-        } else {
-            None
-        }
-    }
-}
-
-impl FromStr for Cloud {
-    type Err = UsageError;
-
-    fn from_str(s: &str) -> Result<Cloud, UsageError> {
-        match s {
-            "gke" | "gcp" | "gcloud" => Ok(Cloud::Gke),
-            "aws" | "eks" => Ok(Cloud::Aws),
-            "kind" | "local" => Ok(Cloud::Kind),
-            "dynamic" => Ok(Cloud::Dynamic),
-            other => Err(UsageError::new(format!(
-                "unknown cloud \"{}\": use gke, aws, kind or dynamic",
-                other.escape_debug()
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for Cloud {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -8,10 +8,10 @@ use serde_json::{json, Value};
 use super::kubectl::Kubectl;
 use super::process::args;
 use super::{backup_of, snapshot_labels, DiskAdapter};
-use crate::backup::Backup;
+use crate::domain::Backup;
+use crate::domain::DiskSource;
+use crate::domain::{Disk, Owner};
 use crate::manifest::{Manifest, ObjectRef, MANAGED_BY, NAMESPACE_LABEL, NODE_LABEL};
-use crate::plan::{Disk, Owner};
-use crate::render::DiskSource;
 use crate::spec::Spec;
 
 /// Marks a claim as a disk of cluster <value>.

@@ -11,10 +11,10 @@ use super::process::{args, parallel_map, retry_note, Output, Tool};
 use super::retry::{classify, delay, in_use_delay, still_attached, Failure, ATTEMPTS};
 use super::{assert_owned, backup_of, disk_labels, owner_of, snapshot_labels};
 use super::{DiskAdapter, CLUSTER_KEY};
-use crate::backup::Backup;
+use crate::domain::Backup;
+use crate::domain::Disk;
+use crate::domain::DiskSource;
 use crate::error::UsageError;
-use crate::plan::Disk;
-use crate::render::DiskSource;
 use crate::spec::{cloud_id, Spec};
 
 pub const CSI_DRIVER: &str = "pd.csi.storage.gke.io";

@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use super::process::{args, transient, Tool};
 use crate::manifest::{to_yaml_stream, Manifest, ObjectRef, KINDS, NODE_LABEL};
-use crate::record::{record_name, Record};
-use crate::render::selector_string;
+use crate::names::record_name;
+use crate::names::selector_string;
+use crate::record::Record;
 use crate::secrets::{decode, SecretData};
 use crate::spec::Spec;
 
@@ -26,7 +27,7 @@ pub struct ClusterState {
     /// The cluster's Secrets, decoded (kept in memory only; never printed).
     pub secrets: SecretData,
     /// Node workloads and the hashes esk stamped on them.
-    pub live: BTreeMap<String, crate::plan::LiveTemplate>,
+    pub live: BTreeMap<String, crate::domain::LiveTemplate>,
 }
 
 impl Kubectl {
@@ -141,9 +142,9 @@ impl Kubectl {
                 let text = |k: &str| a[k].as_str().unwrap_or_default().to_string();
                 live.insert(
                     name.clone(),
-                    crate::plan::LiveTemplate {
-                        pod_spec: text(crate::roll::stamp::POD_SPEC),
-                        template: text(crate::roll::stamp::TEMPLATE),
+                    crate::domain::LiveTemplate {
+                        pod_spec: text(crate::domain::POD_SPEC),
+                        template: text(crate::domain::TEMPLATE),
                     },
                 );
             }

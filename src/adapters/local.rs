@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use super::kubectl::{JobsEnd, Kubectl};
 use super::process::args;
 use super::DiskAdapter;
+use crate::domain::DiskSource;
+use crate::domain::{Disk, Owner};
 use crate::manifest::{Manifest, ObjectRef, MANAGED_BY, NAMESPACE_LABEL};
-use crate::plan::{Disk, Owner};
-use crate::render::DiskSource;
 use crate::spec::Spec;
 
 pub const HOSTNAME_KEY: &str = "kubernetes.io/hostname";

@@ -16,9 +16,9 @@ use anyhow::Result;
 
 use crate::spec::Cloud;
 
-use crate::backup::Backup;
-use crate::plan::{Disk, Owner};
-use crate::render::DiskSource;
+use crate::domain::Backup;
+use crate::domain::DiskSource;
+use crate::domain::{Disk, Owner};
 use crate::spec::Spec;
 
 /// The labels (GCE) or tags (AWS) that tie a disk to its cluster and node.
@@ -93,9 +93,9 @@ impl RestoreSource {
 /// and when it was made.
 pub fn snapshot_labels(spec: &Spec, i: u8, name: &str) -> Vec<(&'static str, String)> {
     let mut labels = disk_labels(spec, i, false);
-    labels.push((crate::backup::BACKUP_KEY, name.to_string()));
+    labels.push((crate::domain::BACKUP_KEY, name.to_string()));
     let now = crate::clock::now_micros() / 1_000_000;
-    labels.push((crate::backup::CREATED_KEY, now.to_string()));
+    labels.push((crate::domain::CREATED_KEY, now.to_string()));
     labels
 }
 
@@ -107,12 +107,12 @@ pub fn backup_of(
     get: impl Fn(&str) -> Option<String>,
 ) -> Option<Backup> {
     let (owner, node) = owner_of(spec, &get);
-    let name = get(crate::backup::BACKUP_KEY)?;
+    let name = get(crate::domain::BACKUP_KEY)?;
     (owner == Owner::This).then(|| Backup {
         name,
         id,
         node,
-        created: get(crate::backup::CREATED_KEY)
+        created: get(crate::domain::CREATED_KEY)
             .and_then(|c| c.parse().ok())
             .unwrap_or(0),
         status,

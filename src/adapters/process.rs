@@ -7,7 +7,10 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 
 use super::retry::{self, Failure};
+use super::retry::last_line;
 use crate::error::Refused;
+
+pub use crate::parallel::parallel_map;
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
 
@@ -198,11 +201,6 @@ pub fn retry_note(tool: &str, attempt: u32, stderr: &str) {
     eprintln!("retrying {tool} (try {}): {why}", attempt + 1);
 }
 
-/// The last non-empty line of a CLI's stderr: where gcloud, aws and kubectl put the reason.
-pub fn last_line(stderr: &str) -> Option<&str> {
-    stderr.lines().map(str::trim).rfind(|l| !l.is_empty())
-}
-
 /// The CLI processes running now, so an interrupted esk can stop them before it exits.
 pub mod children {
     use std::sync::{Arc, Mutex};
@@ -256,27 +254,6 @@ fn shown(args: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Runs `f` over `items` with at most `limit` at a time, keeping the input order.
-pub fn parallel_map<T: Sync, R: Send>(
-    items: &[T],
-    limit: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let limit = limit.max(1);
-    let mut out = Vec::with_capacity(items.len());
-    for chunk in items.chunks(limit) {
-        let results: Vec<R> = std::thread::scope(|s| {
-            let handles: Vec<_> = chunk.iter().map(|item| s.spawn(|| f(item))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
-        out.extend(results);
-    }
-    out
 }
 
 /// Strings from string literals, for building argument vectors tersely.

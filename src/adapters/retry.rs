@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::plan::Disk;
+use crate::domain::Disk;
 
 /// What a failed call's stderr says about trying again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,6 +139,11 @@ pub fn in_use_delay(poll: u32) -> Duration {
     delay(poll).min(IN_USE_POLL)
 }
 
+/// The last non-empty line of a CLI's stderr: where gcloud, aws and kubectl put the reason.
+pub fn last_line(stderr: &str) -> Option<&str> {
+    stderr.lines().map(str::trim).rfind(|l| !l.is_empty())
+}
+
 /// The error for disks the cloud still reports attached when esk stops waiting.
 pub fn still_attached(remaining: &[Disk], stderr: &str) -> anyhow::Error {
     let names: Vec<&str> = remaining.iter().map(|d| d.name.as_str()).collect();
@@ -147,7 +152,7 @@ pub fn still_attached(remaining: &[Disk], stderr: &str) -> anyhow::Error {
          are kept for now, and re-running the same command deletes them once they are detached",
         names.len(),
         names.join(", "),
-        super::process::last_line(stderr).unwrap_or("in use")
+        last_line(stderr).unwrap_or("in use")
     )
 }
 

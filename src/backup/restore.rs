@@ -48,7 +48,7 @@ impl Progress {
         let done: Vec<&str> = self.done.iter().map(String::as_str).collect();
         // The cluster's own labels: `esk delete` removes it with the cluster, so a later
         // restore into the same name starts afresh (or is refused while disks remain).
-        let mut labels = crate::render::labels(spec, "restore", None);
+        let mut labels = crate::names::labels(spec, "restore", None);
         labels.insert(RESTORE_LABEL.into(), spec.name.to_string());
         let value = json!({
             "apiVersion": "v1",

@@ -11,8 +11,9 @@ use serde_json::json;
 use super::session::Session;
 use crate::adapters::kubectl::JobsEnd;
 use crate::backup::restore::{self, Progress};
-use crate::backup::{backup_name, beyond_keep, choose_node, Backup, BackupPlan, Member};
+use crate::backup::{backup_name, beyond_keep, choose_node, BackupPlan, Member};
 use crate::cli::{BackupVerb, Global};
+use crate::domain::Backup;
 use crate::error::{Refused, UsageError};
 use crate::health::{self, clock, observe};
 use crate::manifest::{Manifest, ObjectRef};
@@ -341,7 +342,7 @@ pub(super) fn refuse_existing_disks(s: &Session, observed: &Observed) -> Result<
     let ours = observed
         .disks
         .iter()
-        .all(|d| d.owner == crate::plan::Owner::This);
+        .all(|d| d.owner == crate::domain::Owner::This);
     if started && ours {
         return Ok(());
     }

@@ -8,7 +8,6 @@ use super::existing::existing;
 use crate::cli::Global;
 use crate::error::UsageError;
 use crate::health;
-use crate::secrets;
 
 /// `esk ca-cert [-o FILE]`: the public CA certificate clients trust (never its key).
 pub(super) fn run(g: &Global, output: Option<&Path>) -> Result<()> {
@@ -20,7 +19,7 @@ pub(super) fn run(g: &Global, output: Option<&Path>) -> Result<()> {
         ))
         .into());
     }
-    let name = secrets::ca_configmap(&spec);
+    let name = crate::names::ca_configmap(&spec);
     let pem = obs
         .objects
         .iter()

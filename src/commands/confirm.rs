@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::Result;
 
 use crate::error::Refused;
-use crate::execute::Outcome;
+use crate::plan::Outcome;
 use crate::plan::{self, Plan};
 use crate::spec::Spec;
 

@@ -16,7 +16,7 @@ pub(super) fn run(g: &Global, show_password: bool, ca_file: &str) -> Result<()> 
     }
     let (spec, obs) = existing(g)?;
     let password = if show_password && spec.security.tls {
-        let name = secrets::credentials_secret(&spec);
+        let name = crate::names::credentials_secret(&spec);
         let secret = obs
             .objects
             .iter()
@@ -36,7 +36,7 @@ pub(super) fn run(g: &Global, show_password: bool, ca_file: &str) -> Result<()> 
         eprintln!(
             "note: without credentials; --show-password adds the admin password (Secret {}); \
              `esk ca-cert -o {ca_file}` writes the CA file",
-            secrets::credentials_secret(&spec)
+            crate::names::credentials_secret(&spec)
         );
     }
     Ok(())

@@ -12,7 +12,7 @@ use crate::spec::{Cloud, NodeCount};
 pub(super) fn run(g: &Global) -> Result<()> {
     let spec = g.spec(NodeCount::new(1)?, Some(Cloud::Gke))?;
     let kubectl = Kubectl::new(g.context.clone(), &g.namespace)?;
-    let name = secrets::credentials_secret(&spec);
+    let name = crate::names::credentials_secret(&spec);
     let secret = kubectl.get_json(&[
         "secret".to_string(),
         name.clone(),

@@ -87,7 +87,7 @@ pub(super) struct Session<'a> {
     pub(super) refusal: Option<String>,
     pub(super) report: &'a Reporter,
     /// `create --from-backup`: the backup every new disk is made from.
-    pub(super) restore: Option<crate::backup::Backup>,
+    pub(super) restore: Option<crate::domain::Backup>,
 }
 
 impl<'a> Session<'a> {

@@ -11,10 +11,10 @@ use crate::adapters;
 use crate::adapters::kubectl::Kubectl;
 use crate::cli::Global;
 use crate::connection::{Connection, DEFAULT_CA_FILE};
+use crate::domain::Disk;
 use crate::error::Unhealthy;
 use crate::health::output::{render, Format};
 use crate::health::{self, clock, observe, wait, Observation};
-use crate::plan::Disk;
 use crate::report::Reporter;
 use crate::spec::Spec;
 

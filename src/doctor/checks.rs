@@ -14,7 +14,8 @@ use crate::adapters::kubectl::{first_line, ClusterNodes, Kubectl, Versions};
 use crate::adapters::process::{args, Tool};
 use crate::adapters::{aws, gcloud, probe};
 use crate::cli::Global;
-use crate::record::{record_name, Record};
+use crate::names::record_name;
+use crate::record::Record;
 use crate::spec::{cloud_id, Cloud, NodeCount, Spec};
 
 /// EventStore nodes assumed when neither the command line nor the record says.

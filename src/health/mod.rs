@@ -18,11 +18,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::domain::Disk;
 use crate::error::exit;
 use crate::manifest::COMPONENT;
-use crate::plan::Disk;
+use crate::names::member_fqdn;
 use crate::record::Record;
-use crate::render::member_fqdn;
 use crate::spec::replica_of;
 use crate::spec::{Spec, Workload};
 use facts::{label, name_of, parse_gossip, phase_of, status_message};

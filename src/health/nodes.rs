@@ -8,10 +8,11 @@ use serde_json::Value;
 
 use super::facts::{self, label, name_of, PodFacts};
 use super::{ClusterInfo, DiskRow, Observation};
+use crate::domain::{Disk, Owner};
 use crate::manifest::{COMPONENT, NODE_LABEL};
-use crate::plan::{Disk, Owner};
-use crate::record::{record_name, Record};
-use crate::render::pvc_name;
+use crate::names::pvc_name;
+use crate::names::record_name;
+use crate::record::Record;
 use crate::spec::{replica_of, Spec, Workload, REPLICA_BASE};
 
 /// The pieces of one node before judging.

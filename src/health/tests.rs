@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::cli::Global;
-use crate::plan::Owner;
+use crate::domain::Owner;
 use crate::spec::{Cloud, NodeCount};
 use clap::Parser;
 use serde_json::json;
@@ -231,7 +231,7 @@ fn warnings_cover_zone_count_spreading_and_surplus_disks() {
         id: format!("{i}00"),
         node: Some(i),
         owner: Owner::This,
-        source: crate::render::DiskSource {
+        source: crate::domain::DiskSource {
             kind: "csi".into(),
             driver: String::new(),
             handle: String::new(),

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::clock::date;
 use super::facts::Affinity;
-use crate::plan::{Disk, Owner};
+use crate::domain::{Disk, Owner};
 use crate::secrets;
 use crate::spec::{NodeCount, Spec};
 
@@ -43,7 +43,9 @@ pub fn certificates(spec: &Spec, secrets_found: &[Value], now: i64) -> Vec<Strin
     };
     let n = spec.nodes;
     let mut out = Vec::new();
-    if let Some(until) = pem_of(&secrets::ca_secret(spec), "ca.crt").and_then(|p| not_after(&p)) {
+    if let Some(until) =
+        pem_of(&crate::names::ca_secret(spec), "ca.crt").and_then(|p| not_after(&p))
+    {
         if let Some(e) = expiry("the cluster CA", until, now) {
             out.push(format!(
                 "warning: {e}: `esk create {n} --rotate-certs` replaces it and every node \
@@ -53,7 +55,7 @@ pub fn certificates(spec: &Spec, secrets_found: &[Value], now: i64) -> Vec<Strin
     }
     let mut nodes = Vec::new();
     for i in spec.nodes.indices() {
-        let pem = pem_of(&secrets::node_secret(spec, i), "tls.crt");
+        let pem = pem_of(&crate::names::node_secret(spec, i), "tls.crt");
         if let Some(e) = pem
             .and_then(|p| not_after(&p))
             .and_then(|u| expiry("", u, now))
@@ -236,7 +238,7 @@ mod tests {
             id: String::new(),
             node: Some(i),
             owner: Owner::This,
-            source: crate::render::DiskSource {
+            source: crate::domain::DiskSource {
                 kind: "csi".into(),
                 driver: String::new(),
                 handle: String::new(),

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{Action, DiskStep, Plan};
-use crate::execute::Outcome;
+use super::Outcome;
 use crate::spec::Spec;
 
 fn disk_step(step: &DiskStep) -> Value {

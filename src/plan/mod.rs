@@ -4,47 +4,20 @@
 
 mod display;
 pub mod json;
+mod outcome;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
 
+use crate::domain::{Disk, DiskSource, LiveTemplate, Owner};
 use crate::error::{Refused, UsageError};
 use crate::manifest::{Manifest, ObjectRef};
 use crate::record::Record;
-use crate::render::{DiskSource, NodeDisk};
+use crate::render::NodeDisk;
 use crate::spec::Spec;
 
-/// Who a disk belongs to, read from its labels or tags.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Owner {
-    /// Created by esk for this cluster (same name, namespace and Kubernetes cluster).
-    This,
-    /// Taken over with --adopt-disks: used like `This`, never deleted by esk.
-    Adopted,
-    /// Labelled by esk for another cluster, shown as `namespace/name`.
-    Other(String),
-    /// No esk labels: somebody else's disk, never touched without --adopt-disks.
-    Foreign,
-}
-
-impl Owner {
-    /// Whether the cluster may mount the disk.
-    pub fn is_ours(&self) -> bool {
-        matches!(self, Owner::This | Owner::Adopted)
-    }
-}
-
-/// A disk as observed through a disk adapter.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Disk {
-    pub name: String,
-    /// The cloud's id (GCE numeric id, EBS vol-…), for reports.
-    pub id: String,
-    pub node: Option<u8>,
-    pub owner: Owner,
-    pub source: DiskSource,
-}
+pub use outcome::Outcome;
 
 /// Everything esk looked at before planning.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -58,13 +31,6 @@ pub struct Observed {
     pub secrets: crate::secrets::SecretData,
     /// Node workload name → the hashes esk stamped on it (`roll::stamp`).
     pub live: BTreeMap<String, LiveTemplate>,
-}
-
-/// What a live node workload's pods were made from (empty: stamped by no esk yet).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LiveTemplate {
-    pub pod_spec: String,
-    pub template: String,
 }
 
 impl Observed {
@@ -497,7 +463,7 @@ fn refs(spec: &Spec, manifests: &[Manifest]) -> Vec<ObjectRef> {
     out.extend(manifests.iter().map(|m| m.object.clone()));
     out.push(ObjectRef {
         kind: "ConfigMap".into(),
-        name: crate::record::record_name(spec),
+        name: crate::names::record_name(spec),
     });
     out
 }

@@ -7,7 +7,7 @@ use serde_yaml::{Number, Value};
 
 use super::{key_text, type_name, SETTINGS};
 use crate::manifest::is_dns_subdomain;
-use crate::spec::Cloud;
+use crate::domain::Cloud;
 
 /// Checks `value` for the key at dotted `path`; `Err` is the reason, starting with the key.
 pub fn check(path: &str, value: &Value) -> Result<(), String> {

@@ -6,7 +6,6 @@
 
 pub mod order;
 pub mod stamp;
-pub mod upgrade;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -16,11 +15,12 @@ use serde_json::Value;
 
 use crate::adapters::kube_proxy::KubeProxy;
 use crate::adapters::kubectl::Kubectl;
+use crate::domain::LiveTemplate;
 use crate::error::Unhealthy;
 use crate::health::{assess, clock, observe, Health, Observation};
 use crate::lock::ClusterLock;
 use crate::manifest::{Manifest, COMPONENT, NODE_LABEL};
-use crate::plan::{LiveTemplate, Observed};
+use crate::plan::Observed;
 use crate::report::Reporter;
 use crate::spec::Spec;
 

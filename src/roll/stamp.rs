@@ -13,9 +13,8 @@ use serde_yaml::{Mapping, Value};
 
 use crate::manifest::{Manifest, COMPONENT};
 
-pub const POD_SPEC: &str = "esk.io/pod-spec";
+pub use crate::domain::{POD_SPEC, TEMPLATE};
 pub const TLS: &str = "esk.io/tls";
-pub const TEMPLATE: &str = "esk.io/template";
 
 /// FNV-1a, 64 bits, as 16 hex digits: change detection, not security.
 fn hash(text: &str) -> String {

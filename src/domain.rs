@@ -1,0 +1,15 @@
+//! The types every layer shares: a disk, how it appears in a PersistentVolume and who owns it;
+//! the cloud; node indices; a backup; what a live node workload was made from. At the bottom of esk: this module
+//! imports nothing of esk but `error`, and adapters, plan, render, health and the verbs all speak it.
+
+mod backup;
+mod cloud;
+mod disk;
+mod live;
+mod node;
+
+pub use backup::{Backup, BACKUP_KEY, CREATED_KEY};
+pub use cloud::Cloud;
+pub use disk::{Disk, DiskSource, Owner};
+pub use live::{LiveTemplate, POD_SPEC, TEMPLATE};
+pub use node::{member_label, parse_member, replica_of, MAX_NODES, REPLICA_BASE};
