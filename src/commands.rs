@@ -23,6 +23,7 @@ mod lint;
 mod man;
 mod render;
 mod resize;
+mod restore;
 mod session;
 mod status;
 

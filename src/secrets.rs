@@ -183,11 +183,10 @@ pub fn material(
         wanted.push((i, stored));
     }
     // Each new certificate needs an RSA key: make them on every core.
-    let certs =
-        crate::parallel::parallel_map(&wanted, threads(), |(i, stored)| match stored {
-            Some(c) => Ok((c.clone(), false)),
-            None => tls::node_cert(&ca, &node_dns_names(spec, *i)).map(|c| (c, true)),
-        });
+    let certs = crate::parallel::parallel_map(&wanted, threads(), |(i, stored)| match stored {
+        Some(c) => Ok((c.clone(), false)),
+        None => tls::node_cert(&ca, &node_dns_names(spec, *i)).map(|c| (c, true)),
+    });
     for ((i, _), cert) in wanted.iter().zip(certs) {
         let (cert, new) = cert?;
         if new {

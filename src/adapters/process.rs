@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 
-use super::retry::{self, Failure};
 use super::retry::last_line;
+use super::retry::{self, Failure};
 use crate::error::Refused;
 
 pub use crate::parallel::parallel_map;

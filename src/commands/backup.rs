@@ -3,20 +3,16 @@
 //! number of nodes from it), labelled with the cluster's identity; esk lists and deletes only
 //! snapshots that carry this cluster's labels.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::session::Session;
-use crate::adapters::kubectl::JobsEnd;
-use crate::backup::restore::{self, Progress};
+use crate::backup::restore::Progress;
 use crate::backup::{backup_name, beyond_keep, choose_node, BackupPlan, Member};
 use crate::cli::{BackupVerb, Global};
 use crate::domain::Backup;
 use crate::error::{Refused, UsageError};
 use crate::health::{self, clock, observe};
-use crate::manifest::{Manifest, ObjectRef};
 use crate::plan::Observed;
 use crate::report::Reporter;
 use crate::spec::{Name, NodeCount};
@@ -338,7 +334,8 @@ pub(super) fn refuse_existing_disks(s: &Session, observed: &Observed) -> Result<
         return Ok(());
     }
     let wanted = s.restore.as_ref().map(|b| &b.name);
-    let started = progress(s)?.is_some_and(|p| Some(&p.backup) == wanted);
+    let started =
+        super::restore::progress(&s.kubectl, &s.spec)?.is_some_and(|p| Some(&p.backup) == wanted);
     let ours = observed
         .disks
         .iter()
@@ -360,16 +357,6 @@ pub(super) fn refuse_existing_disks(s: &Session, observed: &Observed) -> Result<
     .into())
 }
 
-/// The restore marker, if there is one.
-fn progress(s: &Session) -> Result<Option<Progress>> {
-    let cm = s.kubectl.get_json(&[
-        "configmap".to_string(),
-        restore::marker_name(&s.spec),
-        "--ignore-not-found".to_string(),
-    ])?;
-    Ok(Progress::from_configmap(&cm))
-}
-
 /// Before the first disk is made: the marker that says a restore from this backup is under
 /// way. A fresh restore (no disks yet) starts with nothing done; an interrupted one keeps what
 /// it had done.
@@ -377,7 +364,8 @@ pub(super) fn begin_restore(s: &Session, observed: &Observed) -> Result<()> {
     let Some(backup) = &s.restore else {
         return Ok(());
     };
-    let kept = progress(s)?.filter(|p| p.backup == backup.name && !observed.disks.is_empty());
+    let kept = super::restore::progress(&s.kubectl, &s.spec)?
+        .filter(|p| p.backup == backup.name && !observed.disks.is_empty());
     if kept.is_some() {
         return Ok(());
     }
@@ -386,49 +374,4 @@ pub(super) fn begin_restore(s: &Session, observed: &Observed) -> Result<()> {
         done: Default::default(),
     });
     s.kubectl.apply(&[marker.manifest(&s.spec)])
-}
-
-/// The restore step on every new disk whose step has not run: the storage objects first (the
-/// Jobs mount the claims), then one Job per node, then the marker.
-pub(super) fn run_restore(s: &Session, backup: &Backup, manifests: &[Manifest]) -> Result<()> {
-    let (objects, claims) = restore::storage(manifests);
-    let mut marker = progress(s)?.unwrap_or(Progress {
-        backup: backup.name.clone(),
-        done: Default::default(),
-    });
-    let todo: Vec<&restore::NodeClaim> = claims
-        .iter()
-        .filter(|c| !marker.done.contains(&c.handle))
-        .collect();
-    if todo.is_empty() {
-        return Ok(());
-    }
-    s.kubectl.apply(&objects)?;
-    let uid = s.spec.profile.u64("runAsUser")?;
-    let jobs: Vec<Manifest> = todo.iter().map(|c| restore::job(&s.spec, c, uid)).collect();
-    let refs: Vec<ObjectRef> = jobs.iter().map(|j| j.object.clone()).collect();
-    // A finished Job of the same name from an earlier, interrupted run would be immutable.
-    s.kubectl.delete(&refs)?;
-    s.kubectl.apply(&jobs)?;
-    wait_jobs(s, &refs)?;
-    marker.done.extend(todo.iter().map(|c| c.handle.clone()));
-    s.kubectl.apply(&[marker.manifest(&s.spec)])?;
-    s.kubectl.delete(&refs)
-}
-
-/// Waits until every Job succeeded (a failed one stops the run, naming it).
-fn wait_jobs(s: &Session, jobs: &[ObjectRef]) -> Result<()> {
-    let selector = format!("{}={}", restore::RESTORE_LABEL, s.spec.name);
-    let names: Vec<String> = jobs.iter().map(|j| j.name.clone()).collect();
-    let (timeout, poll) = (Duration::from_secs(300), Duration::from_millis(250));
-    match s.kubectl.wait_jobs(&selector, &names, timeout, poll)? {
-        JobsEnd::Done => Ok(()),
-        JobsEnd::Failed(failed) => {
-            let j = failed.first().map_or("?", String::as_str);
-            anyhow::bail!(
-                "restore Job {j} failed (is /db/chaser.chk on the disk?); see `kubectl logs job/{j}`"
-            )
-        }
-        JobsEnd::TimedOut => anyhow::bail!("restore Jobs did not finish within 300s"),
-    }
 }

@@ -20,8 +20,8 @@ use crate::report::Reporter;
 use crate::secrets;
 use crate::spec::{Cloud, NodeCount, Spec, Workload};
 
-use super::backup;
 use super::confirm::{command_line, confirm_disk_deletion, summary};
+use super::restore;
 
 /// Waits for a scoped thread, passing its panic on.
 pub(super) fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
@@ -356,7 +356,7 @@ impl<'a> Session<'a> {
         }
         confirm_disk_deletion(&plan, yes)?;
         let restore = |m: &[Manifest]| match &self.restore {
-            Some(b) => backup::run_restore(self, b, m),
+            Some(b) => restore::run_restore(&self.kubectl, &self.spec, b, m),
             None => Ok(()),
         };
         let executor = Executor {

@@ -13,13 +13,12 @@ use super::{questions, Check, Report};
 use crate::adapters::kubectl::{first_line, ClusterNodes, Kubectl, Versions};
 use crate::adapters::process::{args, Tool};
 use crate::adapters::{aws, gcloud, probe};
-use crate::cli::Global;
 use crate::names::record_name;
 use crate::record::Record;
 use crate::spec::{cloud_id, Cloud, NodeCount, Spec};
 
 /// EventStore nodes assumed when neither the command line nor the record says.
-const DEFAULT_NODES: u8 = 3;
+pub const DEFAULT_NODES: u8 = 3;
 
 /// What the Kubernetes side found (`None`: not reached).
 struct ClusterFacts {
@@ -30,28 +29,25 @@ struct ClusterFacts {
     classes: Option<Result<Value, String>>,
 }
 
-/// Runs every check for the cluster `g` names; `nodes` is the EventStore node count to
-/// check spreading for (default: the recorded one, else 3).
-pub fn run(g: &Global, nodes: Option<NodeCount>) -> Result<Report> {
-    let explicit = g.cloud.as_deref().map(str::parse::<Cloud>).transpose()?;
-    let count = nodes.map_or(NodeCount::new(DEFAULT_NODES), Ok)?;
-    // Bad input is refused before anything runs.
-    g.spec(count, explicit.or(Some(Cloud::Gke)))?;
-    let mut kubectl = Kubectl::new(g.context.clone(), &g.namespace).ok();
-    let context = match &kubectl {
-        Some(k) => k.current_context().ok().flatten(),
-        None => g.context.clone(),
-    };
-    if let Some(k) = &mut kubectl {
-        k.pin_context(context.clone());
-    }
-    let detected = context.as_deref().and_then(Cloud::from_context);
-    let (cloud, source) = match (explicit, detected) {
-        (Some(c), _) => (Some(c), "--cloud"),
-        (None, Some(c)) => (Some(c), "the context name"),
-        (None, None) => (None, "the profile"),
-    };
-    let spec = g.spec(count, cloud)?;
+/// Where doctor looks: the cluster as the flags name it, the kube context's client (none when
+/// kubectl cannot even start), and where the cloud came from (for the report's first line).
+pub struct Target {
+    pub spec: Spec,
+    pub kubectl: Option<Kubectl>,
+    pub context: Option<String>,
+    /// "--cloud", "the context name" or "the profile".
+    pub cloud_source: &'static str,
+}
+
+/// Runs every check for `target`; `nodes` is the EventStore node count to check spreading
+/// for (default: the recorded one, else 3).
+pub fn run(target: Target, nodes: Option<NodeCount>) -> Result<Report> {
+    let Target {
+        spec,
+        kubectl,
+        context,
+        cloud_source: source,
+    } = target;
     let context_shown = context.clone().unwrap_or_else(|| "(none)".into());
 
     let (facts, cloud_checks, zone) = std::thread::scope(|s| {

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use super::{Action, DiskStep, Plan};
 use super::Outcome;
+use super::{Action, DiskStep, Plan};
 use crate::spec::Spec;
 
 fn disk_step(step: &DiskStep) -> Value {

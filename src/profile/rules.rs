@@ -6,8 +6,8 @@
 use serde_yaml::{Number, Value};
 
 use super::{key_text, type_name, SETTINGS};
-use crate::manifest::is_dns_subdomain;
 use crate::domain::Cloud;
+use crate::manifest::is_dns_subdomain;
 
 /// Checks `value` for the key at dotted `path`; `Err` is the reason, starting with the key.
 pub fn check(path: &str, value: &Value) -> Result<(), String> {

@@ -18,6 +18,7 @@ mod in_use;
 mod interrupt;
 mod json_output;
 mod kind;
+mod layout;
 mod lint;
 mod lock;
 mod network;
