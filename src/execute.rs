@@ -21,25 +21,12 @@ use crate::spec::Spec;
 
 use crate::plan::Outcome;
 
-/// What the running command has done so far, for the interrupt handler.
-static PROGRESS: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+mod detach;
+mod progress;
+mod restarts;
 
-fn set_progress(text: String) {
-    *PROGRESS.lock().unwrap_or_else(|e| e.into_inner()) = text;
-}
-
-/// What the running command has done so far, in one line ("nothing" before its first step).
-pub fn progress() -> String {
-    let p = PROGRESS.lock().unwrap_or_else(|e| e.into_inner());
-    if p.is_empty() {
-        "nothing".into()
-    } else {
-        p.clone()
-    }
-}
-
-/// How often esk looks again at volumes that are still attached.
-const RELEASE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+pub use progress::progress;
+use progress::set_progress;
 
 /// A step run with the manifests just before they are applied.
 pub type BeforeApply<'a> = dyn Fn(&[Manifest]) -> Result<()> + Sync + 'a;
@@ -225,76 +212,6 @@ impl Executor<'_> {
         Ok(outcome)
     }
 
-    /// Waits (up to the detach timeout) until no VolumeAttachment names a PV this plan
-    /// deleted and no pod mounts a claim it deleted: the cloud refuses to delete an attached
-    /// disk, and detaching follows the pod's end by seconds to minutes.
-    fn wait_released(&self, plan: &Plan) -> Result<()> {
-        let named = |kind: &str| -> Vec<String> {
-            plan.delete
-                .iter()
-                .filter(|o| o.kind == kind)
-                .map(|o| o.name.clone())
-                .collect()
-        };
-        let (pvs, claims) = (named("PersistentVolume"), named("PersistentVolumeClaim"));
-        if pvs.is_empty() && claims.is_empty() {
-            return Ok(());
-        }
-        let started = std::time::Instant::now();
-        let mut attempt = 1;
-        let mut shown = Vec::new();
-        loop {
-            let users = self.kubectl.volume_users(&pvs, &claims)?;
-            if users.is_empty() {
-                return Ok(());
-            }
-            if started.elapsed() >= self.detach_timeout {
-                anyhow::bail!(
-                    "disks still in use after {}s: {}; no disk was deleted, and re-running the \
-                     same command deletes them once they are released",
-                    self.detach_timeout.as_secs(),
-                    users.join(", ")
-                );
-            }
-            if users != shown {
-                self.report.info(&format!(
-                    "waiting for the disks to be released: {}",
-                    users.join(", ")
-                ));
-                shown = users;
-            }
-            std::thread::sleep(crate::adapters::retry::delay(attempt).min(RELEASE_POLL));
-            attempt += 1;
-        }
-    }
-
-    /// Restarts the changed nodes one at a time (it reports each node itself, so no spinner).
-    fn roll(&self, steps: Vec<crate::roll::Step>, outcome: &mut Outcome) -> Result<()> {
-        if let Some(lock) = self.lock {
-            lock.check()?;
-        }
-        set_progress(format!(
-            "{}; interrupted while restarting nodes one at a time",
-            outcome.describe()
-        ));
-        self.report.info(&format!(
-            "restarting {} node(s) one at a time, the leader last",
-            steps.len()
-        ));
-        let roller = crate::roll::Roller {
-            spec: self.spec,
-            kubectl: self.kubectl,
-            report: self.report,
-            timeout: self.roll_timeout,
-            lock: self.lock,
-        };
-        let total = steps.len();
-        outcome.restarted.extend(roller.run(steps)?);
-        outcome.objects_applied += total;
-        set_progress(outcome.describe());
-        Ok(())
-    }
-
     /// One reported step; a failure says what the run had already done (a re-run resumes).
     fn step<T>(&self, label: &str, done: &Outcome, f: impl FnOnce() -> Result<T>) -> Result<T> {
         if let Some(lock) = self.lock {
@@ -375,44 +292,6 @@ impl Executor<'_> {
             rotation: phase.map(|p| p.as_str().to_string()).unwrap_or_default(),
         }
         .manifest(self.spec)
-    }
-
-    /// The certificate rotation's later phases, each applied and rolled, then the record
-    /// without the rotation. Each starts from what the cluster holds now.
-    fn rotate(
-        &self,
-        plan: &Plan,
-        created: &BTreeMap<String, Disk>,
-        first: Phase,
-        outcome: &mut Outcome,
-    ) -> Result<()> {
-        let mut phase = first;
-        while let Some(next) = phase.next() {
-            let state = self.kubectl.cluster_state(self.spec)?;
-            let material = secrets::material(self.spec, &state.secrets, false, Some(next))?;
-            let manifests = self.final_manifests(plan, created, material, Some(next))?;
-            let (now, roll) = if self.rolling {
-                crate::roll::split(manifests, &state.live)
-            } else {
-                (manifests, Vec::new())
-            };
-            let label = format!(
-                "certificate rotation, phase {}: applying {} object(s)",
-                next.as_str(),
-                now.len()
-            );
-            self.step(&label, outcome, || self.kubectl.apply(&now))?;
-            if !roll.is_empty() {
-                self.roll(roll, outcome)?;
-            }
-            phase = next;
-        }
-        let record = [self.record(plan, None)];
-        self.step("recording the finished rotation", outcome, || {
-            self.kubectl.apply(&record)
-        })?;
-        outcome.rotated = true;
-        Ok(())
     }
 }
 

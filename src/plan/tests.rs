@@ -4,9 +4,10 @@ use clap::Parser;
 
 use super::*;
 use crate::cli::{node_count, Cli};
+use crate::domain::Owner;
 use crate::error::Refused;
 use crate::render::Templates;
-use crate::spec::Cloud;
+use crate::spec::{Cloud, Spec};
 
 fn spec(n: &str) -> Spec {
     let cli =
