@@ -93,13 +93,19 @@ fn every_built_in_render_lints_clean() {
                     vec!["ES003".to_string(); workloads.parse().unwrap()],
                     "{what}"
                 );
+                // ...where a readiness probe can hold the nodes back: eventstore-5 nodes have
+                // none, so they are published whatever the Service says.
                 if n != "1" {
                     let (code, report) = lint_json(&yaml.replace(
                         "publishNotReadyAddresses: true",
                         "publishNotReadyAddresses: false",
                     ));
-                    assert_eq!(code, Some(5), "{what}");
-                    assert_eq!(rule_ids(&report), ["ES010"], "{what}");
+                    if *profile == "eventstore-5" {
+                        assert_eq!((code, rule_ids(&report)), (Some(0), vec![]), "{what}");
+                    } else {
+                        assert_eq!(code, Some(5), "{what}");
+                        assert_eq!(rule_ids(&report), ["ES010"], "{what}");
+                    }
                 }
             }
         }
@@ -209,6 +215,9 @@ fn the_bad_set_triggers_every_rule_exactly_once() {
         ("ES021", "StatefulSet/c/c"),
         ("ES022", "Pod/a/a-5"),
         ("ES023", "Service/d/d-frontend"),
+        ("ES024", "Service/f/eventstore"),
+        ("ES025", "Deployment/f/eventstore"),
+        ("ES026", "ConfigMap/f/orders-env"),
     ];
     let expected: BTreeMap<String, String> = expected
         .iter()
@@ -226,8 +235,8 @@ fn the_json_report_has_the_documented_fields() {
     assert_eq!(report["errors"], errors);
     assert_eq!(report["warnings"], findings.len() - errors);
     assert_eq!(
-        report["objects"], 32,
-        "every document of the five files, unknown kinds included"
+        report["objects"], 40,
+        "every document of the six files, unknown kinds included"
     );
     for f in findings {
         let rule = RULES
@@ -239,7 +248,12 @@ fn the_json_report_has_the_documented_fields() {
             Severity::Warning => "warning",
         };
         assert_eq!(f["severity"], severity, "{f}");
-        assert_eq!(f["fix"], rule.fix, "{f}");
+        // ES021 and ES022 name the fix for the object (its kind's version, its CSI driver).
+        if ["ES021", "ES022"].contains(&rule.id) {
+            assert!(f["fix"].as_str().unwrap().starts_with("use "), "{f}");
+        } else {
+            assert_eq!(f["fix"], rule.fix, "{f}");
+        }
         assert!(!f["message"].as_str().unwrap().is_empty());
         let object = match f["namespace"].as_str() {
             Some(ns) => format!(
@@ -270,7 +284,7 @@ fn text_output_reads_stdin_by_default_one_line_per_finding() {
     let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
     assert_eq!(lines.len(), 5, "{}", text(&out));
     assert!(
-        lines[0].starts_with("error ES005 NetworkPolicy/c/c: "),
+        lines[0].starts_with("-: error ES005 NetworkPolicy/c/c: "),
         "{lines:?}"
     );
     assert!(lines[0].contains("; fix: "), "{lines:?}");
@@ -295,12 +309,10 @@ fn exit_codes_are_0_5_and_2() {
         run(&["lint", bad.to_str().unwrap()], "").status.code(),
         Some(5)
     );
-    assert_eq!(
-        run(&["lint"], "").status.code(),
-        Some(0),
-        "no documents, no findings"
-    );
     for (input, args, needle) in [
+        // Nothing to lint is bad input, not a clean bill (see also
+        // no_objects_kustomizations_and_json_are_told_apart).
+        ("", vec!["lint"], "no Kubernetes objects found in stdin"),
         ("kind: [unclosed\n", vec!["lint"], "not valid YAML"),
         ("just a string\n", vec!["lint"], "not a Kubernetes object"),
         (
