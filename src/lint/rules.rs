@@ -460,8 +460,19 @@ fn mentions(text: &str, name: &str) -> bool {
     })
 }
 
+/// What a proxy's configuration says to forward: nginx `upstream`/`proxy_pass`/`grpc_pass`,
+/// HAProxy `backend`, Envoy `socket_address`, Traefik/Caddy `reverse_proxy`.
+const PROXY_WORDS: &[&str] = &[
+    "upstream",
+    "proxy_pass",
+    "grpc_pass",
+    "backend",
+    "socket_address",
+    "reverse_proxy",
+];
+
 /// Whether a Service leads to the servers: it selects server pods, or it selects a proxy
-/// (nginx and the like) whose mounted ConfigMap or settings name a Service that does.
+/// whose mounted ConfigMap is a proxy configuration naming a Service that does.
 fn leads_to_server(inv: &Inventory, svc: &Item) -> bool {
     let selects_nodes = |s: &Item| {
         inv.nodes.iter().any(|n| {
@@ -505,22 +516,12 @@ fn leads_to_server(inv: &Inventory, svc: &Item) -> bool {
                 );
             }
         }
-        for c in seq(pod.get("containers")) {
-            texts.extend(
-                seq(c.get("env"))
-                    .iter()
-                    .filter_map(|e| text(e.get("value"))),
-            );
-            texts.extend(
-                seq(c.get("args"))
-                    .iter()
-                    .chain(seq(c.get("command")))
-                    .filter_map(|w| text(Some(w))),
-            );
-        }
-        texts
-            .iter()
-            .any(|t| node_services.iter().any(|s| mentions(t, &s.object.name)))
+        // A proxy's configuration, not an application's settings (which name the Service in
+        // a connection string: a client, not a way in).
+        texts.iter().any(|t| {
+            PROXY_WORDS.iter().any(|w| t.contains(w))
+                && node_services.iter().any(|s| mentions(t, &s.object.name))
+        })
     })
 }
 
