@@ -232,8 +232,18 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Doc>, UsageError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(doc)
-            .map_err(|e| UsageError::new(format!("{file}: not valid YAML: {e}")))?;
+        let value = match Value::deserialize(doc) {
+            Ok(v) => v,
+            // JSON is YAML, but not tab-indented JSON (`kubectl get -o json` piped in, a JSON
+            // stream): read it as kubectl does.
+            Err(_) if text.trim_start().starts_with('{') => {
+                if let Ok(docs) = parse_json(text, file) {
+                    return Ok(docs);
+                }
+                return Err(UsageError::new(format!("{file}: not valid YAML or JSON")));
+            }
+            Err(e) => return Err(UsageError::new(format!("{file}: not valid YAML: {e}"))),
+        };
         push_objects(value, file, i + 1, &mut out)?;
     }
     Ok(out)

@@ -1605,3 +1605,25 @@ fn every_text_line_names_the_file_the_object_and_the_fix() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn json_on_stdin_is_read_even_tab_indented_or_several_in_a_row() {
+    let json = std::fs::read_to_string(fixture("json-only/eventstore.json")).unwrap();
+    assert!(json.contains("\n\t\""), "the fixture is tab-indented");
+    let (code, found) = findings(&json);
+    assert_eq!(code, Some(5));
+    assert_eq!(found, pairs(&[("ES015", "Deployment/json/eventstore")]));
+    let service = std::fs::read_to_string(fixture("json-only/service.json")).unwrap();
+    let (_, found) = findings(&format!("{json}\n{service}"));
+    assert_eq!(
+        found,
+        pairs(&[
+            ("ES015", "Deployment/json/eventstore"),
+            ("ES024", "Service/json/eventstore-http")
+        ])
+    );
+    assert_bad_input(
+        &run(&["lint", "-"], "{\"kind\": \t"),
+        "not valid YAML or JSON",
+    );
+}
