@@ -40,7 +40,7 @@ pub enum Data<'a> {
     InTree(&'static str),
     /// A shared file system (NFS, Azure Files, CephFS, GlusterFS) mounted in the pod.
     Shared(&'static str),
-    /// Something else (CSI inline, NFS, ...): not judged.
+    /// Something else (a CSI inline volume, a projected volume, ...): not judged.
     Other,
 }
 

@@ -573,9 +573,7 @@ fn service_links(inv: &Inventory, svc: &Item, push: &mut Push) {
 fn is_default_password(key: &str, value: &str) -> bool {
     let v = value.trim();
     let lower = v.to_ascii_lowercase();
-    lower.contains("admin:changeit@")
-        || lower.contains("ops:changeit@")
-        || lower.contains("admin:changeit")
+    lower.contains("admin:changeit")
         || lower.contains("ops:changeit")
         || (key.to_ascii_uppercase().contains("PASS") && v == "changeit")
 }
