@@ -210,7 +210,7 @@ pub enum Command {
     },
     /// Check manifests against EventStore-specific rules; exit 5 if any error is found.
     Lint {
-        /// Manifest files or directories (their *.yaml, *.yml); - or none reads stdin.
+        /// Manifest files or directories (their *.yaml, *.yml, *.json); - or none reads stdin.
         files: Vec<String>,
         /// Output: text or json.
         #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
