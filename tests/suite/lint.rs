@@ -1627,3 +1627,74 @@ fn json_on_stdin_is_read_even_tab_indented_or_several_in_a_row() {
         "not valid YAML or JSON",
     );
 }
+
+/// A 5.x node the old way: Deployment `es-N` with a ClusterIP Service `es-N` of its own and
+/// the others as gossip seeds (no DNS discovery, no headless Service, no instance label).
+fn seeded_v5_node(n: u32, size: u32) -> String {
+    let seeds: Vec<String> = (1..=3)
+        .filter(|m| *m != n)
+        .map(|m| format!("es-{m}.default.svc.cluster.local:2112"))
+        .collect();
+    let seeds = seeds.join(",");
+    format!(
+        "apiVersion: v1
+kind: Service
+metadata: {{name: es-{n}, namespace: default}}
+spec:
+  selector: {{app: es, node: \"{n}\"}}
+  ports: [{{name: int-http, port: 2112}}, {{name: int-tcp, port: 1112}}, {{name: ext-http, port: 2113}}, {{name: ext-tcp, port: 1113}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: es-{n}, namespace: default}}
+spec:
+  replicas: 1
+  strategy: {{type: Recreate}}
+  selector: {{matchLabels: {{app: es, node: \"{n}\"}}}}
+  template:
+    metadata: {{labels: {{app: es, node: \"{n}\"}}}}
+    spec:
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - topologyKey: kubernetes.io/hostname
+            labelSelector: {{matchLabels: {{app: es}}}}
+      containers:
+      - name: eventstore
+        image: eventstore/eventstore:release-5.0.11
+        env:
+        - {{name: EVENTSTORE_CLUSTER_SIZE, value: \"{size}\"}}
+        - {{name: EVENTSTORE_DISCOVER_VIA_DNS, value: \"False\"}}
+        - {{name: EVENTSTORE_GOSSIP_SEED, value: \"{seeds}\"}}
+        - {{name: EVENTSTORE_INT_IP, value: 0.0.0.0}}
+        - {{name: EVENTSTORE_EXT_IP, value: 0.0.0.0}}
+        resources: {{requests: {{cpu: \"1\", memory: 2Gi}}}}
+        volumeMounts: [{{name: data, mountPath: /var/lib/eventstore}}]
+      volumes:
+      - name: data
+        persistentVolumeClaim: {{claimName: es-{n}}}
+---
+"
+    )
+}
+
+#[test]
+fn nodes_that_list_each_other_as_gossip_seeds_are_one_cluster() {
+    let budget = "apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: es, namespace: default}
+spec: {maxUnavailable: 1, selector: {matchLabels: {app: es}}}
+---
+";
+    let yaml: String = (1..=3).map(|n| seeded_v5_node(n, 3)).collect();
+    let (code, found) = findings(&format!("{budget}{yaml}"));
+    assert_eq!((code, found), (Some(0), vec![]));
+    // One cluster, so a size that disagrees is found on the one node, and no budget is ES016.
+    let odd: String = (1..=3)
+        .map(|n| seeded_v5_node(n, if n == 2 { 5 } else { 3 }))
+        .collect();
+    let (_, found) = findings(&format!("{budget}{odd}"));
+    assert_eq!(found, pairs(&[("ES007", "Deployment/default/es-2")]));
+    let (_, found) = findings(&yaml);
+    assert_eq!(found, pairs(&[("ES016", "Deployment/default/es-1")]));
+}
