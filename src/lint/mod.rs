@@ -210,9 +210,19 @@ pub struct Doc {
     pub file: String,
 }
 
+/// The text without byte-order marks: the one a Windows editor puts at the start (kubectl
+/// reads past it), and those at the start of a line where such files were concatenated
+/// (`cat *.yaml`).
+fn without_bom(text: &str) -> String {
+    text.strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .replace("\n\u{feff}", "\n")
+}
+
 /// A JSON file (one object or several in a row, as kubectl reads them), as documents.
 pub fn parse_json(text: &str, file: &str) -> Result<Vec<Doc>, UsageError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = without_bom(text);
+    let text = text.as_str();
     let mut out = Vec::new();
     let stream = serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>();
     for (i, value) in stream.enumerate() {
@@ -228,8 +238,8 @@ pub fn parse_json(text: &str, file: &str) -> Result<Vec<Doc>, UsageError> {
 /// skipped; anything else must be an object with apiVersion and kind.
 pub fn parse(text: &str, file: &str) -> Result<Vec<Doc>, UsageError> {
     use serde::Deserialize;
-    // A byte-order mark, as Windows editors write it: kubectl reads past it.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = without_bom(text);
+    let text = text.as_str();
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = match Value::deserialize(doc) {

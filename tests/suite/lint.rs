@@ -1493,6 +1493,17 @@ fn a_byte_order_mark_is_read_past_as_kubectl_does() {
     let (code, found) = findings(&text_in);
     assert_eq!(code, Some(5));
     assert_eq!(found, pairs(&[("ES019", "Service/default/es-public")]));
+    // Starting with a document marker, and several such files run together (`cat *.yaml`).
+    let body = text_in.trim_start_matches('\u{feff}');
+    let marked = format!("\u{feff}---\n{body}");
+    assert_eq!(
+        findings(&marked).1,
+        pairs(&[("ES019", "Service/default/es-public")])
+    );
+    let other = body.replace("es-public", "es-public-2");
+    let catted = format!("\u{feff}{body}\n---\n\u{feff}{other}");
+    let (_, report) = lint_json(&catted);
+    assert_eq!(report["objects"], 4, "{report:#}");
 }
 
 #[test]
