@@ -263,7 +263,9 @@ fn push_objects(value: Value, file: &str, n: usize, out: &mut Vec<Doc>) -> Resul
     if value.is_null() {
         return Ok(());
     }
-    if value.get("kind").and_then(Value::as_str) == Some("Kustomization") {
+    if value.get("kind").and_then(Value::as_str) == Some("Kustomization")
+        || is_bare_kustomization(&value)
+    {
         return Err(kustomization(file));
     }
     let is_object = value.get("kind").and_then(Value::as_str).is_some()
@@ -291,6 +293,54 @@ fn push_objects(value: Value, file: &str, n: usize, out: &mut Vec<Doc>) -> Resul
         file: file.to_string(),
     });
     Ok(())
+}
+
+/// A kustomization written without apiVersion and kind (kustomize accepts that): no kind,
+/// and only kustomization fields, at least one that only a kustomization has.
+fn is_bare_kustomization(value: &Value) -> bool {
+    const FIELDS: &[&str] = &[
+        "resources",
+        "bases",
+        "components",
+        "patches",
+        "patchesStrategicMerge",
+        "patchesJson6902",
+        "namePrefix",
+        "nameSuffix",
+        "namespace",
+        "commonLabels",
+        "commonAnnotations",
+        "labels",
+        "images",
+        "replicas",
+        "configMapGenerator",
+        "secretGenerator",
+        "generatorOptions",
+        "crds",
+        "vars",
+        "replacements",
+        "openapi",
+        "transformers",
+        "generators",
+        "validators",
+        "buildMetadata",
+        "sortOptions",
+        "helmCharts",
+        "helmGlobals",
+    ];
+    let Some(map) = value.as_mapping() else {
+        return false;
+    };
+    value.get("kind").is_none()
+        && !map.is_empty()
+        && map
+            .keys()
+            .all(|k| k.as_str().is_some_and(|k| FIELDS.contains(&k)))
+        && map.keys().any(|k| {
+            k.as_str().is_some_and(|k| {
+                ["resources", "bases", "components", "patchesStrategicMerge"].contains(&k)
+            })
+        })
 }
 
 /// A kustomization is not what gets applied: its build is.

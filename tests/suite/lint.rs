@@ -1571,6 +1571,16 @@ fn no_objects_kustomizations_and_json_are_told_apart() {
         &run(&["lint", "-"], &piped),
         "kubectl kustomize DIR | esk lint -",
     );
+    // ...also one written without apiVersion and kind, as kustomize allows.
+    let bare = std::fs::read_to_string(format!("{k}/base/kustomization.yaml")).unwrap();
+    assert!(!bare.contains("kind:"));
+    assert_bad_input(&run(&["lint", "-"], &bare), "is a kustomization");
+    let renamed = scratch("renamed-kustomization");
+    std::fs::write(renamed.join("build.yaml"), &bare).unwrap();
+    assert_bad_input(
+        &run(&["lint", renamed.to_str().unwrap()], ""),
+        "is a kustomization",
+    );
 }
 
 #[test]
