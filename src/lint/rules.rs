@@ -36,6 +36,14 @@ pub fn run(inv: &Inventory) -> Vec<Finding> {
         }
     }
     for node in &inv.nodes {
+        // ES025 on the claim: that is what to change.
+        if let Data::Claim(name) = node.data() {
+            if let Some(claim) = inv.claim(node, &name) {
+                if let Some(m) = bound_volume(inv, claim).and_then(|v| claim_fits(claim, v)) {
+                    out.push(Finding::new("ES025", &claim.object, claim.file, m));
+                }
+            }
+        }
         for (message, fix) in in_tree_volumes(node) {
             out.push(
                 Finding::new("ES022", &node.item.object, node.item.file, message).with_fix(fix),
@@ -142,8 +150,7 @@ fn claim_fits(claim: &Item, volume: &Item) -> Option<String> {
     let (a, h) = (quantity::parse(asked?)?, quantity::parse(has?)?);
     (a > h).then(|| {
         format!(
-            "claim {} requests {} but volume {} has {}: it never binds and the node never starts",
-            claim.object.name,
+            "requests {} but volume {} has {}: the claim never binds and the node never starts",
             text(asked).unwrap_or_default(),
             volume.object.name,
             text(has).unwrap_or_default()
@@ -171,9 +178,6 @@ fn storage(inv: &Inventory, node: &Node, push: &mut Push) {
                 // A claim that does not fit gets no volume: its size says nothing.
                 let sized = volume.filter(|_| fits.is_none());
                 shared = claim_spec_on(claim.at(&["spec"]), &format!("claim {name}"), sized, push);
-                if let Some(m) = fits {
-                    push("ES025", m);
-                }
                 file_system = volume.and_then(|v| v.at(&["spec"])).and_then(shared_fs);
             }
         }

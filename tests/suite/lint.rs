@@ -216,7 +216,7 @@ fn the_bad_set_triggers_every_rule_exactly_once() {
         ("ES022", "Pod/a/a-5"),
         ("ES023", "Service/d/d-frontend"),
         ("ES024", "Service/f/eventstore"),
-        ("ES025", "Deployment/f/eventstore"),
+        ("ES025", "PersistentVolumeClaim/f/eventstore-data"),
         ("ES026", "ConfigMap/f/orders-env"),
     ];
     let expected: BTreeMap<String, String> = expected
@@ -988,7 +988,10 @@ fn a_claim_may_ask_for_less_than_its_volume_but_not_for_more() {
     assert_ne!(bigger, yaml);
     let (code, found) = findings(&bigger);
     assert_eq!(code, Some(5));
-    assert_eq!(found, pairs(&[("ES025", "Deployment/default/es-2")]));
+    assert_eq!(
+        found,
+        pairs(&[("ES025", "PersistentVolumeClaim/default/es-2")])
+    );
     // Small disks are still small, whatever the claims ask.
     let small = yaml.replace("storage: 50Gi", "storage: 8Gi");
     let (code, found) = findings(&small);
