@@ -93,7 +93,7 @@ pub struct ResizeArgs {
 // The arguments of `esk lint` (a plain comment: a doc comment would become its help text).
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// Manifest files or directories (their *.yaml, *.yml); - or none reads stdin.
+    /// Manifest files or directories (their *.yaml, *.yml, *.json); - or none reads stdin.
     pub files: Vec<String>,
     /// Output: text or json.
     #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]

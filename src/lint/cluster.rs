@@ -1,14 +1,14 @@
 //! Rules over a whole cluster (its nodes together): size and quorum (ES007–ES009), discovery
-//! through the headless Service (ES010, ES011), disruption budgets (ES016, ES017) and
+//! through the headless Service (ES010, ES011; ES010 only where a readiness probe can keep
+//! the nodes unpublished), disruption budgets (ES016, ES017) and
 //! spreading (ES018).
 
 use std::collections::BTreeMap;
 
 use serde_yaml::Value;
 
-use super::model::{
-    at, same_namespace, selects, seq, service_selects, text, Inventory, Item, Labels,
-};
+use super::inventory::Inventory;
+use super::model::{at, same_namespace, selects, seq, service_selects, text, Item, Labels};
 use super::node::Node;
 use super::Finding;
 
@@ -150,6 +150,16 @@ fn names_service(dns: &str, svc: &Item) -> bool {
         && parts.get(2).is_none_or(|s| *s == "svc")
 }
 
+/// Whether any container of the node's pod has a readiness (or startup) probe: only then can
+/// a running pod be not Ready.
+fn gates_readiness(node: &Node) -> bool {
+    seq(node.pod.get("containers")).iter().any(|c| {
+        ["readinessProbe", "startupProbe"]
+            .iter()
+            .any(|p| c.get(*p).is_some_and(|p| !p.is_null()))
+    })
+}
+
 /// ES010 and ES011: the headless Services over the nodes publish them before they are
 /// Ready, and each node's CLUSTER_DNS names one of them.
 fn discovery(inv: &Inventory, nodes: &[&Node], out: &mut Vec<Finding>) {
@@ -176,7 +186,9 @@ fn discovery(inv: &Inventory, nodes: &[&Node], out: &mut Vec<Finding>) {
         for svc in &own {
             let publishes =
                 svc.at(&["spec", "publishNotReadyAddresses"]) == Some(&Value::Bool(true));
-            if !publishes && !seen.contains(&svc.object) {
+            // Without a readiness probe a pod is Ready as soon as its containers run, so its
+            // address is published anyway.
+            if !publishes && gates_readiness(node) && !seen.contains(&svc.object) {
                 seen.push(svc.object.clone());
                 out.push(on(
                     "ES010",

@@ -1,5 +1,7 @@
 //! `esk lint [FILE|DIR|-]... [-o text|json]`: read manifests, print the findings, exit 5 when
-//! any is an error.
+//! any is an error. Bad input exits 2 with one line: unreadable or invalid files, an argument
+//! with no Kubernetes object in it (an empty file or directory), a kustomization (lint its
+//! build: `kubectl kustomize DIR | esk lint -`).
 
 use std::io::Read;
 use std::path::Path;
@@ -7,7 +9,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 
-use super::{lint, parse, Doc, Finding, Severity};
+use super::{kustomization, lint, parse, parse_json, Doc, Finding, Severity};
 use crate::error::{LintErrors, UsageError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +34,16 @@ pub fn run(files: &[String], output: &str) -> Result<()> {
     let files = if files.is_empty() { &stdin[..] } else { files };
     let mut docs = Vec::new();
     for file in files {
-        docs.extend(read(file)?);
+        let read = read(file)?;
+        if read.is_empty() {
+            let shown = if file == "-" { "stdin" } else { file.as_str() };
+            return Err(UsageError::new(format!(
+                "no Kubernetes objects found in {}",
+                shown.escape_debug()
+            ))
+            .into());
+        }
+        docs.extend(read);
     }
     let findings = lint(&docs);
     let errors = findings
@@ -80,8 +91,11 @@ fn finding_json(f: &Finding) -> serde_json::Value {
     })
 }
 
-/// The documents of one argument: `-` is stdin, a directory means its `*.yaml`/`*.yml`
-/// files in name order (what `esk render -o DIR` writes).
+const KUSTOMIZATIONS: &[&str] = &["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// The documents of one argument: `-` is stdin, a directory means its `*.yaml`/`*.yml`/`*.json`
+/// files in name order (what `esk render -o DIR` writes; kubectl reads JSON files too), not its
+/// subdirectories. A kustomization (the file, or a directory holding one) is refused.
 fn read(arg: &str) -> Result<Vec<Doc>, UsageError> {
     if arg == "-" {
         let mut text = String::new();
@@ -97,9 +111,20 @@ fn read(arg: &str) -> Result<Vec<Doc>, UsageError> {
         let mut files: Vec<_> = entries
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension()
+                        .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+            })
             .collect();
         files.sort();
+        if let Some(k) = KUSTOMIZATIONS
+            .iter()
+            .map(|k| path.join(k))
+            .find(|k| k.is_file())
+        {
+            return Err(kustomization(&k.display().to_string()));
+        }
         let mut docs = Vec::new();
         for f in files {
             docs.extend(read_file(&f)?);
@@ -111,7 +136,17 @@ fn read(arg: &str) -> Result<Vec<Doc>, UsageError> {
 
 fn read_file(path: &Path) -> Result<Vec<Doc>, UsageError> {
     let shown = path.display().to_string();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if KUSTOMIZATIONS.contains(&name) {
+        return Err(kustomization(&shown));
+    }
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError::new(format!("cannot read {shown}: {e}")))?;
+    if path.extension().is_some_and(|x| x == "json") {
+        return parse_json(&text, &shown);
+    }
     parse(&text, &shown)
 }

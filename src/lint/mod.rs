@@ -8,6 +8,7 @@
 
 mod cluster;
 pub mod command;
+mod inventory;
 mod model;
 mod netpol;
 mod node;
@@ -103,12 +104,18 @@ pub const RULES: &[Rule] = &[
          "set loadBalancerSourceRanges, or make the load balancer internal"),
     rule("ES020", W, "insecure mode: no TLS and no authentication",
          "remove INSECURE and give the nodes certificates"),
-    rule("ES021", E, "removed API version (extensions/v1beta1, apps/v1beta1, apps/v1beta2, policy/v1beta1, ...)",
-         "use apps/v1, policy/v1, networking.k8s.io/v1"),
-    rule("ES022", E, "in-tree cloud disk volume (gcePersistentDisk, awsElasticBlockStore, azureDisk, cinder)",
-         "use a PersistentVolume with the cloud's CSI driver"),
+    rule("ES021", E, "removed API version (extensions/v1beta1, apps/v1beta1, apps/v1beta2, policy/v1beta1, batch/v1beta1, ...)",
+         "use the kind's current version (the finding names it: apps/v1, batch/v1, policy/v1, networking.k8s.io/v1, ...)"),
+    rule("ES022", W, "in-tree cloud disk volume (gcePersistentDisk, awsElasticBlockStore, azureDisk, cinder): served only through CSI migration",
+         "use a PersistentVolume with the cloud's CSI driver (pd.csi.storage.gke.io, ebs.csi.aws.com, ...)"),
     rule("ES023", W, "public LoadBalancer whose source ranges include 0.0.0.0/0 or ::/0",
          "list only the client networks in loadBalancerSourceRanges"),
+    rule("ES024", E, "a Service named eventstore/kurrentdb (or eventstore-*/kurrentdb-*) makes Kubernetes inject EVENTSTORE_*/KURRENTDB_* service-link variables, which 21.10+ servers refuse as unknown settings",
+         "set enableServiceLinks: false on the server pods, or rename the Service"),
+    rule("ES025", E, "a claim requests more storage than the PersistentVolume it names: it never binds",
+         "request at most the volume's capacity (or grow the volume)"),
+    rule("ES026", W, "the default credentials admin:changeit / ops:changeit in use",
+         "change the admin and ops passwords and keep them in a Secret"),
 ];
 
 pub fn rule_by_id(id: &str) -> Option<&'static Rule> {
@@ -159,12 +166,39 @@ impl Finding {
     }
 }
 
+impl Finding {
+    /// The same finding with a fix for this object rather than the rule's usual one.
+    fn with_fix(mut self, fix: String) -> Finding {
+        self.fix = fix;
+        self
+    }
+}
+
+/// Input text shown on one line: control characters (a newline in a name) escaped.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// `FILE: SEVERITY RULE KIND/NS/NAME: MESSAGE; fix: FIX`, always one line.
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} {} {}: {}; fix: {}",
-            self.severity, self.rule, self.object, self.message, self.fix
+            "{}: {} {} {}: {}; fix: {}",
+            one_line(&self.file),
+            self.severity,
+            self.rule,
+            one_line(&self.object.to_string()),
+            one_line(&self.message),
+            one_line(&self.fix)
         )
     }
 }
@@ -176,14 +210,50 @@ pub struct Doc {
     pub file: String,
 }
 
+/// The text without byte-order marks: the one a Windows editor puts at the start (kubectl
+/// reads past it), and those at the start of a line where such files were concatenated
+/// (`cat *.yaml`).
+fn without_bom(text: &str) -> String {
+    text.strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .replace("\n\u{feff}", "\n")
+}
+
+/// A JSON file (one object or several in a row, as kubectl reads them), as documents.
+pub fn parse_json(text: &str, file: &str) -> Result<Vec<Doc>, UsageError> {
+    let text = without_bom(text);
+    let text = text.as_str();
+    let mut out = Vec::new();
+    let stream = serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>();
+    for (i, value) in stream.enumerate() {
+        let value = value.map_err(|e| UsageError::new(format!("{file}: not valid JSON: {e}")))?;
+        let value = serde_yaml::to_value(value)
+            .map_err(|e| UsageError::new(format!("{file}: not valid JSON: {e}")))?;
+        push_objects(value, file, i + 1, &mut out)?;
+    }
+    Ok(out)
+}
+
 /// Splits a YAML stream into documents; a `List` contributes its items. Empty documents are
 /// skipped; anything else must be an object with apiVersion and kind.
 pub fn parse(text: &str, file: &str) -> Result<Vec<Doc>, UsageError> {
     use serde::Deserialize;
+    let text = without_bom(text);
+    let text = text.as_str();
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(doc)
-            .map_err(|e| UsageError::new(format!("{file}: not valid YAML: {e}")))?;
+        let value = match Value::deserialize(doc) {
+            Ok(v) => v,
+            // JSON is YAML, but not tab-indented JSON (`kubectl get -o json` piped in, a JSON
+            // stream): read it as kubectl does.
+            Err(_) if text.trim_start().starts_with('{') => {
+                if let Ok(docs) = parse_json(text, file) {
+                    return Ok(docs);
+                }
+                return Err(UsageError::new(format!("{file}: not valid YAML or JSON")));
+            }
+            Err(e) => return Err(UsageError::new(format!("{file}: not valid YAML: {e}"))),
+        };
         push_objects(value, file, i + 1, &mut out)?;
     }
     Ok(out)
@@ -192,6 +262,11 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Doc>, UsageError> {
 fn push_objects(value: Value, file: &str, n: usize, out: &mut Vec<Doc>) -> Result<(), UsageError> {
     if value.is_null() {
         return Ok(());
+    }
+    if value.get("kind").and_then(Value::as_str) == Some("Kustomization")
+        || is_bare_kustomization(&value)
+    {
+        return Err(kustomization(file));
     }
     let is_object = value.get("kind").and_then(Value::as_str).is_some()
         && value.get("apiVersion").and_then(Value::as_str).is_some();
@@ -220,9 +295,69 @@ fn push_objects(value: Value, file: &str, n: usize, out: &mut Vec<Doc>) -> Resul
     Ok(())
 }
 
+/// A kustomization written without apiVersion and kind (kustomize accepts that): no kind,
+/// and only kustomization fields, at least one that only a kustomization has.
+fn is_bare_kustomization(value: &Value) -> bool {
+    const FIELDS: &[&str] = &[
+        "resources",
+        "bases",
+        "components",
+        "patches",
+        "patchesStrategicMerge",
+        "patchesJson6902",
+        "namePrefix",
+        "nameSuffix",
+        "namespace",
+        "commonLabels",
+        "commonAnnotations",
+        "labels",
+        "images",
+        "replicas",
+        "configMapGenerator",
+        "secretGenerator",
+        "generatorOptions",
+        "crds",
+        "vars",
+        "replacements",
+        "openapi",
+        "transformers",
+        "generators",
+        "validators",
+        "buildMetadata",
+        "sortOptions",
+        "helmCharts",
+        "helmGlobals",
+    ];
+    let Some(map) = value.as_mapping() else {
+        return false;
+    };
+    value.get("kind").is_none()
+        && !map.is_empty()
+        && map
+            .keys()
+            .all(|k| k.as_str().is_some_and(|k| FIELDS.contains(&k)))
+        && map.keys().any(|k| {
+            k.as_str().is_some_and(|k| {
+                ["resources", "bases", "components", "patchesStrategicMerge"].contains(&k)
+            })
+        })
+}
+
+/// A kustomization is not what gets applied: its build is.
+pub fn kustomization(file: &str) -> UsageError {
+    let dir = std::path::Path::new(file)
+        .parent()
+        .map(|p| p.display().to_string())
+        .filter(|p| !p.is_empty() && file != "-")
+        .unwrap_or_else(|| "DIR".into());
+    UsageError::new(format!(
+        "{file} is a kustomization, not the manifests it builds: run `kubectl kustomize {dir} | esk lint -`"
+    ))
+}
+
 /// Every finding for these documents, errors first, then by rule and object.
 pub fn lint(docs: &[Doc]) -> Vec<Finding> {
-    let inventory = model::Inventory::new(docs);
+    let inventory = inventory::Inventory::new(docs);
     let mut findings = rules::run(&inventory);
     findings.sort_by(|a, b| {
         (a.severity, a.rule, &a.object, &a.message)

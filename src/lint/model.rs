@@ -1,11 +1,11 @@
-//! What the rules look at: the documents with their identities, label selectors, and the
-//! EventStore nodes (see `node`) grouped into clusters.
+//! What every rule looks at: the documents with their identities, and label selectors. The
+//! bottom of `lint`: it imports nothing from its siblings (`node` builds on it, `inventory` on
+//! both), so imports point one way.
 
 use std::collections::BTreeMap;
 
 use serde_yaml::Value;
 
-use super::node::{node, Node};
 use super::{Doc, Object};
 
 /// One document and who it is.
@@ -17,7 +17,7 @@ pub struct Item<'a> {
 }
 
 impl<'a> Item<'a> {
-    fn new(doc: &'a Doc) -> Item<'a> {
+    pub fn new(doc: &'a Doc) -> Item<'a> {
         let v = &doc.value;
         let kind = text(v.get("kind")).unwrap_or_default();
         let name = text(at(v, &["metadata", "name"]))
@@ -134,60 +134,27 @@ pub fn same_namespace(a: Option<&str>, b: Option<&str>) -> bool {
     a.is_none() || b.is_none() || a == b
 }
 
-/// Every document, the nodes among them, and the nodes grouped into clusters.
-pub struct Inventory<'a> {
-    pub items: Vec<Item<'a>>,
-    pub nodes: Vec<Node<'a>>,
-    /// Indices into `nodes`, one list per cluster.
-    pub clusters: Vec<Vec<usize>>,
-}
-
-impl<'a> Inventory<'a> {
-    pub fn new(docs: &'a [Doc]) -> Inventory<'a> {
-        let items: Vec<Item<'a>> = docs.iter().map(Item::new).collect();
-        let nodes: Vec<Node<'a>> = items.iter().filter_map(|i| node(i, &items)).collect();
-        let mut keyed: BTreeMap<(Option<String>, Option<String>), Vec<usize>> = BTreeMap::new();
-        for (i, n) in nodes.iter().enumerate() {
-            keyed.entry(n.cluster_key()).or_default().push(i);
+/// A pod-making object's pod labels and pod spec (a Pod's own; a template's; a CronJob's
+/// job template's).
+pub fn pod_of<'v>(item: &Item<'v>) -> Option<(Labels, &'v Value)> {
+    let template = match item.kind() {
+        "Pod" => {
+            return Some((
+                labels(item.at(&["metadata", "labels"])),
+                item.at(&["spec"])?,
+            ))
         }
-        Inventory {
-            items,
-            nodes,
-            clusters: keyed.into_values().collect(),
-        }
-    }
-
-    pub fn of_kind<'s>(&'s self, kind: &'s str) -> impl Iterator<Item = &'s Item<'a>> + 's {
-        self.items.iter().filter(move |i| i.kind() == kind)
-    }
-
-    /// The claim `name` in the node's namespace, if the input has it.
-    pub fn claim(&self, node: &Node, name: &str) -> Option<&Item<'a>> {
-        self.of_kind("PersistentVolumeClaim")
-            .find(|c| c.object.name == name && same_namespace(c.namespace(), node.item.namespace()))
-    }
-
-    /// The cluster's size: what every node's CLUSTER_SIZE says when they agree, else the
-    /// number of nodes the manifests run.
-    pub fn cluster_size(&self, cluster: &[usize]) -> u64 {
-        let sizes: Vec<Option<u64>> = cluster
-            .iter()
-            .map(|&i| self.nodes[i].cluster_size())
-            .collect();
-        match sizes.first() {
-            Some(Some(first)) if sizes.iter().all(|s| *s == Some(*first)) => *first,
-            _ => self.node_count(cluster),
-        }
-    }
-
-    /// How many voting servers the manifests run for the cluster (read-only replicas are not
-    /// counted in its size).
-    pub fn node_count(&self, cluster: &[usize]) -> u64 {
-        cluster
-            .iter()
-            .map(|&i| &self.nodes[i])
-            .filter(|n| !n.read_only_replica())
-            .map(|n| n.replicas)
-            .sum()
-    }
+        "CronJob" => item.at(&["spec", "jobTemplate", "spec", "template"])?,
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicaSet"
+        | "ReplicationController"
+        | "Job" => item.at(&["spec", "template"])?,
+        _ => return None,
+    };
+    Some((
+        labels(at(template, &["metadata", "labels"])),
+        template.get("spec")?,
+    ))
 }

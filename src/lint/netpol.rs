@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use serde_yaml::Value;
 
-use super::model::{labels, same_namespace, selects, seq, text, Inventory, Item, Labels};
+use super::inventory::Inventory;
+use super::model::{labels, same_namespace, selects, seq, text, Item, Labels};
 use super::node::{Node, Port};
 use super::{Finding, Object};
 

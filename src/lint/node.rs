@@ -11,6 +11,8 @@ use super::model::{at, labels, same_namespace, seq, text, Item, Labels};
 pub enum Workload {
     Deployment,
     StatefulSet,
+    /// A ReplicationController or a ReplicaSet: a pod template, no update strategy.
+    Controller,
     Pod,
 }
 
@@ -36,7 +38,9 @@ pub enum Data<'a> {
     Ephemeral(&'static str),
     /// An in-tree cloud disk volume.
     InTree(&'static str),
-    /// Something else (CSI inline, NFS, ...): not judged.
+    /// A shared file system (NFS, Azure Files, CephFS, GlusterFS) mounted in the pod.
+    Shared(&'static str),
+    /// Something else (a CSI inline volume, a projected volume, ...): not judged.
     Other,
 }
 
@@ -46,6 +50,37 @@ pub const IN_TREE: &[&str] = &[
     "azureDisk",
     "cinder",
 ];
+
+/// The CSI driver current Kubernetes migrates each in-tree volume to, and its volumeHandle.
+pub fn csi_of(in_tree: &str) -> (&'static str, &'static str) {
+    match in_tree {
+        "gcePersistentDisk" => ("pd.csi.storage.gke.io", "projects/P/zones/Z/disks/D"),
+        "awsElasticBlockStore" => ("ebs.csi.aws.com", "vol-..."),
+        "azureDisk" => ("disk.csi.azure.com", "the disk's resource id"),
+        _ => ("cinder.csi.openstack.org", "the volume id"),
+    }
+}
+
+/// Volume sources (in a pod or a PersistentVolume) that several machines mount at once.
+pub const SHARED_FS: &[&str] = &["nfs", "azureFile", "cephfs", "glusterfs"];
+
+/// CSI drivers of shared file systems.
+pub const SHARED_CSI: &[&str] = &[
+    "nfs.csi.k8s.io",
+    "file.csi.azure.com",
+    "efs.csi.aws.com",
+    "cephfs.csi.ceph.com",
+    "filestore.csi.storage.gke.io",
+];
+
+/// The shared file system a volume source (pod volume or PV spec) is on, if any.
+pub fn shared_fs(source: &Value) -> Option<&'static str> {
+    if let Some(kind) = SHARED_FS.iter().find(|k| source.get(**k).is_some()) {
+        return Some(kind);
+    }
+    let driver = text(at(source, &["csi", "driver"]))?;
+    SHARED_CSI.iter().find(|d| **d == driver).copied()
+}
 
 /// Settings only an EventStore / KurrentDB server reads (a client app may well have an
 /// `EVENTSTORE_CONNECTION_STRING`, which must not make it a node).
@@ -86,15 +121,64 @@ const LEGACY_SETTINGS: &[&str] = &[
     "EXT_HTTP_ADVERTISE_AS",
 ];
 
-const SERVER_IMAGES: &[&str] = &[
-    "eventstore",
+/// Image names only the server has, wherever the image is hosted (a mirror in a private
+/// registry keeps the name).
+const SERVER_NAMES: &[&str] = &[
     "eventstoredb",
     "eventstoredb-ce",
     "eventstoredb-ee",
     "eventstoredb-oss",
     "eventstoredb-commercial",
     "kurrentdb",
+    "kurrentdb-ee",
 ];
+
+/// Where EventStore Ltd / Kurrent publish the server: Docker Hub organisations, their own
+/// registries, their GitHub organisations on ghcr.io.
+const SERVER_ORIGINS: &[&str] = &[
+    "eventstore/",
+    "kurrent/",
+    "docker.eventstore.com/",
+    "docker.kurrent.io/",
+    "ghcr.io/eventstore/",
+    "ghcr.io/kurrent-io/",
+];
+
+/// What an image says about its container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageKind {
+    /// The server: a name only it has, or `eventstore` from the publishers' own places.
+    Server,
+    /// Named `eventstore` elsewhere (`myorg/eventstore`): as likely an application of
+    /// that name; the server only with server settings or a server port.
+    Maybe,
+    Other,
+}
+
+/// Identifies the server image by its repository (see README, "Which containers are nodes").
+pub fn image_kind(repository: &str) -> ImageKind {
+    let repo = repository.to_ascii_lowercase();
+    let repo = ["docker.io/", "index.docker.io/", "registry-1.docker.io/"]
+        .iter()
+        .find_map(|r| repo.strip_prefix(r))
+        .unwrap_or(&repo);
+    let repo = repo.strip_prefix("library/").unwrap_or(repo);
+    let name = repo.rsplit('/').next().unwrap_or_default();
+    if SERVER_NAMES.contains(&name) {
+        return ImageKind::Server;
+    }
+    if name != "eventstore" {
+        return ImageKind::Other;
+    }
+    if SERVER_ORIGINS.iter().any(|o| repo.starts_with(o)) {
+        ImageKind::Server
+    } else {
+        ImageKind::Maybe
+    }
+}
+
+/// Ports only a server listens on (HTTP/gRPC 2113, 5.x external TCP 1113).
+const SERVER_PORTS: &[u16] = &[2113, 1113];
 
 const PREFIXES: &[&str] = &["KURRENTDB_", "EVENTSTORE_"];
 
@@ -313,6 +397,9 @@ impl<'a> Node<'a> {
             if let Some(kind) = IN_TREE.iter().find(|k| v.get(**k).is_some()) {
                 return Data::InTree(kind);
             }
+            if let Some(kind) = shared_fs(v) {
+                return Data::Shared(kind);
+            }
             return Data::Other;
         }
         let template = seq(at(self.item.value, &["spec", "volumeClaimTemplates"]))
@@ -322,14 +409,6 @@ impl<'a> Node<'a> {
             Some(t) if self.workload == Workload::StatefulSet => Data::ClaimTemplate(t),
             _ => Data::Ephemeral("the container's own filesystem (its volume is not defined)"),
         }
-    }
-
-    /// The node's cluster: its namespace and `app.kubernetes.io/instance` label.
-    pub fn cluster_key(&self) -> (Option<String>, Option<String>) {
-        (
-            self.item.object.namespace.clone(),
-            self.labels.get("app.kubernetes.io/instance").cloned(),
-        )
     }
 }
 
@@ -349,6 +428,14 @@ pub fn node<'a>(item: &Item<'a>, items: &[Item<'a>]) -> Option<Node<'a>> {
                 .and_then(|r| r.parse().ok())
                 .unwrap_or(1),
         ),
+        "ReplicationController" | "ReplicaSet" => (
+            Workload::Controller,
+            at(v, &["spec", "template", "metadata"]),
+            at(v, &["spec", "template", "spec"])?,
+            text(at(v, &["spec", "replicas"]))
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(1),
+        ),
         "Pod" => (Workload::Pod, v.get("metadata"), v.get("spec")?, 1),
         _ => return None,
     };
@@ -357,11 +444,22 @@ pub fn node<'a>(item: &Item<'a>, items: &[Item<'a>]) -> Option<Node<'a>> {
         let image = text(container.get("image")).unwrap_or_default();
         let image = image_ref(&image);
         let repo_name = image.repository.rsplit('/').next().unwrap_or_default();
-        let server_image = SERVER_IMAGES.contains(&repo_name);
         let server_settings = SERVER_SETTINGS.iter().any(|s| settings.0.contains_key(*s));
-        if !server_image && !server_settings {
+        let server_port = seq(container.get("ports")).iter().any(|p| {
+            text(p.get("containerPort"))
+                .and_then(|p| p.parse::<u16>().ok())
+                .is_some_and(|p| SERVER_PORTS.contains(&p))
+        });
+        let server = match image_kind(&image.repository) {
+            ImageKind::Server => true,
+            ImageKind::Maybe => server_settings || server_port,
+            ImageKind::Other => server_settings,
+        };
+        if !server {
             continue;
         }
+        let mut settings = settings;
+        settings.0.extend(options(container));
         let tag = image.tag.as_deref().unwrap_or_default();
         let legacy_tag = ["release-3", "release-4", "release-5", "3.", "4.", "5."]
             .iter()
@@ -381,8 +479,65 @@ pub fn node<'a>(item: &Item<'a>, items: &[Item<'a>]) -> Option<Node<'a>> {
     None
 }
 
-/// A container's server settings, from `envFrom` ConfigMaps in the input and then `env`
-/// (which wins, as in Kubernetes); and whether any uses the `KURRENTDB_` prefix.
+/// A key of a ConfigMap (`data`) or Secret (`stringData`, else decoded `data`) in the input.
+pub fn config_value(
+    items: &[Item],
+    namespace: Option<&str>,
+    kind: &str,
+    name: &str,
+    key: &str,
+) -> Option<String> {
+    let object = items.iter().find(|i| {
+        i.kind() == kind && i.object.name == name && same_namespace(i.namespace(), namespace)
+    })?;
+    if kind == "Secret" {
+        if let Some(v) = text(object.at(&["stringData", key])) {
+            return Some(v);
+        }
+        use base64::Engine;
+        let encoded = text(object.at(&["data", key]))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()?;
+        return String::from_utf8(bytes).ok();
+    }
+    text(object.at(&["data", key]))
+}
+
+/// `--some-option=value`, `--some-option value` and a bare `--flag` (true) in a container's
+/// command and args, as settings (`SOME_OPTION`). The server reads its command line last, so
+/// these win over the environment.
+fn options(container: &Value) -> Vec<(String, Option<String>)> {
+    let words: Vec<String> = seq(container.get("command"))
+        .iter()
+        .chain(seq(container.get("args")))
+        .filter_map(|w| text(Some(w)))
+        .collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        if let Some(option) = words[i].strip_prefix("--").filter(|o| !o.is_empty()) {
+            let (key, value) = match option.split_once('=') {
+                Some((k, v)) => (k, v.to_string()),
+                None => match words.get(i + 1).filter(|w| !w.starts_with('-')) {
+                    Some(next) => {
+                        i += 1;
+                        (option, next.clone())
+                    }
+                    None => (option, "true".to_string()),
+                },
+            };
+            out.push((key.to_ascii_uppercase().replace('-', "_"), Some(value)));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// A container's server settings, from `envFrom` ConfigMaps in the input, then `env` (which
+/// wins, as in Kubernetes; `configMapKeyRef`/`secretKeyRef` resolved when the input has the
+/// object); and whether any uses the `KURRENTDB_` prefix. Command-line options are added
+/// once the container is known to be a server (an application's `--insecure` says nothing).
 fn settings(
     container: &Value,
     namespace: Option<&str>,
@@ -411,8 +566,15 @@ fn settings(
     }
     for e in seq(container.get("env")) {
         if let Some(name) = text(e.get("name")) {
-            let value = if e.get("valueFrom").is_some() {
-                None
+            let value = if let Some(from) = e.get("valueFrom") {
+                [("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")]
+                    .iter()
+                    .find_map(|(key, kind)| {
+                        let r = from.get(key)?;
+                        let name = text(r.get("name"))?;
+                        let key = text(r.get("key"))?;
+                        config_value(items, namespace, kind, &name, &key)
+                    })
             } else {
                 Some(text(e.get("value")).unwrap_or_default())
             };

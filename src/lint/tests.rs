@@ -267,3 +267,57 @@ fn refuse_on_errors_refuses_unless_forced_and_returns_warnings() {
         "{forced:?}"
     );
 }
+
+/// The lint files import each other one way only (a file and its own submodules aside): a
+/// sibling named in `use super::NAME` must not name this file back, directly or through others.
+#[test]
+fn lint_files_have_no_import_cycle() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lint");
+    let modules: BTreeSet<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let m = name.strip_suffix(".rs")?.to_string();
+            (m != "mod" && m != "tests").then_some(m)
+        })
+        .collect();
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for m in &modules {
+        let text = std::fs::read_to_string(dir.join(format!("{m}.rs"))).unwrap();
+        let mut to = BTreeSet::new();
+        for prefix in ["super::", "crate::lint::"] {
+            for (i, _) in text.match_indices(prefix) {
+                let rest = &text[i + prefix.len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if modules.contains(&name) && name != *m {
+                    to.insert(name);
+                }
+            }
+        }
+        edges.insert(m.clone(), to);
+    }
+    // Depth-first search for a path back to the start.
+    fn reaches(
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        from: &str,
+        target: &str,
+        seen: &mut BTreeSet<String>,
+    ) -> bool {
+        edges[from]
+            .iter()
+            .any(|n| n == target || (seen.insert(n.clone()) && reaches(edges, n, target, seen)))
+    }
+    for m in &modules {
+        assert!(
+            !reaches(&edges, m, m, &mut BTreeSet::new()),
+            "src/lint/{m}.rs imports itself through {:?}",
+            edges[m]
+        );
+    }
+    assert!(edges["node"].contains("model") && !edges["model"].contains("node"));
+}
