@@ -530,3 +530,24 @@ fn every_verb_of_the_help_has_its_file_in_src_commands() {
         "verbs without a file in src/commands/: {missing:?}"
     );
 }
+
+#[test]
+fn every_folder_of_src_is_on_the_readme_map() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let map = readme
+        .split("## Where things are")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a \"Where things are\" section");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root.join("src")).expect("src/").flatten() {
+        if entry.path().is_dir() {
+            let folder = format!("`src/{}/`", entry.file_name().to_string_lossy());
+            if !map.contains(&folder) {
+                missing.push(folder);
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not on README's map: {missing:?}");
+}
