@@ -35,11 +35,11 @@ pub struct Connection {
     pub ca_file: Option<String>,
 }
 
-/// Percent-encodes a URL userinfo part.
-fn userinfo(text: &str) -> String {
+/// Percent-encodes `text`, keeping ASCII letters, digits and the bytes of `keep`.
+fn percent_encoded(text: &str, keep: &[u8]) -> String {
     text.bytes()
         .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            if b.is_ascii_alphanumeric() || keep.contains(&b) {
                 char::from(b).to_string()
             } else {
                 format!("%{b:02X}")
@@ -48,17 +48,14 @@ fn userinfo(text: &str) -> String {
         .collect()
 }
 
+/// Percent-encodes a URL userinfo part.
+fn userinfo(text: &str) -> String {
+    percent_encoded(text, b"-._~")
+}
+
 /// Percent-encodes a query value (a file path).
 fn query_value(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    percent_encoded(text, b"-._~/")
 }
 
 impl Connection {

@@ -63,6 +63,20 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// An object esk builds in code (a JSON value, which is YAML), named for error messages by
+    /// where it was built (`source`).
+    pub fn built(source: &str, kind: &str, name: &str, value: serde_json::Value) -> Manifest {
+        Manifest {
+            source: source.into(),
+            object: ObjectRef {
+                kind: kind.into(),
+                name: name.into(),
+            },
+            // JSON is YAML; this conversion cannot fail for a value built with json!.
+            value: serde_yaml::to_value(value).unwrap_or_default(),
+        }
+    }
+
     /// Checks one rendered document: a mapping with apiVersion, kind and a valid name, in the
     /// cluster's namespace, carrying the labels `delete` relies on.
     pub fn from_value(

@@ -235,7 +235,7 @@ fn secret(
         "type": kind,
         "data": data,
     });
-    manifest("Secret", name, value)
+    Manifest::built("secrets", "Secret", name, value)
 }
 
 /// The trusted roots, one file each (the nodes mount every key; clients read `ca.crt`).
@@ -251,18 +251,7 @@ fn ca_cert_configmap(spec: &Spec, trusted: &[(&str, String)]) -> Manifest {
         "metadata": metadata(spec, &name, "tls", None),
         "data": data,
     });
-    manifest("ConfigMap", &name, value)
-}
-
-fn manifest(kind: &str, name: &str, value: Value) -> Manifest {
-    Manifest {
-        source: "secrets".into(),
-        object: ObjectRef {
-            kind: kind.into(),
-            name: name.into(),
-        },
-        value: serde_yaml::to_value(value).unwrap_or_default(),
-    }
+    Manifest::built("secrets", "ConfigMap", &name, value)
 }
 
 fn threads() -> usize {

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use crate::manifest::{Manifest, ObjectRef, MANAGED_BY, NODE_LABEL};
+use crate::manifest::{Manifest, MANAGED_BY, NODE_LABEL};
 use crate::spec::Spec;
 
 /// Marks the restore Jobs and the marker of cluster <value>.
@@ -60,7 +60,7 @@ impl Progress {
             },
             "data": {"backup": self.backup, "done": done.join(",")},
         });
-        to_manifest("ConfigMap", &marker_name(spec), value)
+        Manifest::built("restore", "ConfigMap", &marker_name(spec), value)
     }
 }
 
@@ -169,17 +169,5 @@ pub fn job(spec: &Spec, claim: &NodeClaim, uid: u64) -> Manifest {
             },
         },
     });
-    to_manifest("Job", &name, value)
-}
-
-fn to_manifest(kind: &str, name: &str, value: Value) -> Manifest {
-    Manifest {
-        source: "restore".into(),
-        object: ObjectRef {
-            kind: kind.into(),
-            name: name.into(),
-        },
-        // JSON is YAML; this conversion cannot fail for a value built with json!.
-        value: serde_yaml::to_value(value).unwrap_or_default(),
-    }
+    Manifest::built("restore", "Job", &name, value)
 }
