@@ -5,8 +5,7 @@
 
 use serde::Serialize;
 
-use crate::names::client_dns;
-use crate::names::{ca_configmap, credentials_secret};
+use crate::names::{ca_configmap, client_dns, credentials_secret};
 use crate::spec::Spec;
 
 /// The admin user whose password esk generates.

@@ -11,15 +11,13 @@ use crate::adapters::DiskAdapter;
 use crate::domain::{Disk, LiveTemplate};
 use crate::lock::ClusterLock;
 use crate::manifest::{Manifest, ObjectRef};
-use crate::plan::{DiskStep, Plan};
+use crate::plan::{DiskStep, Outcome, Plan};
 use crate::record::Record;
 use crate::render::{NodeDisk, Templates};
 use crate::report::Reporter;
 use crate::rotation::Phase;
 use crate::secrets::{self, SecretData};
 use crate::spec::Spec;
-
-use crate::plan::Outcome;
 
 mod detach;
 mod progress;

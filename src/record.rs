@@ -7,8 +7,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::error::UsageError;
 use crate::manifest::{Manifest, ObjectRef};
-use crate::names::labels;
-use crate::names::record_name;
+use crate::names::{labels, record_name};
 use crate::spec::Spec;
 
 #[derive(Clone, Debug, PartialEq, Eq)]

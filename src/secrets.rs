@@ -11,8 +11,9 @@ use serde_json::{json, Value};
 
 use crate::error::Refused;
 use crate::manifest::{Manifest, ObjectRef};
-use crate::names::{ca_configmap, ca_secret, credentials_secret, node_secret};
-use crate::names::{client_dns, cluster_dns, labels};
+use crate::names::{
+    ca_configmap, ca_secret, client_dns, cluster_dns, credentials_secret, labels, node_secret,
+};
 use crate::spec::Spec;
 use crate::tls::{self, Ca, NodeCert};
 

@@ -12,9 +12,7 @@ use super::process::{args, parallel_map, retry_note, Tool};
 use super::retry::{classify, delay, in_use_delay, still_attached, Failure};
 use super::{assert_owned, backup_of, disk_labels, owner_of, snapshot_labels, DiskAdapter};
 use super::{CLUSTER_KEY, NAMESPACE_KEY};
-use crate::domain::Backup;
-use crate::domain::Disk;
-use crate::domain::DiskSource;
+use crate::domain::{Backup, Disk, DiskSource};
 use crate::spec::Spec;
 
 mod location;

@@ -8,9 +8,7 @@ use serde_json::{json, Value};
 use super::kubectl::Kubectl;
 use super::process::args;
 use super::{backup_of, snapshot_labels, DiskAdapter};
-use crate::domain::Backup;
-use crate::domain::DiskSource;
-use crate::domain::{Disk, Owner};
+use crate::domain::{Backup, Disk, DiskSource, Owner};
 use crate::manifest::{Manifest, ObjectRef, MANAGED_BY, NAMESPACE_LABEL, NODE_LABEL};
 use crate::spec::Spec;
 

@@ -11,9 +11,7 @@ use super::process::{args, parallel_map, retry_note, Output, Tool};
 use super::retry::{classify, delay, in_use_delay, still_attached, Failure, ATTEMPTS};
 use super::{assert_owned, backup_of, disk_labels, owner_of, snapshot_labels};
 use super::{DiskAdapter, CLUSTER_KEY};
-use crate::domain::Backup;
-use crate::domain::Disk;
-use crate::domain::DiskSource;
+use crate::domain::{Backup, Disk, DiskSource};
 use crate::spec::Spec;
 
 mod location;

@@ -12,8 +12,7 @@ use serde_json::{json, Value};
 use super::kubectl::{JobsEnd, Kubectl};
 use super::process::args;
 use super::DiskAdapter;
-use crate::domain::DiskSource;
-use crate::domain::{Disk, Owner};
+use crate::domain::{Disk, DiskSource, Owner};
 use crate::manifest::{Manifest, ObjectRef, MANAGED_BY, NAMESPACE_LABEL};
 use crate::spec::Spec;
 

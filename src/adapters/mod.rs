@@ -14,12 +14,9 @@ pub mod retry;
 
 use anyhow::Result;
 
-use crate::spec::Cloud;
+use crate::spec::{Cloud, Spec};
 
-use crate::domain::Backup;
-use crate::domain::DiskSource;
-use crate::domain::{Disk, Owner};
-use crate::spec::Spec;
+use crate::domain::{Backup, Disk, DiskSource, Owner};
 
 /// The labels (GCE) or tags (AWS) that tie a disk to its cluster and node.
 pub const CLUSTER_KEY: &str = "esk-cluster";

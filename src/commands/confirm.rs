@@ -5,8 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::Result;
 
 use crate::error::Refused;
-use crate::plan::Outcome;
-use crate::plan::{self, Plan};
+use crate::plan::{self, Outcome, Plan};
 use crate::spec::Spec;
 
 /// The command as typed, for the lock's holder annotation (JSON-escaped where it is written).

@@ -22,8 +22,7 @@ use crate::domain::Disk;
 use crate::manifest::COMPONENT;
 use crate::names::member_fqdn;
 use crate::record::Record;
-use crate::spec::replica_of;
-use crate::spec::{Spec, Workload};
+use crate::spec::{replica_of, Spec, Workload};
 use facts::{label, name_of, parse_gossip, phase_of, status_message};
 use nodes::{cluster_info, disk_row, gather, record_of, Node};
 

@@ -10,8 +10,7 @@ use super::facts::{self, label, name_of, PodFacts};
 use super::{ClusterInfo, DiskRow, Observation};
 use crate::domain::{Disk, Owner};
 use crate::manifest::{COMPONENT, NODE_LABEL};
-use crate::names::pvc_name;
-use crate::names::record_name;
+use crate::names::{pvc_name, record_name};
 use crate::record::Record;
 use crate::spec::{replica_of, Spec, Workload, REPLICA_BASE};
 

@@ -14,8 +14,7 @@ use crate::adapters::kube_proxy::KubeProxy;
 use crate::adapters::kubectl::Kubectl;
 use crate::adapters::process::{args, parallel_map};
 use crate::manifest::COMPONENT;
-use crate::names::record_name;
-use crate::names::selector_string;
+use crate::names::{record_name, selector_string};
 use crate::spec::Spec;
 
 /// Gossip requests in flight at once.
