@@ -1,6 +1,6 @@
-//! Where the database lives: a claim of its own (ES001, ES003), not an ephemeral or shared
-//! volume (ES002, ES014), one that binds (ES025), not an in-tree cloud disk (ES022), and
-//! volumes kept when their claim goes (ES012, ES013).
+//! Where the database lives: a disk of its own per server (ES001, ES014), not one lost with
+//! the pod (ES002), big enough (ES003), a claim that binds (ES025), not an in-tree cloud disk
+//! (ES022), and a volume kept when its claim goes (ES012, ES013).
 
 use serde_yaml::Value;
 
