@@ -7,6 +7,7 @@
 pub mod order;
 pub mod stamp;
 pub mod upgrade;
+pub mod upgrade_paths;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
