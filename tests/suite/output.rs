@@ -458,6 +458,50 @@ fn eventstore_5_runs_unprivileged_with_every_path_it_writes_on_a_writable_volume
     }
 }
 
+/// Replication and client/gossip addresses are the node's stable DNS name under each
+/// version's own setting names; 5.x can only advertise an IP (its options are IPAddress).
+#[test]
+fn nodes_advertise_their_dns_name_for_clients_and_replication_in_each_version() {
+    for (profile, prefix) in [
+        ("default", "KURRENTDB_"),
+        ("kurrentdb-26", "KURRENTDB_"),
+        ("kurrentdb-25", "KURRENTDB_"),
+        ("eventstore-24", "EVENTSTORE_"),
+    ] {
+        for workload in WORKLOADS {
+            let ms = render(&["3", "--profile", profile, "--workload", workload], false);
+            let (kind, name, fqdn) = match *workload {
+                "statefulset" => (
+                    "StatefulSet",
+                    "es",
+                    "$(POD_NAME).es.default.svc.cluster.local",
+                ),
+                _ => ("Deployment", "es-2", "es-2.es.default.svc.cluster.local"),
+            };
+            let pod = &find(&ms, kind, name)["spec"]["template"]["spec"];
+            for setting in ["NODE_HOST_ADVERTISE_AS", "REPLICATION_HOST_ADVERTISE_AS"] {
+                assert_eq!(
+                    env_str(pod, &format!("{prefix}{setting}")),
+                    fqdn,
+                    "{profile} {workload}"
+                );
+            }
+            assert!(
+                !env(pod)
+                    .iter()
+                    .any(|(n, _)| n.contains("INT_HOST_ADVERTISE_AS")),
+                "{profile}: not the deprecated alias"
+            );
+        }
+    }
+    let ms = render(&["3", "--profile", "eventstore-5"], false);
+    let pod = &find(&ms, "Deployment", "es-2")["spec"]["template"]["spec"];
+    assert!(!env(pod)
+        .iter()
+        .any(|(n, _)| n.contains("HOST_ADVERTISE_AS")));
+    assert!(has_env(pod, "EVENTSTORE_INT_IP"));
+}
+
 #[test]
 fn safety_defaults_are_on_for_every_profile() {
     for profile in PROFILES {

@@ -353,3 +353,43 @@ fn an_unusable_ca_is_never_replaced_silently() {
     esk_ok(&bed, &["create", "1", "--rotate-certs"]);
     assert!(secret_field(&bed, "es-ca", "ca.key").contains("PRIVATE KEY"));
 }
+
+/// Each node advertises its stable DNS name for clients/gossip and for replication (never its
+/// pod IP), and its certificate carries exactly that name, as the servers' rule asks: voting
+/// nodes and read-only replicas, for every TLS generation (23.10+ names).
+#[test]
+fn every_node_advertises_the_dns_name_its_certificate_carries() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3", "--read-only-replicas", "1"]);
+    let deployments = esk_objects(&bed, "Deployment", "es");
+    let members = [
+        ("es-1", "es-node-1-tls", "es-1.es.default.svc.cluster.local"),
+        ("es-3", "es-node-3-tls", "es-3.es.default.svc.cluster.local"),
+        (
+            "es-replica-1",
+            "es-replica-1-tls",
+            "es-replica-1.es-replica.default.svc.cluster.local",
+        ),
+    ];
+    for (workload, secret, fqdn) in members {
+        let d = deployments
+            .iter()
+            .find(|d| d["metadata"]["name"] == workload)
+            .unwrap_or_else(|| panic!("no Deployment {workload}"));
+        for setting in ["NODE_HOST_ADVERTISE_AS", "REPLICATION_HOST_ADVERTISE_AS"] {
+            assert_eq!(
+                env_value(d, setting).as_deref(),
+                Some(fqdn),
+                "{workload} {setting}"
+            );
+        }
+        let pem = secret_field(&bed, secret, "tls.crt");
+        let leaf = der(&pem);
+        let (_, cert) = X509Certificate::from_der(&leaf).unwrap();
+        assert!(
+            dns_sans(&cert).iter().any(|s| s == fqdn),
+            "{secret} must name {fqdn}: {:?}",
+            dns_sans(&cert)
+        );
+    }
+}
