@@ -206,6 +206,10 @@ fn healthy_five_node_statefulset_and_a_legacy_cluster() {
     assert_eq!(node(&doc, "es-4")["pod"]["name"], "es-4");
     assert_eq!(node(&doc, "es-4")["claim"]["name"], "data-es-4");
     assert_eq!(node(&doc, "es-4")["member"]["state"], "Follower");
+    assert!(
+        !doc["warnings"].to_string().contains("default credentials"),
+        "20.10+ runs with esk's generated passwords: {doc:#}"
+    );
     // 5.x: plain http, the older gossip shape, Master and Slave.
     let out = esk(
         &bed,
@@ -224,6 +228,14 @@ fn healthy_five_node_statefulset_and_a_legacy_cluster() {
     let (code, doc, err) = status_json(&bed, &["--name", "old", "-n", "legacy"]);
     assert_eq!(code, 0, "{doc:#}\n{err}");
     assert_eq!(node(&doc, "old-1")["member"]["state"], "Master");
+    // 5.x keeps admin/ops:changeit (no insecure mode); esk cannot change them through the
+    // pod proxy (the API server drops the Authorization header), so status says so.
+    let warnings = doc["warnings"].to_string();
+    assert!(
+        warnings.contains("default credentials still active on 5.x")
+            && warnings.contains("changeit"),
+        "{warnings}"
+    );
     assert_eq!(node(&doc, "old-3")["member"]["state"], "Slave");
     assert_eq!(
         doc["connection"]["connectionString"],
