@@ -2,6 +2,7 @@
 
 use crate::common::*;
 use base64::Engine;
+use serde_json::Value;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::*;
 
@@ -392,4 +393,35 @@ fn every_node_advertises_the_dns_name_its_certificate_carries() {
             dns_sans(&cert)
         );
     }
+    // In gossip, the replication address every member advertises is that name (a server
+    // without the setting would advertise the pod IP it picked).
+    let pod = bed
+        .kube
+        .pods("default")
+        .into_iter()
+        .find(|p| p["metadata"]["labels"]["esk.io/node"] == "1")
+        .expect("node 1's pod");
+    let path = format!(
+        "/api/v1/namespaces/default/pods/https:{}:2113/proxy/gossip",
+        pod["metadata"]["name"].as_str().unwrap()
+    );
+    let run = bed.run("kubectl", &["get", "--raw", &path], None);
+    assert!(run.status.success(), "{run:?}");
+    let gossip: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let mut replication: Vec<String> = gossip["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["internalTcpIp"].as_str().unwrap_or("").to_string())
+        .collect();
+    replication.sort();
+    assert_eq!(
+        replication,
+        [
+            "es-1.es.default.svc.cluster.local",
+            "es-2.es.default.svc.cluster.local",
+            "es-3.es.default.svc.cluster.local",
+            "es-replica-1.es-replica.default.svc.cluster.local",
+        ]
+    );
 }

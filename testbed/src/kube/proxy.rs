@@ -66,6 +66,19 @@ fn advertised(pod: &Value) -> String {
     }
 }
 
+/// The replication address a server advertises in gossip (`internalTcpIp`):
+/// REPLICATION_HOST_ADVERTISE_AS (23.10+; INT_HOST_ADVERTISE_AS before) when set, else the
+/// address it picked from its interfaces, the pod IP; 5.x always the IP.
+fn advertised_for_replication(pod: &Value) -> String {
+    let name = pod["metadata"]["name"].as_str().unwrap_or("");
+    let set = env_value(pod, "REPLICATION_HOST_ADVERTISE_AS")
+        .or_else(|| env_value(pod, "INT_HOST_ADVERTISE_AS"));
+    match set {
+        Some(v) if !is_legacy(pod) => v.replace("$(POD_NAME)", name),
+        _ => pod["status"]["podIP"].as_str().unwrap_or("").to_string(),
+    }
+}
+
 /// The server version from the image tag (`…:26.0.0`, `…:release-5.0.11`).
 fn version_of(pod: &Value) -> String {
     let image = pod["spec"]["containers"][0]["image"].as_str().unwrap_or("");
@@ -160,6 +173,7 @@ fn derived_view(store: &Store, pod: &Value) -> Gossip {
         if let Some(m) = gossip.members.last_mut() {
             m.version = version_of(p);
             m.read_only = replica;
+            m.replication_host = advertised_for_replication(p);
         }
     }
     gossip
