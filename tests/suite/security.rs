@@ -425,3 +425,52 @@ fn every_node_advertises_the_dns_name_its_certificate_carries() {
         ]
     );
 }
+
+/// 5.x keeps admin/ops:changeit. The Kubernetes API server removes a request's
+/// `Authorization` header once it has authenticated it, so Basic credentials sent through the
+/// pod proxy (esk's one way to a node) never reach the server's user API: even the right
+/// ones get the server's 401, and the password stays. This is why esk leaves them in place and
+/// `status` warns instead.
+#[test]
+fn five_x_credentials_cannot_be_changed_through_the_pod_proxy() {
+    use std::io::{Read, Write};
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3", "--profile", "eventstore-5"]);
+    let pod = bed
+        .kube
+        .pods("default")
+        .into_iter()
+        .find(|p| p["metadata"]["labels"]["esk.io/node"] == "1")
+        .expect("node 1's pod");
+    let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+    let url = bed.kube.url();
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let post = |path: &str, user: &str, password: &str| -> String {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let body = r#"{"newPassword":"n3w-Passw0rd"}"#;
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply.lines().next().unwrap_or("").to_string()
+    };
+    let reset = format!(
+        "/api/v1/namespaces/default/pods/http:{name}:2113/proxy/users/admin/command/reset-password"
+    );
+    let line = post(&reset, "admin", "changeit");
+    assert!(line.contains(" 401 "), "{line}");
+    assert_eq!(
+        bed.kube.user_password("default", "es", "admin").as_deref(),
+        Some("changeit")
+    );
+    // Nor did anything change ops.
+    assert_eq!(
+        bed.kube.user_password("default", "es", "ops").as_deref(),
+        Some("changeit")
+    );
+}

@@ -184,7 +184,7 @@ fn unavailable(message: String) -> Response {
 }
 
 /// Serves `/api/v1/namespaces/NS/pods/ID/proxy` + `rest`.
-pub fn serve(store: &Store, ns: &str, id: &str, rest: &str) -> Response {
+pub fn serve(store: &mut Store, req: &Request, ns: &str, id: &str, rest: &str) -> Response {
     let info = super::kinds::by_kind("Pod").expect("Pod is served");
     let parts: Vec<&str> = id.split(':').collect();
     let (scheme, name, port) = match parts.as_slice() {
@@ -246,6 +246,17 @@ pub fn serve(store: &Store, ns: &str, id: &str, rest: &str) -> Response {
         .cloned()
         .unwrap_or_else(|| derived_view(store, pod));
     let host = advertised(pod);
+    let cluster = format!(
+        "{ns}/{}",
+        pod["metadata"]["labels"]["app.kubernetes.io/instance"]
+            .as_str()
+            .unwrap_or("")
+    );
+    if is_legacy(pod) && rest.starts_with("/users") {
+        // The API server authenticated the request itself and removed its Authorization
+        // header: the node never sees the caller's Basic credentials.
+        return super::users::serve(&mut store.overrides.users, &cluster, req, rest, None);
+    }
     match rest.trim_end_matches('/') {
         "/gossip" => {
             let mut view = view;
@@ -294,6 +305,13 @@ impl KubeEmulator {
         }
     }
 
+    /// The password user `login` has on the 5.x cluster `instance` in `namespace`.
+    pub fn user_password(&self, namespace: &str, instance: &str, login: &str) -> Option<String> {
+        let mut shared = self.shared.lock();
+        let cluster = format!("{namespace}/{instance}");
+        shared.store.overrides.users.password(&cluster, login)
+    }
+
     /// Back to the views derived from the pods.
     pub fn clear_gossip(&self) {
         self.shared.lock().store.overrides.gossip = GossipOverrides::default();
@@ -315,10 +333,10 @@ pub fn pod_subresource(path: &str) -> Option<(&str, &str, &str, String)> {
 }
 
 /// The pod proxy and log endpoints, or None for any other request.
-pub fn handle(store: &Store, req: &Request) -> Option<Response> {
+pub fn handle(store: &mut Store, req: &Request) -> Option<Response> {
     let (ns, name, sub, rest) = pod_subresource(&req.path)?;
     match sub {
-        "proxy" => Some(serve(store, ns, name, &rest)),
+        "proxy" => Some(serve(store, req, ns, name, &rest)),
         "log" if rest.is_empty() && req.method == "GET" => {
             Some(super::kubelet::serve_log(store, req, ns, name))
         }
