@@ -14,6 +14,7 @@ use crate::report::{Reporter, Verbosity};
 use crate::spec::{Cloud, NodeCount};
 
 mod backup;
+mod default_credentials;
 mod offline;
 mod report;
 mod session;
@@ -107,7 +108,11 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             let mut run = Run::apply(g, *dry_run, *rotate_certs, *wait, *timeout, json);
             run.rolling = !*all_at_once;
-            s.finish(plan, &observed, run, lock.as_ref())
+            s.finish(plan, &observed, run, lock.as_ref())?;
+            if !*dry_run {
+                default_credentials::after_create(&s)?;
+            }
+            Ok(())
         }
         Command::Resize {
             nodes,

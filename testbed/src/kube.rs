@@ -16,6 +16,7 @@ mod access;
 mod attach;
 mod body;
 mod controllers;
+mod curl_jobs;
 mod defaults;
 mod discovery;
 mod faults;

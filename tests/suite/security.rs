@@ -426,11 +426,10 @@ fn every_node_advertises_the_dns_name_its_certificate_carries() {
     );
 }
 
-/// 5.x keeps admin/ops:changeit. The Kubernetes API server removes a request's
-/// `Authorization` header once it has authenticated it, so Basic credentials sent through the
-/// pod proxy (esk's one way to a node) never reach the server's user API: even the right
-/// ones get the server's 401, and the password stays. This is why esk leaves them in place and
-/// `status` warns instead.
+/// The Kubernetes API server removes a request's `Authorization` header once it has
+/// authenticated it, so Basic credentials sent through the pod proxy (esk's way to a node
+/// for gossip) never reach a 5.x server's user API: even the right ones get the server's 401,
+/// and the password stays. This is why esk changes 5.x passwords from inside the cluster.
 #[test]
 fn five_x_credentials_cannot_be_changed_through_the_pod_proxy() {
     use std::io::{Read, Write};
@@ -462,15 +461,109 @@ fn five_x_credentials_cannot_be_changed_through_the_pod_proxy() {
     let reset = format!(
         "/api/v1/namespaces/default/pods/http:{name}:2113/proxy/users/admin/command/reset-password"
     );
-    let line = post(&reset, "admin", "changeit");
+    let admin = secret_field(&bed, "es-credentials", "admin-password");
+    let line = post(&reset, "admin", &admin);
     assert!(line.contains(" 401 "), "{line}");
+    assert_eq!(
+        bed.kube.user_password("default", "es", "admin").as_deref(),
+        Some(admin.as_str()),
+        "unchanged"
+    );
+}
+
+fn job_applies_since(bed: &TestBed, start: usize) -> Vec<String> {
+    bed.kube.requests()[start..]
+        .iter()
+        .filter(|r| r.starts_with("PATCH /apis/batch/v1/namespaces/default/jobs/"))
+        .cloned()
+        .collect()
+}
+
+fn status_warnings(bed: &TestBed) -> String {
+    let out = esk(bed, &["status", "-o", "json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("status printed no JSON ({e}):\n{}", text(&out)));
+    doc["warnings"].to_string()
+}
+
+/// 5.x: `esk create` replaces admin's and ops's default `changeit` with the generated
+/// passwords (Secret es-credentials) from inside the cluster, once there is a leader; status
+/// warns until then; re-runs change nothing, and a run that finds the generated password
+/// already working only marks it.
+#[test]
+fn five_x_default_passwords_are_replaced_once_the_cluster_has_a_leader() {
+    let bed = TestBed::start();
+    // No node answers yet: no leader, so nothing is changed and status says so.
+    for n in ["es-1", "es-2", "es-3"] {
+        bed.kube.set_unreachable(n, true);
+    }
+    let first = esk_ok(&bed, &["create", "3", "--profile", "eventstore-5"]);
+    assert!(
+        stderr(&first).contains("default credentials still active on 5.x"),
+        "{}",
+        text(&first)
+    );
     assert_eq!(
         bed.kube.user_password("default", "es", "admin").as_deref(),
         Some("changeit")
     );
-    // Nor did anything change ops.
+    assert!(status_warnings(&bed).contains("default credentials still active on 5.x"));
+
+    for n in ["es-1", "es-2", "es-3"] {
+        bed.kube.set_unreachable(n, false);
+    }
+    let start = bed.kube.requests().len();
+    esk_ok(&bed, &["create", "3", "--profile", "eventstore-5"]);
+    let admin = secret_field(&bed, "es-credentials", "admin-password");
+    let ops = secret_field(&bed, "es-credentials", "ops-password");
+    assert!(admin.len() >= 24 && admin != ops, "generated passwords");
+    assert_eq!(
+        bed.kube.user_password("default", "es", "admin").as_deref(),
+        Some(admin.as_str())
+    );
     assert_eq!(
         bed.kube.user_password("default", "es", "ops").as_deref(),
-        Some("changeit")
+        Some(ops.as_str())
     );
+    let jobs = job_applies_since(&bed, start);
+    assert_eq!(jobs.len(), 2, "a check, then the reset: {jobs:?}");
+    // No password on any command line, and nothing left behind.
+    for j in bed.kube.objects().iter().filter(|o| o["kind"] == "Job") {
+        panic!("Job left behind: {j}");
+    }
+    assert!(bed
+        .kube
+        .get("Secret", Some("default"), "es-credentials-requests")
+        .is_none());
+    assert!(!status_warnings(&bed).contains("default credentials"));
+
+    // A re-run: nothing to do, no Job.
+    let start = bed.kube.requests().len();
+    esk_ok(&bed, &["create", "3", "--profile", "eventstore-5"]);
+    assert!(job_applies_since(&bed, start).is_empty());
+
+    // Interrupted after the change but before the mark: the check finds the generated
+    // password working and only marks it (no reset, which admin:changeit could not do now).
+    let run = bed.run(
+        "kubectl",
+        &[
+            "annotate",
+            "secret",
+            "es-credentials",
+            "esk.io/default-credentials-",
+        ],
+        None,
+    );
+    assert!(run.status.success(), "{run:?}");
+    assert!(status_warnings(&bed).contains("default credentials still active on 5.x"));
+    let start = bed.kube.requests().len();
+    esk_ok(&bed, &["create", "3", "--profile", "eventstore-5"]);
+    let jobs = job_applies_since(&bed, start);
+    assert_eq!(jobs.len(), 1, "the check only: {jobs:?}");
+    assert!(jobs[0].contains("es-credentials-check"), "{jobs:?}");
+    assert_eq!(
+        bed.kube.user_password("default", "es", "admin").as_deref(),
+        Some(admin.as_str())
+    );
+    assert!(!status_warnings(&bed).contains("default credentials"));
 }

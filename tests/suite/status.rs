@@ -228,13 +228,13 @@ fn healthy_five_node_statefulset_and_a_legacy_cluster() {
     let (code, doc, err) = status_json(&bed, &["--name", "old", "-n", "legacy"]);
     assert_eq!(code, 0, "{doc:#}\n{err}");
     assert_eq!(node(&doc, "old-1")["member"]["state"], "Master");
-    // 5.x keeps admin/ops:changeit (no insecure mode); esk cannot change them through the
-    // pod proxy (the API server drops the Authorization header), so status says so.
+    // 5.x has no insecure mode: create replaced admin's and ops's default passwords (the
+    // cluster had a leader), so status has nothing to warn about them.
     let warnings = doc["warnings"].to_string();
-    assert!(
-        warnings.contains("default credentials still active on 5.x")
-            && warnings.contains("changeit"),
-        "{warnings}"
+    assert!(!warnings.contains("default credentials"), "{warnings}");
+    assert_eq!(
+        bed.kube.user_password("legacy", "old", "admin").as_deref(),
+        Some(secret_password(&bed, "legacy", "old-credentials", "admin-password").as_str())
     );
     assert_eq!(node(&doc, "old-3")["member"]["state"], "Slave");
     assert_eq!(
@@ -531,4 +531,16 @@ fn connection_string_and_ca_cert() {
     let out = esk(&bed, &["--name", "open", "ca-cert"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(stderr(&out).contains("runs without TLS"), "{}", text(&out));
+}
+
+fn secret_password(bed: &TestBed, ns: &str, name: &str, key: &str) -> String {
+    let secret = bed.kube.get("Secret", Some(ns), name).unwrap();
+    String::from_utf8(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            secret["data"][key].as_str().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap()
 }

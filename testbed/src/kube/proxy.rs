@@ -32,7 +32,7 @@ fn env_value<'a>(pod: &'a Value, suffix: &str) -> Option<&'a str> {
 }
 
 /// 5.x servers: INT_IP/EXT_IP settings, Master/Slave states, the older gossip shape.
-fn is_legacy(pod: &Value) -> bool {
+pub(super) fn is_legacy(pod: &Value) -> bool {
     pod["spec"]["containers"][0]["env"]
         .as_array()
         .into_iter()
