@@ -528,9 +528,13 @@ fn five_x_default_passwords_are_replaced_once_the_cluster_has_a_leader() {
     let jobs = job_applies_since(&bed, start);
     assert_eq!(jobs.len(), 2, "a check, then the reset: {jobs:?}");
     // No password on any command line, and nothing left behind.
-    for j in bed.kube.objects().iter().filter(|o| o["kind"] == "Job") {
-        panic!("Job left behind: {j}");
-    }
+    let left: Vec<Value> = bed
+        .kube
+        .objects()
+        .into_iter()
+        .filter(|o| o["kind"] == "Job")
+        .collect();
+    assert!(left.is_empty(), "Jobs left behind: {left:?}");
     assert!(bed
         .kube
         .get("Secret", Some("default"), "es-credentials-requests")
