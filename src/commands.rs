@@ -16,6 +16,7 @@ mod confirm;
 mod connection_string;
 mod create;
 mod credentials;
+mod default_credentials;
 mod delete;
 mod doctor;
 mod existing;

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod connection;
+pub mod credentials5;
 pub mod doctor;
 pub mod domain;
 pub mod error;

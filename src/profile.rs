@@ -4,8 +4,10 @@
 //! typo is an error instead of a silently ignored setting.
 
 mod locate;
+mod owned_settings;
 mod rules;
 pub mod upgrade;
+mod upgrade_paths;
 
 pub(crate) use locate::line_at;
 
@@ -347,7 +349,7 @@ mod tests {
             .set("node.settings.CLUSTER_SIZE=9")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("set by esk itself"), "{err}");
+        assert!(err.contains("esk owns this setting"), "{err}");
         // Numbers where a string is expected are taken as strings.
         p.set("node.cpuRequest=2").unwrap();
         assert_eq!(p.str("node.cpuRequest").unwrap(), "2");

@@ -4,6 +4,8 @@
 //! past what was verified. On a disk made from a snapshot the files are in place; esk runs the
 //! copy once per node, in a short Job mounting that node's claim, before any node workload
 //! exists. A marker ConfigMap records which disks are done, so a re-run never repeats it.
+//! Every restored member gets the step: voting nodes (`esk.io/node` 1, 2, …) and read-only
+//! replicas (`r1`, `r2`, …) alike, as the vendor's procedure applies to every node restored.
 
 use std::collections::BTreeSet;
 
@@ -64,7 +66,8 @@ impl Progress {
     }
 }
 
-/// One node's claim and the handle of the disk behind it, from the manifests to apply.
+/// One member's claim and the handle of the disk behind it, from the manifests to apply.
+/// `node` is the member number (`crate::replica`: a read-only replica j is `REPLICA_BASE + j`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeClaim {
     pub node: u8,
@@ -91,7 +94,7 @@ pub fn storage(manifests: &[Manifest]) -> (Vec<Manifest>, Vec<NodeClaim>) {
         .filter(|m| kind(m, "PersistentVolumeClaim"))
         .filter_map(|m| {
             let v = json(m);
-            let node = v["metadata"]["labels"][NODE_LABEL].as_str()?.parse().ok()?;
+            let node = member(&v)?;
             let volume = v["spec"]["volumeName"].as_str()?;
             let pv = volumes.iter().find(|p| p["metadata"]["name"] == volume)?;
             let handle = pv["spec"]["csi"]["volumeHandle"].as_str()?.to_string();
@@ -106,10 +109,7 @@ pub fn storage(manifests: &[Manifest]) -> (Vec<Manifest>, Vec<NodeClaim>) {
     // snapshot): the node workloads name them, and the claim stands for its disk.
     for m in manifests.iter().filter(|m| kind(m, "Deployment")) {
         let v = json(m);
-        let Some(node) = v["metadata"]["labels"][NODE_LABEL]
-            .as_str()
-            .and_then(|n| n.parse().ok())
-        else {
+        let Some(node) = member(&v) else {
             continue;
         };
         let volumes = v["spec"]["template"]["spec"]["volumes"].as_array();
@@ -130,10 +130,19 @@ pub fn storage(manifests: &[Manifest]) -> (Vec<Manifest>, Vec<NodeClaim>) {
     (objects, claims)
 }
 
+/// The member an object belongs to, from its `esk.io/node` label (`3`, `r2`).
+fn member(v: &Value) -> Option<u8> {
+    crate::domain::parse_member(v["metadata"]["labels"][NODE_LABEL].as_str()?)
+}
+
 /// The Job that runs the restore step on one node's disk: `cp` as an argument vector, no
 /// shell, as the server's own user, nothing writable but the claim.
 pub fn job(spec: &Spec, claim: &NodeClaim, uid: u64) -> Manifest {
-    let name = format!("{}-restore-{}", spec.name, claim.node);
+    let name = format!(
+        "{}-restore-{}",
+        spec.name,
+        crate::domain::member_label(claim.node)
+    );
     let labels = json!({MANAGED_BY: "esk", RESTORE_LABEL: spec.name.as_str()});
     let value = json!({
         "apiVersion": "batch/v1",

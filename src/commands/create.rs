@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::session::{Run, Session};
-use super::{backup, replicas_flag};
+use super::{backup, default_credentials, replicas_flag};
 use crate::cli::{json_output, node_count, CreateArgs, Global};
 use crate::error::UsageError;
 use crate::plan::{self, AdoptPattern, Observed, Plan};
@@ -69,5 +69,9 @@ pub(super) fn run(g: &Global, args: &CreateArgs, report: &Reporter) -> Result<()
         json,
     );
     run.rolling = !args.all_at_once;
-    s.finish(plan, &observed, run, lock.as_ref())
+    s.finish(plan, &observed, run, lock.as_ref())?;
+    if !args.dry_run {
+        default_credentials::after_create(&s)?;
+    }
+    Ok(())
 }

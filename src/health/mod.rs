@@ -220,6 +220,9 @@ fn collect_warnings(
         .cloned()
         .collect();
     let mut out = warnings::certificates(spec, &secrets, now);
+    out.extend(crate::credentials5::default_credentials_warning(
+        spec, &secrets,
+    ));
     out.extend(warnings::node_count(spec.nodes));
     if let Some(a) = &cluster.anti_affinity {
         out.extend(warnings::spreading(a, spec.nodes));

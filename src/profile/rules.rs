@@ -20,39 +20,13 @@ pub fn check(path: &str, value: &Value) -> Result<(), String> {
     }
 }
 
-/// Settings esk sets itself; overriding them through `node.settings` would make two values.
-const RESERVED_SETTINGS: &[&str] = &[
-    "CLUSTER_SIZE",
-    "DISCOVER_VIA_DNS",
-    "CLUSTER_DNS",
-    "DB",
-    "INDEX",
-    "LOG",
-    "CLUSTER_GOSSIP_PORT",
-    "NODE_IP",
-    "REPLICATION_IP",
-    "NODE_HOST_ADVERTISE_AS",
-    "CERTIFICATE_FILE",
-    "CERTIFICATE_PRIVATE_KEY_FILE",
-    "TRUSTED_ROOT_CERTIFICATES_PATH",
-    "CERTIFICATE_RESERVED_NODE_COMMON_NAME",
-    "DEFAULT_ADMIN_PASSWORD",
-    "DEFAULT_OPS_PASSWORD",
-    "INSECURE",
-    "INT_IP",
-    "EXT_IP",
-    "INT_TCP_PORT",
-    "EXT_TCP_PORT",
-    "INT_HTTP_PORT",
-    "EXT_HTTP_PORT",
-    "INT_HTTP_PREFIXES",
-    "EXT_HTTP_PREFIXES",
-    "GOSSIP_ALLOWED_DIFFERENCE_MS",
-];
-
 /// A server setting: an upper-case environment name esk does not set itself, a scalar value.
 pub fn check_setting(key: &Value, value: &Value) -> Result<(), String> {
     let k = key.as_str().unwrap_or_default();
+    // Settings esk owns first, in any spelling: the refusal names what owns them.
+    if let Some(why) = super::owned_settings::refusal(k) {
+        return Err(why);
+    }
     let valid = k.starts_with(|c: char| c.is_ascii_uppercase())
         && k.len() <= 100
         && k.chars()
@@ -61,11 +35,6 @@ pub fn check_setting(key: &Value, value: &Value) -> Result<(), String> {
         return Err(format!(
             "node.settings key \"{}\" must be an upper-case setting name such as RUN_PROJECTIONS",
             shown(&key_text(key))
-        ));
-    }
-    if RESERVED_SETTINGS.contains(&k) {
-        return Err(format!(
-            "node.settings.{k} is set by esk itself; use the matching flag or profile key"
         ));
     }
     if !matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {

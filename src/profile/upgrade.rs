@@ -1,5 +1,6 @@
-//! Which server version changes may roll: only the vendor's supported steps, one at a time
-//! (EventStoreDB 24.10 → KurrentDB 25.x → 26.x, or within one release line). 5.x → 20.10+
+//! Which server version changes may roll: only the vendor's supported online upgrades (the
+//! table in `upgrade_paths`: e.g. EventStoreDB 24.10 → KurrentDB 25.x or straight to 26.x, or
+//! within one release line). 5.x → 20.10+
 //! changes the replication protocol, the settings and the ports, so old and new nodes cannot
 //! form one cluster; downgrades would hand newer data files to an older server.
 
@@ -41,14 +42,19 @@ pub fn refusal(from: u64, to: u64) -> Option<String> {
              rewritten the data files; restore a backup taken before the upgrade instead"
         ));
     }
-    // The supported steps: 24 → 25 → 26, one release line at a time.
-    let supported = [(24, 25), (25, 26)];
-    if supported.contains(&(from, to)) {
+    // The vendor's table (see upgrade_paths: the upgrade guide at v26.0.0, v25.1.0, v24.10.6).
+    if super::upgrade_paths::direct(from, to) {
         return None;
     }
-    let route: Vec<String> = (from + 1..=to)
-        .filter(|g| [25, 26].contains(g) || *g == to)
-        .map(|g| format!("--profile {}", profile_of(g)))
+    let Some(route) = super::upgrade_paths::route(from, to) else {
+        return Some(format!(
+            "no supported online upgrade from generation {from} to {to} (the vendor's upgrade \
+             guide lists none); back up, then restore into a new cluster"
+        ));
+    };
+    let route: Vec<String> = route
+        .iter()
+        .map(|g| format!("--profile {}", profile_of(*g)))
         .collect();
     Some(format!(
         "upgrading from generation {from} to {to} skips a supported step; upgrade one at a \
@@ -66,9 +72,11 @@ mod tests {
         assert_eq!(refusal(25, 25), None);
         assert_eq!(refusal(24, 25), None);
         assert_eq!(refusal(25, 26), None);
-        let skip = refusal(24, 26).unwrap_or_default();
+        // The v26.0.0 upgrade guide: 24.10 → 26.0 directly.
+        assert_eq!(refusal(24, 26), None);
+        let skip = refusal(21, 26).unwrap_or_default();
         assert!(
-            skip.contains("--profile kurrentdb-25, then --profile default"),
+            skip.contains("--profile eventstore-24, then --profile default"),
             "{skip}"
         );
         assert!(refusal(5, 24).unwrap_or_default().contains("protocol"));

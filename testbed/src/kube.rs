@@ -16,6 +16,7 @@ mod access;
 mod attach;
 mod body;
 mod controllers;
+mod curl_jobs;
 mod defaults;
 mod discovery;
 mod faults;
@@ -38,6 +39,7 @@ mod status;
 mod store;
 mod table;
 mod time;
+mod users;
 mod validate;
 mod watch;
 
@@ -377,7 +379,7 @@ fn route(shared: &Shared, req: &Request, snapshots: bool) -> Response {
     if access::is_review(path) {
         return access::review(&mut shared.lock().access, req);
     }
-    if let Some(response) = proxy::handle(&shared.lock().store, req) {
+    if let Some(response) = proxy::handle(&mut shared.lock().store, req) {
         return response;
     }
     if route::is_resource_path(path) {

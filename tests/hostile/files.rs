@@ -234,7 +234,7 @@ fn every_malformed_profile_file_names_the_file_and_line() {
             "reserved setting",
             "node:\n  settings:\n    CLUSTER_SIZE: 9\n",
             3,
-            "set by esk itself",
+            "esk owns this setting",
         ),
         (
             "setting with a list",

@@ -265,6 +265,77 @@ fn aws_snapshots(bed: &TestBed) -> Vec<Value> {
     v["Snapshots"].as_array().unwrap().clone()
 }
 
+/// The vendor's restore step (chaser.chk over truncate.chk) applies to every restored node:
+/// the read-only replicas' disks are made from the snapshot too, so each gets its Job.
+#[test]
+fn a_restore_with_read_only_replicas_runs_the_restore_step_on_the_replicas_too() {
+    let bed = TestBed::start();
+    let flags = ["create", "3", "--insecure", "--read-only-replicas", "2"];
+    esk_ok(&bed, &flags);
+    esk_ok(&bed, &["backup", "create", "b1"]);
+    esk_ok(&bed, &["delete", "--yes"]);
+    assert!(labelled_gce_disks(&bed, "es").is_empty());
+
+    let start = bed.kube.requests().len();
+    let mut restore = flags.to_vec();
+    restore.extend(["--from-backup", "b1"]);
+    esk_ok(&bed, &restore);
+    let requests = bed.kube.requests().split_off(start);
+    let prefix = "PATCH /apis/batch/v1/namespaces/default/jobs/";
+    let mut jobs: Vec<String> = requests
+        .iter()
+        .filter_map(|r| r.strip_prefix(prefix))
+        .map(|r| r.split(['?', ' ']).next().unwrap_or_default().to_string())
+        .collect();
+    jobs.sort();
+    assert_eq!(
+        jobs,
+        [
+            "es-restore-1",
+            "es-restore-2",
+            "es-restore-3",
+            "es-restore-r1",
+            "es-restore-r2"
+        ],
+        "one restore Job per restored member, replicas included"
+    );
+    let last_job = requests
+        .iter()
+        .rposition(|r| r.starts_with(prefix))
+        .unwrap();
+    let first_workload = requests
+        .iter()
+        .position(|r| r.starts_with("PATCH /apis/apps/v1/namespaces/default/deployments/es-"))
+        .unwrap();
+    assert!(
+        last_job < first_workload,
+        "every restore Job runs before any server starts"
+    );
+    // The Jobs ran to completion: the marker lists all five disks as done.
+    let marker = bed
+        .kube
+        .get("ConfigMap", Some("default"), "esk-restore.es")
+        .unwrap();
+    let done: Vec<&str> = marker["data"]["done"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!(done.len(), 5, "{done:?}");
+    assert!(
+        done.iter()
+            .filter(|d| d.contains("es-disk-replica-"))
+            .count()
+            == 2,
+        "{done:?}"
+    );
+    for d in bed.gce.disks() {
+        if d.name.starts_with("es-disk-") {
+            assert_eq!(d.source_snapshot.as_deref(), Some("b1"), "{}", d.name);
+        }
+    }
+}
+
 #[test]
 fn aws_backup_delete_and_restore_make_every_volume_from_the_snapshot() {
     let bed = TestBed::with_context(EKS_CONTEXT);

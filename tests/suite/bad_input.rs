@@ -213,3 +213,83 @@ fn a_rerun_on_another_cloud_than_the_records_is_refused() {
     assert!(stderr(&out).contains("pass --cloud gke"), "{}", text(&out));
     assert_eq!(bed.mutating_requests(), before);
 }
+
+/// `node.settings` may not carry a setting esk owns (ports, gossip access, cluster size,
+/// discovery, advertised names, certificate paths, insecure), in any spelling: one line naming
+/// what owns it, exit 2, nothing changed, whether from `--set` or a profile file.
+#[test]
+fn node_settings_esk_owns_are_refused_naming_their_owner() {
+    let bed = TestBed::start();
+    let cases = [
+        ("NODE_PORT", "2113"),
+        ("KURRENTDB_REPLICATION_PORT", "2113"),
+        ("eventstore_http_port", "2113"),
+        ("INT_TCP_PORT", "2113"),
+        ("EXT_TCP_PORT", "2113"),
+        ("DISABLE_GOSSIP_ON_HTTP", "gossip anonymously"),
+        (
+            "OVERRIDE_ANONYMOUS_ENDPOINT_ACCESS_FOR_GOSSIP",
+            "gossip anonymously",
+        ),
+        ("CLUSTER_SIZE", "esk create N"),
+        ("DISCOVER_VIA_DNS", "clusterDomain"),
+        ("CLUSTER_DNS", "clusterDomain"),
+        ("GOSSIP_SEED", "headless Service"),
+        ("CLUSTER_GOSSIP_PORT", "headless Service"),
+        ("CERTIFICATE_FILE", "certPath"),
+        ("Certificate_Private_Key_File", "certPath"),
+        ("TRUSTED_ROOT_CERTIFICATES_PATH", "--rotate-certs"),
+        ("NODE_HOST_ADVERTISE_AS", "stable DNS name"),
+        ("REPLICATION_HOST_ADVERTISE_AS", "stable DNS name"),
+        ("INT_HOST_ADVERTISE_AS", "stable DNS name"),
+        ("INSECURE", "--insecure"),
+    ];
+    for (key, owner) in cases {
+        let set = format!("node.settings.{key}=x");
+        let needle = format!("node.settings {key}: esk owns this setting");
+        for args in [
+            &[
+                "render",
+                "3",
+                "--project",
+                "p",
+                "--zone",
+                "z",
+                "--set",
+                &set,
+            ][..],
+            &["create", "3", "--dry-run", "--set", &set][..],
+            &["create", "3", "--set", &set][..],
+        ] {
+            assert_refused(&bed, args, 2, &needle);
+            let err = stderr(&esk(&bed, args));
+            assert!(err.contains(owner), "{key}: {err}");
+        }
+    }
+    // The same from a profile file, and a setting esk does not own still renders.
+    let file = std::env::temp_dir().join(format!("esk-owned-{}.yaml", std::process::id()));
+    std::fs::write(&file, "node:\n  settings:\n    KURRENTDB_NODE_PORT: 2114\n").unwrap();
+    let profile = file.to_str().unwrap();
+    assert_refused(
+        &bed,
+        &["create", "3", "--dry-run", "--profile", profile],
+        2,
+        "node.settings KURRENTDB_NODE_PORT: esk owns this setting",
+    );
+    let _ = std::fs::remove_file(&file);
+    let ok = esk_ok(
+        &bed,
+        &[
+            "render",
+            "3",
+            "--project",
+            "p",
+            "--zone",
+            "z",
+            "--set",
+            "node.settings.RUN_PROJECTIONS=All",
+        ],
+    );
+    assert!(stdout(&ok).contains("KURRENTDB_RUN_PROJECTIONS"));
+    assert_eq!(bed.mutating_requests(), 0);
+}

@@ -403,6 +403,105 @@ fn eventstore_5_uses_the_legacy_settings_and_ports() {
     assert_eq!(internal, [2112, 1112]);
 }
 
+/// The 5.x image has no USER line (it expects root); esk runs it as UID 1000, so every path
+/// the server writes must be on a writable volume that user can write: the data and log
+/// paths on the disk (fsGroup 1000), /tmp and $HOME (Mono's per-user folders) on an emptyDir.
+#[test]
+fn eventstore_5_runs_unprivileged_with_every_path_it_writes_on_a_writable_volume() {
+    let ms = render(&["3", "--profile", "eventstore-5"], false);
+    let pod = &find(&ms, "Deployment", "es-1")["spec"]["template"]["spec"];
+    let sc = &pod["securityContext"];
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["runAsUser"], 1000);
+    assert_eq!(sc["fsGroup"], 1000);
+    let c = &pod["containers"][0];
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    let volume = |name: &str| {
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no volume {name}"))
+    };
+    let writable_volume_of = |path: &str| -> Option<Value> {
+        c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["readOnly"] != true)
+            .filter(|m| {
+                let at = m["mountPath"].as_str().unwrap();
+                path == at || path.starts_with(&format!("{at}/"))
+            })
+            .max_by_key(|m| m["mountPath"].as_str().unwrap().len())
+            .map(|m| volume(m["name"].as_str().unwrap()))
+    };
+    let home = env_str(pod, "HOME");
+    assert_eq!(home, "/tmp");
+    let paths = [
+        env_str(pod, "EVENTSTORE_DB"),
+        env_str(pod, "EVENTSTORE_INDEX"),
+        env_str(pod, "EVENTSTORE_LOG"),
+    ];
+    for path in &paths {
+        let v = writable_volume_of(path).unwrap_or_else(|| panic!("{path} is not writable"));
+        assert!(
+            v.get("persistentVolumeClaim").is_some(),
+            "{path} must be on the node's disk: {v}"
+        );
+    }
+    for path in [home.as_str(), "/tmp"] {
+        let v = writable_volume_of(path).unwrap_or_else(|| panic!("{path} is not writable"));
+        assert!(v.get("emptyDir").is_some(), "{path}: {v}");
+    }
+}
+
+/// Replication and client/gossip addresses are the node's stable DNS name under each
+/// version's own setting names; 5.x can only advertise an IP (its options are IPAddress).
+#[test]
+fn nodes_advertise_their_dns_name_for_clients_and_replication_in_each_version() {
+    for (profile, prefix) in [
+        ("default", "KURRENTDB_"),
+        ("kurrentdb-26", "KURRENTDB_"),
+        ("kurrentdb-25", "KURRENTDB_"),
+        ("eventstore-24", "EVENTSTORE_"),
+    ] {
+        for workload in WORKLOADS {
+            let ms = render(&["3", "--profile", profile, "--workload", workload], false);
+            let (kind, name, fqdn) = match *workload {
+                "statefulset" => (
+                    "StatefulSet",
+                    "es",
+                    "$(POD_NAME).es.default.svc.cluster.local",
+                ),
+                _ => ("Deployment", "es-2", "es-2.es.default.svc.cluster.local"),
+            };
+            let pod = &find(&ms, kind, name)["spec"]["template"]["spec"];
+            for setting in ["NODE_HOST_ADVERTISE_AS", "REPLICATION_HOST_ADVERTISE_AS"] {
+                assert_eq!(
+                    env_str(pod, &format!("{prefix}{setting}")),
+                    fqdn,
+                    "{profile} {workload}"
+                );
+            }
+            assert!(
+                !env(pod)
+                    .iter()
+                    .any(|(n, _)| n.contains("INT_HOST_ADVERTISE_AS")),
+                "{profile}: not the deprecated alias"
+            );
+        }
+    }
+    let ms = render(&["3", "--profile", "eventstore-5"], false);
+    let pod = &find(&ms, "Deployment", "es-2")["spec"]["template"]["spec"];
+    assert!(!env(pod)
+        .iter()
+        .any(|(n, _)| n.contains("HOST_ADVERTISE_AS")));
+    assert!(has_env(pod, "EVENTSTORE_INT_IP"));
+}
+
 #[test]
 fn safety_defaults_are_on_for_every_profile() {
     for profile in PROFILES {

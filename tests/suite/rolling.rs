@@ -171,16 +171,57 @@ fn a_killed_roll_is_finished_by_a_rerun() {
     assert!(bed.kube.max_not_ready("default", "es") <= 1);
 }
 
+/// The vendor's upgrade guide (docs/server/quick-start/upgrade-guide.md at v26.0.0) supports
+/// an online rolling upgrade straight to 26.0 from 24.10: one roll, one node at a time, the
+/// leader last, no stop at 25.x.
 #[test]
-fn only_supported_upgrade_paths_roll() {
+fn eventstore_24_10_rolls_straight_to_26_as_the_upgrade_guide_allows() {
     let bed = TestBed::start();
     esk_ok(&bed, &["create", "3", "--profile", "eventstore-24"]);
+    bed.kube.set_pod_start_delay(START);
+    bed.kube.set_leader("es-2");
+    bed.kube.reset_not_ready_max();
+    let before = bed.kube.node_pods_made("default").len();
+    let out = esk_ok(&bed, &["create", "3", "--profile", "default"]);
+    assert_eq!(images(&bed), vec![NEW_IMAGE.to_string(); 3]);
+    let order = restarted_since(&bed, before);
+    assert_eq!(order.len(), 3, "each node restarted once: {order:?}");
+    assert_eq!(order.last().map(String::as_str), Some("es-2"), "{order:?}");
+    assert_eq!(bed.kube.max_not_ready("default", "es"), 1, "{}", text(&out));
+    for d in node_deployments(&bed, "es") {
+        assert_eq!(env_value(&d, "CLUSTER_SIZE").as_deref(), Some("3"));
+        let env = d["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
+        assert!(!env.contains("EVENTSTORE_"), "26.x names only: {env}");
+    }
+    let record = bed
+        .kube
+        .get("ConfigMap", Some("default"), "esk.es")
+        .unwrap();
+    assert_eq!(record["data"]["generation"], "26");
+}
+
+#[test]
+fn only_supported_upgrade_paths_roll() {
+    // 21.10 is not in the 26.0 guide's list (its own guide: 21.10 → 24.10): refused with the
+    // route, one line, exit 2, nothing changed.
+    let bed = TestBed::start();
+    esk_ok(
+        &bed,
+        &[
+            "create",
+            "3",
+            "--profile",
+            "eventstore-24",
+            "--set",
+            "generation=21",
+        ],
+    );
     let before = bed.mutating_requests();
     let skip = esk(&bed, &["create", "3", "--profile", "default"]);
     assert_eq!(skip.status.code(), Some(2), "{}", text(&skip));
     let err = stderr(&skip);
     assert!(
-        err.contains("--profile kurrentdb-25, then --profile default"),
+        err.contains("--profile eventstore-24, then --profile default"),
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -192,7 +233,17 @@ fn only_supported_upgrade_paths_roll() {
     let out = esk(&legacy, &["create", "3", "--profile", "eventstore-24"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(stderr(&out).contains("protocol"), "{}", text(&out));
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", text(&out));
     assert_eq!(legacy.mutating_requests(), before);
+
+    // A downgrade: refused the same way.
+    let new = TestBed::start();
+    esk_ok(&new, &["create", "3"]);
+    let before = new.mutating_requests();
+    let out = esk(&new, &["create", "3", "--profile", "kurrentdb-25"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("downgrade"), "{}", text(&out));
+    assert_eq!(new.mutating_requests(), before);
 }
 
 /// The 25.x → 26.x image user change: the rendered pods run as the new UID with fsGroup

@@ -2,6 +2,7 @@
 
 use crate::common::*;
 use base64::Engine;
+use serde_json::Value;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::*;
 
@@ -352,4 +353,221 @@ fn an_unusable_ca_is_never_replaced_silently() {
     assert_eq!(bed.mutating_requests(), before);
     esk_ok(&bed, &["create", "1", "--rotate-certs"]);
     assert!(secret_field(&bed, "es-ca", "ca.key").contains("PRIVATE KEY"));
+}
+
+/// Each node advertises its stable DNS name for clients/gossip and for replication (never its
+/// pod IP), and its certificate carries exactly that name, as the servers' rule asks: voting
+/// nodes and read-only replicas, for every TLS generation (23.10+ names).
+#[test]
+fn every_node_advertises_the_dns_name_its_certificate_carries() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3", "--read-only-replicas", "1"]);
+    let deployments = esk_objects(&bed, "Deployment", "es");
+    let members = [
+        ("es-1", "es-node-1-tls", "es-1.es.default.svc.cluster.local"),
+        ("es-3", "es-node-3-tls", "es-3.es.default.svc.cluster.local"),
+        (
+            "es-replica-1",
+            "es-replica-1-tls",
+            "es-replica-1.es-replica.default.svc.cluster.local",
+        ),
+    ];
+    for (workload, secret, fqdn) in members {
+        let d = deployments
+            .iter()
+            .find(|d| d["metadata"]["name"] == workload)
+            .unwrap_or_else(|| panic!("no Deployment {workload}"));
+        for setting in ["NODE_HOST_ADVERTISE_AS", "REPLICATION_HOST_ADVERTISE_AS"] {
+            assert_eq!(
+                env_value(d, setting).as_deref(),
+                Some(fqdn),
+                "{workload} {setting}"
+            );
+        }
+        let pem = secret_field(&bed, secret, "tls.crt");
+        let leaf = der(&pem);
+        let (_, cert) = X509Certificate::from_der(&leaf).unwrap();
+        assert!(
+            dns_sans(&cert).iter().any(|s| s == fqdn),
+            "{secret} must name {fqdn}: {:?}",
+            dns_sans(&cert)
+        );
+    }
+    // In gossip, the replication address every member advertises is that name (a server
+    // without the setting would advertise the pod IP it picked).
+    let pod = bed
+        .kube
+        .pods("default")
+        .into_iter()
+        .find(|p| p["metadata"]["labels"]["esk.io/node"] == "1")
+        .expect("node 1's pod");
+    let path = format!(
+        "/api/v1/namespaces/default/pods/https:{}:2113/proxy/gossip",
+        pod["metadata"]["name"].as_str().unwrap()
+    );
+    let run = bed.run("kubectl", &["get", "--raw", &path], None);
+    assert!(run.status.success(), "{run:?}");
+    let gossip: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let mut replication: Vec<String> = gossip["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["internalTcpIp"].as_str().unwrap_or("").to_string())
+        .collect();
+    replication.sort();
+    assert_eq!(
+        replication,
+        [
+            "es-1.es.default.svc.cluster.local",
+            "es-2.es.default.svc.cluster.local",
+            "es-3.es.default.svc.cluster.local",
+            "es-replica-1.es-replica.default.svc.cluster.local",
+        ]
+    );
+}
+
+/// The Kubernetes API server removes a request's `Authorization` header once it has
+/// authenticated it, so Basic credentials sent through the pod proxy (esk's way to a node
+/// for gossip) never reach a 5.x server's user API: even the right ones get the server's 401,
+/// and the password stays. This is why esk changes 5.x passwords from inside the cluster.
+#[test]
+fn five_x_credentials_cannot_be_changed_through_the_pod_proxy() {
+    use std::io::{Read, Write};
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3", "--profile", "eventstore-5"]);
+    let pod = bed
+        .kube
+        .pods("default")
+        .into_iter()
+        .find(|p| p["metadata"]["labels"]["esk.io/node"] == "1")
+        .expect("node 1's pod");
+    let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+    let url = bed.kube.url();
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let post = |path: &str, user: &str, password: &str| -> String {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let body = r#"{"newPassword":"n3w-Passw0rd"}"#;
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply.lines().next().unwrap_or("").to_string()
+    };
+    let reset = format!(
+        "/api/v1/namespaces/default/pods/http:{name}:2113/proxy/users/admin/command/reset-password"
+    );
+    let admin = secret_field(&bed, "es-credentials", "admin-password");
+    let line = post(&reset, "admin", &admin);
+    assert!(line.contains(" 401 "), "{line}");
+    assert_eq!(
+        bed.kube.user_password("default", "es", "admin").as_deref(),
+        Some(admin.as_str()),
+        "unchanged"
+    );
+}
+
+fn job_applies_since(bed: &TestBed, start: usize) -> Vec<String> {
+    bed.kube.requests()[start..]
+        .iter()
+        .filter(|r| r.starts_with("PATCH /apis/batch/v1/namespaces/default/jobs/"))
+        .cloned()
+        .collect()
+}
+
+fn status_warnings(bed: &TestBed) -> String {
+    let out = esk(bed, &["status", "-o", "json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("status printed no JSON ({e}):\n{}", text(&out)));
+    doc["warnings"].to_string()
+}
+
+/// 5.x: `esk create` replaces admin's and ops's default `changeit` with the generated
+/// passwords (Secret es-credentials) from inside the cluster, once there is a leader; status
+/// warns until then; re-runs change nothing, and a run that finds the generated password
+/// already working only marks it.
+#[test]
+fn five_x_default_passwords_are_replaced_once_the_cluster_has_a_leader() {
+    let bed = TestBed::start();
+    // No node answers yet: no leader, so nothing is changed and status says so.
+    for n in ["es-1", "es-2", "es-3"] {
+        bed.kube.set_unreachable(n, true);
+    }
+    let first = esk_ok(&bed, &["create", "3", "--profile", "eventstore-5"]);
+    assert!(
+        stderr(&first).contains("default credentials still active on 5.x"),
+        "{}",
+        text(&first)
+    );
+    assert_eq!(
+        bed.kube.user_password("default", "es", "admin").as_deref(),
+        Some("changeit")
+    );
+    assert!(status_warnings(&bed).contains("default credentials still active on 5.x"));
+
+    for n in ["es-1", "es-2", "es-3"] {
+        bed.kube.set_unreachable(n, false);
+    }
+    let start = bed.kube.requests().len();
+    esk_ok(&bed, &["create", "3", "--profile", "eventstore-5"]);
+    let admin = secret_field(&bed, "es-credentials", "admin-password");
+    let ops = secret_field(&bed, "es-credentials", "ops-password");
+    assert!(admin.len() >= 24 && admin != ops, "generated passwords");
+    assert_eq!(
+        bed.kube.user_password("default", "es", "admin").as_deref(),
+        Some(admin.as_str())
+    );
+    assert_eq!(
+        bed.kube.user_password("default", "es", "ops").as_deref(),
+        Some(ops.as_str())
+    );
+    let jobs = job_applies_since(&bed, start);
+    assert_eq!(jobs.len(), 2, "a check, then the reset: {jobs:?}");
+    // No password on any command line, and nothing left behind.
+    let left: Vec<Value> = bed
+        .kube
+        .objects()
+        .into_iter()
+        .filter(|o| o["kind"] == "Job")
+        .collect();
+    assert!(left.is_empty(), "Jobs left behind: {left:?}");
+    assert!(bed
+        .kube
+        .get("Secret", Some("default"), "es-credentials-requests")
+        .is_none());
+    assert!(!status_warnings(&bed).contains("default credentials"));
+
+    // A re-run: nothing to do, no Job.
+    let start = bed.kube.requests().len();
+    esk_ok(&bed, &["create", "3", "--profile", "eventstore-5"]);
+    assert!(job_applies_since(&bed, start).is_empty());
+
+    // Interrupted after the change but before the mark: the check finds the generated
+    // password working and only marks it (no reset, which admin:changeit could not do now).
+    let run = bed.run(
+        "kubectl",
+        &[
+            "annotate",
+            "secret",
+            "es-credentials",
+            "esk.io/default-credentials-",
+        ],
+        None,
+    );
+    assert!(run.status.success(), "{run:?}");
+    assert!(status_warnings(&bed).contains("default credentials still active on 5.x"));
+    let start = bed.kube.requests().len();
+    esk_ok(&bed, &["create", "3", "--profile", "eventstore-5"]);
+    let jobs = job_applies_since(&bed, start);
+    assert_eq!(jobs.len(), 1, "the check only: {jobs:?}");
+    assert!(jobs[0].contains("es-credentials-check"), "{jobs:?}");
+    assert_eq!(
+        bed.kube.user_password("default", "es", "admin").as_deref(),
+        Some(admin.as_str())
+    );
+    assert!(!status_warnings(&bed).contains("default credentials"));
 }

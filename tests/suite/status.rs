@@ -206,6 +206,10 @@ fn healthy_five_node_statefulset_and_a_legacy_cluster() {
     assert_eq!(node(&doc, "es-4")["pod"]["name"], "es-4");
     assert_eq!(node(&doc, "es-4")["claim"]["name"], "data-es-4");
     assert_eq!(node(&doc, "es-4")["member"]["state"], "Follower");
+    assert!(
+        !doc["warnings"].to_string().contains("default credentials"),
+        "20.10+ runs with esk's generated passwords: {doc:#}"
+    );
     // 5.x: plain http, the older gossip shape, Master and Slave.
     let out = esk(
         &bed,
@@ -224,6 +228,14 @@ fn healthy_five_node_statefulset_and_a_legacy_cluster() {
     let (code, doc, err) = status_json(&bed, &["--name", "old", "-n", "legacy"]);
     assert_eq!(code, 0, "{doc:#}\n{err}");
     assert_eq!(node(&doc, "old-1")["member"]["state"], "Master");
+    // 5.x has no insecure mode: create replaced admin's and ops's default passwords (the
+    // cluster had a leader), so status has nothing to warn about them.
+    let warnings = doc["warnings"].to_string();
+    assert!(!warnings.contains("default credentials"), "{warnings}");
+    assert_eq!(
+        bed.kube.user_password("legacy", "old", "admin").as_deref(),
+        Some(secret_password(&bed, "legacy", "old-credentials", "admin-password").as_str())
+    );
     assert_eq!(node(&doc, "old-3")["member"]["state"], "Slave");
     assert_eq!(
         doc["connection"]["connectionString"],
@@ -519,4 +531,16 @@ fn connection_string_and_ca_cert() {
     let out = esk(&bed, &["--name", "open", "ca-cert"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(stderr(&out).contains("runs without TLS"), "{}", text(&out));
+}
+
+fn secret_password(bed: &TestBed, ns: &str, name: &str, key: &str) -> String {
+    let secret = bed.kube.get("Secret", Some(ns), name).unwrap();
+    String::from_utf8(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            secret["data"][key].as_str().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap()
 }

@@ -20,7 +20,10 @@ pub fn derive_status(store: &mut Store, info: &KindInfo, obj: &mut Value, old: O
         "Namespace" => json!({"phase": "Active"}),
         "Deployment" => deployment_status(obj, &since),
         "StatefulSet" => statefulset_status(obj),
-        "Job" => job_status(obj, &since),
+        "Job" => {
+            let ok = super::curl_jobs::run(store, obj);
+            job_status(obj, &since, ok)
+        }
         "Service" if obj["spec"]["type"] == "LoadBalancer" => {
             let kept = old
                 .map(|o| o["status"]["loadBalancer"]["ingress"].clone())
@@ -98,10 +101,24 @@ fn statefulset_status(obj: &Value) -> Value {
     status
 }
 
-fn job_status(obj: &Value, since: &str) -> Value {
+fn job_status(obj: &Value, since: &str, ok: bool) -> Value {
     if obj["spec"]["suspend"] == true {
         return json!({"conditions": [{"type": "Suspended", "status": "True", "reason": "JobSuspended",
             "lastProbeTime": since, "lastTransitionTime": since}]});
+    }
+    if !ok {
+        // Every attempt failed the same way: the backoff limit is reached.
+        let failed = obj["spec"]["backoffLimit"].as_i64().unwrap_or(6) + 1;
+        return json!({
+            "startTime": since, "failed": failed, "ready": 0, "terminating": 0,
+            "uncountedTerminatedPods": {},
+            "conditions": [
+                {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
+                 "lastProbeTime": since, "lastTransitionTime": since},
+                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                 "lastProbeTime": since, "lastTransitionTime": since},
+            ]
+        });
     }
     let completions = obj["spec"]["completions"].as_i64().unwrap_or(1);
     let condition = |kind: &str, reason: &str| {

@@ -15,6 +15,8 @@ pub struct GossipMember {
     pub read_only: bool,
     /// Empty: the answering server's own version.
     pub version: String,
+    /// The replication (internal TCP) address it advertises; empty: `host`.
+    pub replication_host: String,
 }
 
 /// A gossip document as one node reports it.
@@ -43,6 +45,7 @@ impl Gossip {
                 writer_checkpoint: 1_000_000,
                 read_only: false,
                 version: String::new(),
+                replication_host: String::new(),
             })
             .collect();
         Gossip {
@@ -94,6 +97,7 @@ impl Gossip {
             writer_checkpoint: 1_000_000,
             read_only: state == "ReadOnlyReplica",
             version: String::new(),
+            replication_host: String::new(),
         });
         self
     }
@@ -115,7 +119,11 @@ impl Gossip {
                     "timeStamp": super::time::now(),
                     "state": m.state,
                     "isAlive": m.alive,
-                    "internalTcpIp": m.host,
+                    "internalTcpIp": if m.replication_host.is_empty() {
+                        &m.host
+                    } else {
+                        &m.replication_host
+                    },
                     "internalTcpPort": 1112,
                     "internalSecureTcpPort": 0,
                     "externalTcpIp": m.host,

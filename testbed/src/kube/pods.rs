@@ -99,6 +99,8 @@ pub struct Overrides {
     pub states: BTreeMap<String, PodState>,
     pub gossip: super::proxy::GossipOverrides,
     pub rollout: super::rollout::Rollout,
+    /// 5.x clusters' users (see `users`).
+    pub users: super::users::Users,
 }
 
 const POD_NAME_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";

@@ -32,7 +32,7 @@ fn env_value<'a>(pod: &'a Value, suffix: &str) -> Option<&'a str> {
 }
 
 /// 5.x servers: INT_IP/EXT_IP settings, Master/Slave states, the older gossip shape.
-fn is_legacy(pod: &Value) -> bool {
+pub(super) fn is_legacy(pod: &Value) -> bool {
     pod["spec"]["containers"][0]["env"]
         .as_array()
         .into_iter()
@@ -63,6 +63,19 @@ fn advertised(pod: &Value) -> String {
             pod["metadata"]["namespace"].as_str().unwrap_or("")
         ),
         _ => ip.to_string(),
+    }
+}
+
+/// The replication address a server advertises in gossip (`internalTcpIp`):
+/// REPLICATION_HOST_ADVERTISE_AS (23.10+; INT_HOST_ADVERTISE_AS before) when set, else the
+/// address it picked from its interfaces, the pod IP; 5.x always the IP.
+fn advertised_for_replication(pod: &Value) -> String {
+    let name = pod["metadata"]["name"].as_str().unwrap_or("");
+    let set = env_value(pod, "REPLICATION_HOST_ADVERTISE_AS")
+        .or_else(|| env_value(pod, "INT_HOST_ADVERTISE_AS"));
+    match set {
+        Some(v) if !is_legacy(pod) => v.replace("$(POD_NAME)", name),
+        _ => pod["status"]["podIP"].as_str().unwrap_or("").to_string(),
     }
 }
 
@@ -160,6 +173,7 @@ fn derived_view(store: &Store, pod: &Value) -> Gossip {
         if let Some(m) = gossip.members.last_mut() {
             m.version = version_of(p);
             m.read_only = replica;
+            m.replication_host = advertised_for_replication(p);
         }
     }
     gossip
@@ -170,7 +184,7 @@ fn unavailable(message: String) -> Response {
 }
 
 /// Serves `/api/v1/namespaces/NS/pods/ID/proxy` + `rest`.
-pub fn serve(store: &Store, ns: &str, id: &str, rest: &str) -> Response {
+pub fn serve(store: &mut Store, req: &Request, ns: &str, id: &str, rest: &str) -> Response {
     let info = super::kinds::by_kind("Pod").expect("Pod is served");
     let parts: Vec<&str> = id.split(':').collect();
     let (scheme, name, port) = match parts.as_slice() {
@@ -232,6 +246,17 @@ pub fn serve(store: &Store, ns: &str, id: &str, rest: &str) -> Response {
         .cloned()
         .unwrap_or_else(|| derived_view(store, pod));
     let host = advertised(pod);
+    let cluster = format!(
+        "{ns}/{}",
+        pod["metadata"]["labels"]["app.kubernetes.io/instance"]
+            .as_str()
+            .unwrap_or("")
+    );
+    if is_legacy(pod) && rest.starts_with("/users") {
+        // The API server authenticated the request itself and removed its Authorization
+        // header: the node never sees the caller's Basic credentials.
+        return super::users::serve(&mut store.overrides.users, &cluster, req, rest, None);
+    }
     match rest.trim_end_matches('/') {
         "/gossip" => {
             let mut view = view;
@@ -280,6 +305,13 @@ impl KubeEmulator {
         }
     }
 
+    /// The password user `login` has on the 5.x cluster `instance` in `namespace`.
+    pub fn user_password(&self, namespace: &str, instance: &str, login: &str) -> Option<String> {
+        let mut shared = self.shared.lock();
+        let cluster = format!("{namespace}/{instance}");
+        shared.store.overrides.users.password(&cluster, login)
+    }
+
     /// Back to the views derived from the pods.
     pub fn clear_gossip(&self) {
         self.shared.lock().store.overrides.gossip = GossipOverrides::default();
@@ -301,10 +333,10 @@ pub fn pod_subresource(path: &str) -> Option<(&str, &str, &str, String)> {
 }
 
 /// The pod proxy and log endpoints, or None for any other request.
-pub fn handle(store: &Store, req: &Request) -> Option<Response> {
+pub fn handle(store: &mut Store, req: &Request) -> Option<Response> {
     let (ns, name, sub, rest) = pod_subresource(&req.path)?;
     match sub {
-        "proxy" => Some(serve(store, ns, name, &rest)),
+        "proxy" => Some(serve(store, req, ns, name, &rest)),
         "log" if rest.is_empty() && req.method == "GET" => {
             Some(super::kubelet::serve_log(store, req, ns, name))
         }
