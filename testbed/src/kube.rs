@@ -13,6 +13,7 @@
 //! ```
 
 mod access;
+mod admission;
 mod attach;
 mod body;
 mod controllers;

@@ -3,6 +3,7 @@
 //! object (and its resourceVersion) as it is; after every change, PersistentVolume binding
 //! and dynamic provisioning are reconciled.
 
+use super::admission;
 use super::immutable::update_errors;
 use super::kinds::{by_kind, KindInfo};
 use super::status::ApiError;
@@ -263,6 +264,9 @@ impl Store {
         }
         if !errs.is_empty() {
             return Err(ApiError::invalid(info, &name, &errs));
+        }
+        if let (Some(old), "PersistentVolumeClaim") = (&old, info.kind) {
+            admission::claim_resize(self, &name, old, &candidate)?;
         }
         controllers::derive_status(self, info, &mut candidate, old.as_ref());
         if let Some(old) = &old {

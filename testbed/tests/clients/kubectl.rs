@@ -1829,3 +1829,53 @@ fn kubectl_proxy_on_a_unix_socket_passes_the_pod_proxy_through() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn claims_grow_only_through_an_expanding_class_and_never_shrink() {
+    let bed = Bed::new();
+    for (name, expands) in [("fixed", false), ("growing", true)] {
+        bed.kube.seed(json!({
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": name}, "provisioner": "pd.csi.storage.gke.io",
+            "reclaimPolicy": "Delete", "allowVolumeExpansion": expands
+        }));
+    }
+    let claim = |class: &str, size: &str| {
+        format!(
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data-{class}, namespace: default}}\n\
+             spec:\n  accessModes: [ReadWriteOnce]\n  storageClassName: {class}\n  resources: {{requests: {{storage: {size}}}}}\n"
+        )
+    };
+    let size = |class: &str| {
+        bed.kube
+            .get(
+                "PersistentVolumeClaim",
+                Some("default"),
+                &format!("data-{class}"),
+            )
+            .expect("claim")["spec"]["resources"]["requests"]["storage"]
+            .clone()
+    };
+    for class in ["fixed", "growing"] {
+        bed.apply(&claim(class, "10Gi")).ok();
+    }
+    // The resize admission plugin's answer, word for word, for a class that does not expand.
+    let run = bed.apply(&claim("fixed", "50Gi")).failed();
+    assert!(
+        run.stderr.contains(
+            "persistentvolumeclaims \"data-fixed\" is forbidden: only dynamically provisioned \
+             pvc can be resized and the storageclass that provisions the pvc must support resize"
+        ),
+        "{run:?}"
+    );
+    assert_eq!(size("fixed"), "10Gi");
+    bed.apply(&claim("growing", "50Gi")).ok();
+    assert_eq!(size("growing"), "50Gi");
+    let run = bed.apply(&claim("growing", "20Gi")).failed();
+    assert!(
+        run.stderr
+            .contains("field can not be less than status.capacity"),
+        "{run:?}"
+    );
+    assert_eq!(size("growing"), "50Gi");
+}
