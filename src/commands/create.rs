@@ -52,6 +52,7 @@ pub(super) fn run(g: &Global, args: &CreateArgs, report: &Reporter) -> Result<()
             &|nodes| s.templates.render(&s.spec, nodes),
         )?;
         let (mut plan, rendered) = s.linted(plan, g.force)?;
+        plan::refuse_resized_claims(&observed, &rendered)?;
         plan.restart = s.restarts(&rendered, &observed, !args.all_at_once);
         Ok((plan, observed))
     };

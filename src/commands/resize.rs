@@ -24,7 +24,9 @@ pub(super) fn run(g: &Global, args: &ResizeArgs, report: &Reporter) -> Result<()
             &|name, i| s.disks.planned_source(name, i),
             &|nodes| s.templates.render(&s.spec, nodes),
         )?;
-        Ok((s.linted(plan, g.force)?.0, observed))
+        let (plan, rendered) = s.linted(plan, g.force)?;
+        plan::refuse_resized_claims(&observed, &rendered)?;
+        Ok((plan, observed))
     };
     let (plan, observed, lock) = s.plan_locked(g, args.dry_run, &make)?;
     let run = Run::apply(

@@ -202,6 +202,7 @@ impl<'a> Session<'a> {
             namespace_exists: namespace_exists?,
             secrets: state.secrets,
             live: state.live,
+            claims: state.claims,
         })
     }
 

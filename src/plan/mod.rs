@@ -18,7 +18,8 @@ use crate::render::NodeDisk;
 
 pub use outcome::Outcome;
 pub use rules::{
-    plan_create, plan_delete, plan_resize, spec_warnings, wanted_disk_names, AdoptPattern,
+    plan_create, plan_delete, plan_resize, refuse_resized_claims, spec_warnings, wanted_disk_names,
+    AdoptPattern,
 };
 
 /// Everything esk looked at before planning.
@@ -33,6 +34,8 @@ pub struct Observed {
     pub secrets: crate::secrets::SecretData,
     /// Node workload name → the hashes esk stamped on it (`roll::stamp`).
     pub live: BTreeMap<String, LiveTemplate>,
+    /// Claim name → the storage it requests, as the API server holds it.
+    pub claims: BTreeMap<String, String>,
 }
 
 impl Observed {

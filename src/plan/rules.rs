@@ -350,3 +350,31 @@ pub fn spec_warnings(spec: &Spec) -> Vec<String> {
     }
     w
 }
+
+/// Refuses a run whose claims ask for another size than the live claims of the same name: a
+/// real API server refuses a claim that shrinks, and one that grows unless its StorageClass
+/// expands volumes, which esk's pre-bound claims (`storageClassName: ""`) have not. Without
+/// this, such a run failed half-way through its apply.
+pub fn refuse_resized_claims(
+    observed: &Observed,
+    manifests: &[Manifest],
+) -> Result<(), UsageError> {
+    for m in manifests
+        .iter()
+        .filter(|m| m.object.kind == "PersistentVolumeClaim")
+    {
+        let wanted = m.value["spec"]["resources"]["requests"]["storage"].as_str();
+        let (Some(wanted), Some(live)) = (wanted, observed.claims.get(&m.object.name)) else {
+            continue;
+        };
+        if wanted != live {
+            return Err(UsageError::new(format!(
+                "claim {} holds {live} and this run asks for {wanted}: esk cannot resize a \
+                 node's disk in place yet (claims never shrink; growing one needs volume \
+                 expansion); pass --set disk.sizeGb with the size the cluster was made with",
+                m.object.name
+            )));
+        }
+    }
+    Ok(())
+}

@@ -481,3 +481,28 @@ fn a_failed_create_reports_and_a_rerun_resumes() {
 
 #[path = "gke/replicas.rs"]
 mod replicas;
+
+#[test]
+fn a_changed_disk_size_is_refused_before_any_change() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3"]);
+    let before = resource_versions(&bed);
+    // The lock is taken and released around the refused plan; nothing else is written.
+    let gce = bed.gce.mutating_requests();
+    for size in ["50", "5"] {
+        let set = format!("disk.sizeGb={size}");
+        let out = esk(&bed, &["create", "3", "--set", &set]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("claim es-data-1 holds 20Gi and this run asks for")
+                && err.contains("--set disk.sizeGb"),
+            "{err}"
+        );
+    }
+    let out = esk(&bed, &["resize", "4", "--set", "disk.sizeGb=50"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(resource_versions(&bed), before);
+    assert_eq!(bed.gce.mutating_requests(), gce);
+}

@@ -23,6 +23,8 @@ pub struct ClusterState {
     pub secrets: SecretData,
     /// Node workloads and the hashes esk stamped on them.
     pub live: BTreeMap<String, crate::domain::LiveTemplate>,
+    /// Claim name → the storage it requests (`10Gi`).
+    pub claims: BTreeMap<String, String>,
 }
 
 /// How waiting for Jobs ended.
@@ -57,6 +59,7 @@ impl Kubectl {
         let mut record = None;
         let mut secrets = SecretData::new();
         let mut live = BTreeMap::new();
+        let mut claims = BTreeMap::new();
         for item in list["items"].as_array().into_iter().flatten() {
             let kind = item["kind"].as_str().unwrap_or_default().to_string();
             let name = item["metadata"]["name"]
@@ -70,6 +73,11 @@ impl Kubectl {
                 let data: BTreeMap<String, String> =
                     serde_json::from_value(item["data"].clone()).unwrap_or_default();
                 record = Record::from_data(&data);
+            }
+            if kind == "PersistentVolumeClaim" {
+                if let Some(size) = item["spec"]["resources"]["requests"]["storage"].as_str() {
+                    claims.insert(name.clone(), size.to_string());
+                }
             }
             if kind == "Secret" {
                 secrets.insert(name.clone(), decode(&item["data"]));
@@ -95,6 +103,7 @@ impl Kubectl {
             record,
             secrets,
             live,
+            claims,
         })
     }
 
