@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use crate::adapters::kubectl::{JobsEnd, Kubectl};
 use crate::credentials5::{DEFAULT_PASSWORD, REPLACED, REPLACED_ANNOTATION};
-use crate::manifest::{Manifest, ObjectRef, MANAGED_BY};
+use crate::manifest::{Manifest, MANAGED_BY};
 use crate::secrets;
 use crate::spec::Spec;
 
@@ -74,18 +74,6 @@ fn curl_config(url: &str, user: &str, password: &str, body: Option<&Value>) -> S
     lines.join("\n") + "\n"
 }
 
-fn manifest(kind: &str, name: &str, value: Value) -> Manifest {
-    Manifest {
-        source: "credentials".into(),
-        object: ObjectRef {
-            kind: kind.into(),
-            name: name.into(),
-        },
-        // JSON is YAML; this conversion cannot fail for a value built with json!.
-        value: serde_yaml::to_value(value).unwrap_or_default(),
-    }
-}
-
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
@@ -100,7 +88,8 @@ fn credentials_manifest(spec: &Spec, admin: &str, ops: &str, replaced: bool) -> 
     if replaced {
         metadata["annotations"] = json!({REPLACED_ANNOTATION: REPLACED});
     }
-    manifest(
+    Manifest::built(
+        "credentials",
         "Secret",
         &name,
         json!({
@@ -145,7 +134,8 @@ fn job(spec: &Spec, name: &str, files: &[&str], image: &str, uid: u64) -> Manife
     if !first.is_empty() {
         pod["initContainers"] = first.iter().map(|f| container(f)).collect();
     }
-    manifest(
+    Manifest::built(
+        "credentials",
         "Job",
         name,
         json!({
@@ -239,7 +229,8 @@ pub fn replace(kubectl: &Kubectl, spec: &Spec) -> Result<Outcome> {
         .collect();
     let mut labels = crate::names::labels(spec, "secrets", None);
     labels.insert(JOB_LABEL.into(), spec.name.to_string());
-    let requests = manifest(
+    let requests = Manifest::built(
+        "credentials",
         "Secret",
         &config_secret(spec),
         json!({
