@@ -77,6 +77,28 @@ impl Manifest {
         }
     }
 
+    /// A Job esk runs once and waits for (the restore step, 5.x's credentials): two retries,
+    /// removed ten minutes after it ends; `labels` go on the Job and its pod.
+    pub fn job(
+        source: &str,
+        namespace: &str,
+        name: &str,
+        labels: &serde_json::Value,
+        pod: serde_json::Value,
+    ) -> Manifest {
+        let value = serde_json::json!({
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {
+                "backoffLimit": 2,
+                "ttlSecondsAfterFinished": 600,
+                "template": {"metadata": {"labels": labels}, "spec": pod},
+            },
+        });
+        Manifest::built(source, "Job", name, value)
+    }
+
     /// Checks one rendered document: a mapping with apiVersion, kind and a valid name, in the
     /// cluster's namespace, carrying the labels `delete` relies on.
     pub fn from_value(

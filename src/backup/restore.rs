@@ -144,39 +144,27 @@ pub fn job(spec: &Spec, claim: &NodeClaim, uid: u64) -> Manifest {
         crate::domain::member_label(claim.node)
     );
     let labels = json!({MANAGED_BY: "esk", RESTORE_LABEL: spec.name.as_str()});
-    let value = json!({
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name, "namespace": spec.namespace.as_str(), "labels": labels},
-        "spec": {
-            "backoffLimit": 2,
-            "ttlSecondsAfterFinished": 600,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": false,
-                    "enableServiceLinks": false,
-                    "securityContext": {
-                        "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
-                        "runAsNonRoot": true,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [{
-                        "name": "truncate-checkpoint",
-                        "image": JOB_IMAGE,
-                        "command": ["cp", "/data/db/chaser.chk", "/data/db/truncate.chk"],
-                        "securityContext": {
-                            "readOnlyRootFilesystem": true,
-                            "allowPrivilegeEscalation": false,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
-                        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-                    }],
-                    "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim.claim}}],
-                },
-            },
+    let pod = json!({
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": false,
+        "enableServiceLinks": false,
+        "securityContext": {
+            "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
+            "runAsNonRoot": true,
+            "seccompProfile": {"type": "RuntimeDefault"},
         },
+        "containers": [{
+            "name": "truncate-checkpoint",
+            "image": JOB_IMAGE,
+            "command": ["cp", "/data/db/chaser.chk", "/data/db/truncate.chk"],
+            "securityContext": {
+                "readOnlyRootFilesystem": true,
+                "allowPrivilegeEscalation": false,
+                "capabilities": {"drop": ["ALL"]},
+            },
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+        }],
+        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim.claim}}],
     });
-    Manifest::built("restore", "Job", &name, value)
+    Manifest::job("restore", spec.namespace.as_str(), &name, &labels, pod)
 }

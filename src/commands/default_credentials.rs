@@ -134,21 +134,7 @@ fn job(spec: &Spec, name: &str, files: &[&str], image: &str, uid: u64) -> Manife
     if !first.is_empty() {
         pod["initContainers"] = first.iter().map(|f| container(f)).collect();
     }
-    Manifest::built(
-        "credentials",
-        "Job",
-        name,
-        json!({
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": {"name": name, "namespace": spec.namespace.as_str(), "labels": labels},
-            "spec": {
-                "backoffLimit": 2,
-                "ttlSecondsAfterFinished": 600,
-                "template": {"metadata": {"labels": labels}, "spec": pod},
-            },
-        }),
-    )
+    Manifest::job("credentials", spec.namespace.as_str(), name, &labels, pod)
 }
 
 /// Runs one Job to its end: whether it succeeded.
