@@ -22,6 +22,7 @@ pub mod names;
 pub mod parallel;
 pub mod plan;
 pub mod profile;
+pub mod quantity;
 pub mod record;
 pub mod render;
 pub mod report;

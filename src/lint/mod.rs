@@ -18,7 +18,6 @@ mod inventory;
 mod model;
 mod netpol;
 mod node;
-mod quantity;
 mod rules;
 
 // The paths callers and the rules' modules use (`lint::Finding`, `lint::parse`, ...) stay

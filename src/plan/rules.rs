@@ -7,6 +7,7 @@ use super::{Action, DiskStep, Observed, Plan, Restart};
 use crate::domain::{Disk, DiskSource, Owner};
 use crate::error::{Refused, UsageError};
 use crate::manifest::{Manifest, ObjectRef};
+use crate::quantity;
 use crate::render::NodeDisk;
 use crate::spec::Spec;
 
@@ -351,7 +352,8 @@ pub fn spec_warnings(spec: &Spec) -> Vec<String> {
     w
 }
 
-/// Refuses a run whose claims ask for another size than the live claims of the same name: a
+/// Refuses a run whose claims ask for another size than the live claims of the same name (as
+/// quantities: the API server keeps `1024Gi` as `1Ti`): a
 /// real API server refuses a claim that shrinks, and one that grows unless its StorageClass
 /// expands volumes, which esk's pre-bound claims (`storageClassName: ""`) have not. Without
 /// this, such a run failed half-way through its apply.
@@ -367,7 +369,11 @@ pub fn refuse_resized_claims(
         let (Some(wanted), Some(live)) = (wanted, observed.claims.get(&m.object.name)) else {
             continue;
         };
-        if wanted != live {
+        let same = match (quantity::parse_str(wanted), quantity::parse_str(live)) {
+            (Some(a), Some(b)) => a == b,
+            _ => wanted == live,
+        };
+        if !same {
             return Err(UsageError::new(format!(
                 "claim {} holds {live} and this run asks for {wanted}: esk cannot resize a \
                  node's disk in place yet (claims never shrink; growing one needs volume \

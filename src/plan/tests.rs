@@ -6,6 +6,7 @@ use super::*;
 use crate::cli::{node_count, Cli};
 use crate::domain::Owner;
 use crate::error::Refused;
+use crate::manifest::Manifest;
 use crate::render::Templates;
 use crate::spec::{Cloud, Spec};
 
@@ -330,6 +331,36 @@ fn adopted_disks_are_used_but_never_deleted() {
     assert!(names(&plan, deleted).is_empty(), "pruned an adopted disk");
     let plan = create(&spec("3"), &observed, None).unwrap();
     assert!(names(&plan, created).is_empty());
+}
+
+#[test]
+fn claims_are_compared_as_quantities_the_api_server_rewrites() {
+    let claim = |size: &str| {
+        let yaml = format!(
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: es-data-1}}\n\
+             spec: {{resources: {{requests: {{storage: {size}}}}}}}\n"
+        );
+        Manifest {
+            source: "node-pvc.yaml.j2".into(),
+            object: ObjectRef {
+                kind: "PersistentVolumeClaim".into(),
+                name: "es-data-1".into(),
+            },
+            value: serde_yaml::from_str(&yaml).unwrap(),
+        }
+    };
+    let mut observed = Observed::default();
+    // The API server keeps a request of 1024Gi as 1Ti: the same size, not a resize.
+    observed.claims.insert("es-data-1".into(), "1Ti".into());
+    assert!(refuse_resized_claims(&observed, &[claim("1024Gi")]).is_ok());
+    let err = refuse_resized_claims(&observed, &[claim("2048Gi")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("holds 1Ti and this run asks for 2048Gi"),
+        "{err}"
+    );
+    observed.claims.insert("es-data-1".into(), "20Gi".into());
+    assert!(refuse_resized_claims(&observed, &[claim("10Gi")]).is_err());
 }
 
 mod replicas;

@@ -6,7 +6,7 @@ use serde_yaml::Value;
 use super::Push;
 use crate::lint::model::{at, text};
 use crate::lint::node::{image_ref, Node};
-use crate::lint::quantity::{self, GI};
+use crate::quantity::{self, GI};
 
 /// ES006: requests (a limit alone is also the request, as Kubernetes defaults it).
 pub fn resources(node: &Node, push: &mut Push) {

@@ -8,7 +8,7 @@ use super::Push;
 use crate::lint::inventory::Inventory;
 use crate::lint::model::{at, same_namespace, seq, text, Item};
 use crate::lint::node::{csi_of, shared_fs, Data, Node, Workload, IN_TREE};
-use crate::lint::quantity::{self, GI};
+use crate::quantity::{self, GI};
 
 /// A claim spec's access modes and size: ES001 and ES003. True when it is ReadWriteMany or
 /// ReadOnlyMany.

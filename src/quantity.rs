@@ -1,4 +1,5 @@
-//! Kubernetes resource quantities (`500m`, `4Gi`, `1e9`, `2`), as numbers.
+//! Kubernetes resource quantities (`500m`, `4Gi`, `1e9`, `2`), as numbers: the API server
+//! writes them back in canonical form (`1024Gi` is `1Ti`), so they are compared as numbers.
 
 use serde_yaml::Value;
 
@@ -11,7 +12,8 @@ pub fn parse(v: &Value) -> Option<f64> {
     }
 }
 
-fn parse_str(s: &str) -> Option<f64> {
+/// The same for a quantity as text (`20Gi`).
+pub fn parse_str(s: &str) -> Option<f64> {
     const SUFFIXES: &[(&str, f64)] = &[
         ("Ki", 1024.0),
         ("Mi", 1048576.0),
