@@ -8,7 +8,7 @@ mod disk;
 mod live;
 mod node;
 
-pub use backup::{Backup, BACKUP_KEY, CREATED_KEY};
+pub use backup::{Backup, BACKUP_KEY, CREATED_KEY, LAST_BACKUP_NAME_KEY, LAST_BACKUP_TIME_KEY};
 pub use cloud::Cloud;
 pub use disk::{Disk, DiskSource, Owner};
 pub use live::{LiveTemplate, POD_SPEC, TEMPLATE};

@@ -91,6 +91,11 @@ pub fn record_name(spec: &Spec) -> String {
     format!("esk.{}", spec.name)
 }
 
+/// The ConfigMap noting the cluster's last backup.
+pub fn last_backup_name(spec: &Spec) -> String {
+    format!("esk-backups.{}", spec.name)
+}
+
 /// The label sets, as template functions: `labels(component, node=none)` for metadata and
 /// `selector(component, node=none)` for the immutable selectors (a subset that never changes).
 pub fn labels(spec: &Spec, component: &str, node: Option<u8>) -> BTreeMap<String, String> {

@@ -1,6 +1,7 @@
 //! Backups as disk snapshots, the pure parts: what a backup is, its name, which node to
 //! snapshot, which old backups `--keep` removes, and the plan `--dry-run` prints.
 
+pub mod last;
 pub mod restore;
 
 use std::fmt;

@@ -8,11 +8,14 @@ use serde_json::json;
 
 use super::session::Session;
 use crate::backup::restore::Progress;
-use crate::backup::{backup_name, beyond_keep, choose_node, BackupPlan, Member};
+use crate::backup::{backup_name, beyond_keep, choose_node, last, BackupPlan, Member};
 use crate::cli::{BackupVerb, Global};
 use crate::domain::Backup;
+use crate::domain::LAST_BACKUP_NAME_KEY;
 use crate::error::{Refused, UsageError};
 use crate::health::{self, clock, observe};
+use crate::manifest::ObjectRef;
+use crate::names::last_backup_name;
 use crate::plan::Observed;
 use crate::report::Reporter;
 use crate::spec::{Name, NodeCount};
@@ -204,6 +207,12 @@ fn create(
         line.push_str(&format!("; deleted old backups {}", names.join(", ")));
     }
     println!("{line}");
+    if let Err(e) = s.kubectl.apply(&[last::note(&s.spec, &name, now)]) {
+        report.warn(&format!(
+            "backup {name} was made, but status will not show it as the last backup: {}",
+            format!("{e:#}").lines().next().unwrap_or("")
+        ));
+    }
     Ok(())
 }
 
@@ -281,7 +290,24 @@ fn delete(g: &Global, report: &Reporter, name: &str, dry_run: bool) -> Result<()
         "esk: deleted backup {name} ({}) of cluster {} in namespace {}",
         backup.id, s.spec.name, s.spec.namespace
     );
+    forget_last_backup(&s, name);
     Ok(())
+}
+
+/// When the note names `name` as the last backup, it goes (status would show a backup that
+/// is gone); best effort, as the backup is deleted either way.
+fn forget_last_backup(s: &Session, name: &str) {
+    let note = last_backup_name(&s.spec);
+    let names_it = s
+        .kubectl
+        .get_json(&[format!("configmap/{note}"), "--ignore-not-found".into()])
+        .is_ok_and(|cm| cm["data"][LAST_BACKUP_NAME_KEY] == name);
+    if names_it {
+        let _ = s.kubectl.delete(&[ObjectRef {
+            kind: "ConfigMap".into(),
+            name: note,
+        }]);
+    }
 }
 
 /// This cluster's backup called `name`; another cluster's or a foreign snapshot is not found.

@@ -14,7 +14,7 @@ use crate::connection::{Connection, DEFAULT_CA_FILE};
 use crate::domain::Disk;
 use crate::error::Unhealthy;
 use crate::health::output::{render, Format};
-use crate::health::{self, clock, observe, wait, Observation};
+use crate::health::{self, clock, disk_use, observe, wait, Observation};
 use crate::report::Reporter;
 use crate::spec::Spec;
 
@@ -112,12 +112,21 @@ pub(super) fn run(g: &Global, output: &str, wait: Option<u64>, report: &Reporter
         let (mut obs, stuck) = match wait {
             // A cluster that is not there is not waited for (a mistyped name would hang).
             Some(timeout) if found => {
-                let waited = wait::poll(&kubectl, &proxy, &spec, timeout, report)?;
+                let mut waited = wait::poll(&kubectl, &proxy, &spec, timeout, report)?;
+                let o = &mut waited.observation;
+                o.disk_use = disk_use::read(&proxy, &spec, &o.objects);
                 (waited.observation, waited.stuck)
             }
             _ => {
                 if found {
-                    observe::read_gossip(&proxy, &spec, &mut obs);
+                    // Gossip from the nodes and disk use from their kubelets, at once.
+                    let objects = obs.objects.clone();
+                    let used = std::thread::scope(|s| {
+                        let used = s.spawn(|| disk_use::read(&proxy, &spec, &objects));
+                        observe::read_gossip(&proxy, &spec, &mut obs);
+                        join(used)
+                    });
+                    obs.disk_use = used;
                 }
                 (obs, None)
             }

@@ -6,6 +6,11 @@ pub const BACKUP_KEY: &str = "esk-backup";
 /// retention needs one order.
 pub const CREATED_KEY: &str = "esk-created";
 
+/// The ConfigMap noting the last backup `esk backup create` made (`esk-backups.<cluster>`,
+/// with the cluster's labels, so `esk delete` removes it with the cluster): its keys.
+pub const LAST_BACKUP_NAME_KEY: &str = "last";
+pub const LAST_BACKUP_TIME_KEY: &str = "lastCreated";
+
 /// A snapshot esk made for this cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Backup {

@@ -5,6 +5,7 @@
 
 pub mod clock;
 mod diagnose;
+pub mod disk_use;
 mod facts;
 mod nodes;
 pub mod observe;
@@ -23,11 +24,12 @@ use crate::manifest::COMPONENT;
 use crate::names::member_fqdn;
 use crate::record::Record;
 use crate::spec::{replica_of, Spec, Workload};
+pub use disk_use::DiskUse;
 use facts::{label, name_of, parse_gossip, phase_of, status_message};
 use nodes::{cluster_info, disk_row, gather, record_of, Node};
 
 pub use value::{
-    ClusterInfo, DiskRow, Health, MemberRow, NodeHealth, ObjectPhase, PodRow, Verdict,
+    ClusterInfo, DiskRow, Health, LastBackup, MemberRow, NodeHealth, ObjectPhase, PodRow, Verdict,
 };
 pub use verdict::state_hint;
 pub use warnings::not_after as certificate_expiry;
@@ -48,6 +50,8 @@ pub struct Observation {
     pub previous_logs: BTreeMap<String, String>,
     /// The cluster's disks as the disk adapter lists them (None: not listed).
     pub disks: Option<Result<Vec<Disk>, String>>,
+    /// Claim name → how full its file system is, from the kubelets (None: not read).
+    pub disk_use: Option<Result<BTreeMap<String, DiskUse>, String>>,
 }
 
 /// The cluster's record, if the observation holds one.
@@ -70,7 +74,7 @@ pub fn found(spec: &Spec, obs: &Observation) -> bool {
 pub fn assess(spec: &Spec, obs: &Observation, now: i64) -> Health {
     let nodes = gather(spec, obs);
     let workloads: Vec<&Value> = nodes.iter().filter_map(|n| n.workload).collect();
-    let cluster = cluster_info(spec, obs, &workloads);
+    let cluster = cluster_info(spec, obs, &workloads, now);
     if !found(spec, obs) {
         return Health {
             cluster,
@@ -168,6 +172,10 @@ pub fn assess(spec: &Spec, obs: &Observation, now: i64) -> Health {
             ok: problem.is_none(),
             problem,
             disk: disk_row(n),
+            disk_use: match &obs.disk_use {
+                Some(Ok(found)) => found.get(&n.claim_name).copied(),
+                _ => None,
+            },
             claim: n.claim.map(|c| ObjectPhase {
                 name: n.claim_name.clone(),
                 phase: phase_of(c),
@@ -248,6 +256,17 @@ fn collect_warnings(
         })
         .collect();
     out.extend(warnings::zones_without_nodes(&volumes, &obs.nodes));
+    match &obs.disk_use {
+        Some(Ok(found)) => out.extend(nodes.iter().filter_map(|n| {
+            let size = disk_row(n).and_then(|d| d.size);
+            disk_use::warning(&n.name, size.as_deref(), found.get(&n.claim_name)?)
+        })),
+        Some(Err(e)) => out.push(format!(
+            "warning: how full the disks are is not known: {}",
+            e.lines().next().unwrap_or("")
+        )),
+        None => {}
+    }
     out
 }
 

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::facts::{self, label, name_of, PodFacts};
-use super::{ClusterInfo, DiskRow, Observation};
-use crate::domain::{Disk, Owner};
+use super::{ClusterInfo, DiskRow, LastBackup, Observation};
+use crate::domain::{Disk, Owner, LAST_BACKUP_NAME_KEY, LAST_BACKUP_TIME_KEY};
 use crate::manifest::{COMPONENT, NODE_LABEL};
-use crate::names::{pvc_name, record_name};
+use crate::names::{last_backup_name, pvc_name, record_name};
 use crate::record::Record;
 use crate::spec::{replica_of, Spec, Workload, REPLICA_BASE};
 
@@ -57,7 +57,7 @@ pub fn record_of<'a>(spec: &Spec, objects: &'a [Value]) -> Option<(Record, &'a V
     Record::from_data(&data).map(|r| (r, cm))
 }
 
-pub fn cluster_info(spec: &Spec, obs: &Observation, workloads: &[&Value]) -> ClusterInfo {
+pub fn cluster_info(spec: &Spec, obs: &Observation, workloads: &[&Value], now: i64) -> ClusterInfo {
     let record = record_of(spec, &obs.objects);
     let stamp = |v: &Value, path: &str| v["metadata"][path].as_str().map(String::from);
     let changed = record.as_ref().and_then(|(_, cm)| {
@@ -92,7 +92,30 @@ pub fn cluster_info(spec: &Spec, obs: &Observation, workloads: &[&Value]) -> Clu
             .as_ref()
             .and_then(|(_, cm)| stamp(cm, "creationTimestamp")),
         changed,
+        last_backup: last_backup(spec, obs, now),
     }
+}
+
+/// The last backup esk made, from its note (see `backup::last`).
+fn last_backup(spec: &Spec, obs: &Observation, now: i64) -> Option<LastBackup> {
+    let note = last_backup_name(spec);
+    let data = &obs
+        .objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && name_of(o) == note)?["data"];
+    let name = data[LAST_BACKUP_NAME_KEY]
+        .as_str()
+        .filter(|n| !n.is_empty())?;
+    let created = data[LAST_BACKUP_TIME_KEY].as_str().map(String::from);
+    let age_seconds = created
+        .as_deref()
+        .and_then(super::clock::parse_rfc3339)
+        .map(|t| (now - t).max(0));
+    Some(LastBackup {
+        name: name.to_string(),
+        created,
+        age_seconds,
+    })
 }
 
 pub fn gather<'a>(spec: &Spec, obs: &'a Observation) -> Vec<Node<'a>> {
@@ -196,9 +219,15 @@ pub fn gather<'a>(spec: &Spec, obs: &'a Observation) -> Vec<Node<'a>> {
 }
 
 pub fn disk_row(n: &Node) -> Option<DiskRow> {
+    // What the claim reports it has (a grown disk counts once its file system has grown),
+    // else what the volume offers, else what the claim asked for.
     let size = n
-        .volume
-        .and_then(|v| v["spec"]["capacity"]["storage"].as_str())
+        .claim
+        .and_then(|c| c["status"]["capacity"]["storage"].as_str())
+        .or_else(|| {
+            n.volume
+                .and_then(|v| v["spec"]["capacity"]["storage"].as_str())
+        })
         .or_else(|| {
             n.claim
                 .and_then(|c| c["spec"]["resources"]["requests"]["storage"].as_str())

@@ -109,10 +109,17 @@ pub fn table(h: &Health, connection: Option<&Connection>) -> String {
     push("spreading ", &c.anti_affinity);
     push("created ", &c.created);
     push("changed ", &c.changed);
+    push(
+        "last backup ",
+        &c.last_backup.as_ref().map(|b| match b.age_seconds {
+            Some(a) => format!("{} ({} ago)", b.name, age(a)),
+            None => b.name.clone(),
+        }),
+    );
     out.push_str(&format!("  {}\n", facts.join(" · ")));
     if !h.nodes.is_empty() {
         let mut storage = vec![[
-            "NODE", "DISK", "ID", "SIZE", "ZONE", "OWNER", "CLAIM", "VOLUME",
+            "NODE", "DISK", "ID", "SIZE", "USED", "ZONE", "OWNER", "CLAIM", "VOLUME",
         ]
         .map(String::from)
         .to_vec()];
@@ -139,6 +146,7 @@ pub fn table(h: &Health, connection: Option<&Connection>) -> String {
                 or_dash(d.map(|d| d.name.clone())),
                 or_dash(d.map(|d| d.id.clone())),
                 or_dash(d.and_then(|d| d.size.clone())),
+                or_dash(n.disk_use.map(|u| format!("{}%", u.used_percent))),
                 or_dash(d.and_then(|d| d.zone.clone())),
                 or_dash(d.map(|d| d.owner.clone())),
                 or_dash(n.claim.as_ref().map(|c| c.phase.clone())),

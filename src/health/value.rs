@@ -55,6 +55,18 @@ pub struct ClusterInfo {
     pub anti_affinity: Option<String>,
     pub created: Option<String>,
     pub changed: Option<String>,
+    /// The last backup `esk backup create` made (omitted when the record names none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_backup: Option<LastBackup>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastBackup {
+    pub name: String,
+    /// RFC 3339, as the record says.
+    pub created: Option<String>,
+    pub age_seconds: Option<i64>,
 }
 
 fn is_zero(n: &u8) -> bool {
@@ -119,6 +131,10 @@ pub struct NodeHealth {
     pub ok: bool,
     pub problem: Option<String>,
     pub disk: Option<DiskRow>,
+    /// How full the disk's file system is (omitted when its kubelet was not asked or said
+    /// nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_use: Option<super::DiskUse>,
     pub claim: Option<ObjectPhase>,
     pub volume: Option<ObjectPhase>,
     pub pod: Option<PodRow>,

@@ -61,6 +61,7 @@ mod tests {
             ok,
             problem: (!ok).then(|| "crash-looping".to_string()),
             disk: None,
+            disk_use: None,
             claim: None,
             volume: None,
             pod: None,

@@ -36,6 +36,7 @@ mod scale;
 mod schema;
 mod selector;
 mod snapshots;
+mod stats;
 mod status;
 mod store;
 mod table;
@@ -379,6 +380,9 @@ fn route(shared: &Shared, req: &Request, snapshots: bool) -> Response {
     }
     if access::is_review(path) {
         return access::review(&mut shared.lock().access, req);
+    }
+    if let Some(response) = stats::handle(&shared.lock(), req) {
+        return response;
     }
     if let Some(response) = proxy::handle(&mut shared.lock().store, req) {
         return response;

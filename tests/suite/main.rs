@@ -28,4 +28,5 @@ mod rolling;
 mod security;
 mod soak;
 mod status;
+mod status_day2;
 mod wait;

@@ -294,7 +294,7 @@ fn request_attributes(store: &Store, req: &Request) -> Option<(Vec<Attributes>, 
 }
 
 /// The API server's 403 for a denied request.
-fn forbidden(a: &Attributes, name: Option<&str>) -> ApiError {
+pub(super) fn forbidden(a: &Attributes, name: Option<&str>) -> ApiError {
     let subject = match name {
         Some(n) => format!("{} \"{n}\"", a.resource),
         None => a.resource.clone(),

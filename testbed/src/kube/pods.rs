@@ -101,6 +101,8 @@ pub struct Overrides {
     pub rollout: super::rollout::Rollout,
     /// 5.x clusters' users (see `users`).
     pub users: super::users::Users,
+    /// How full each claim's file system is (see `stats`).
+    pub volume_use: super::stats::VolumeUse,
 }
 
 const POD_NAME_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
