@@ -98,6 +98,8 @@ pub const RULES: &[Rule] = &[
          "request at most the volume's capacity (or grow the volume)"),
     rule("ES026", W, "the default credentials admin:changeit / ops:changeit in use",
          "change the admin and ops passwords and keep them in a Secret"),
+    rule("ES027", W, "the nodes are spread over zones, yet one zone holds a quorum of them (by their volumes' or pods' node affinity): that zone's outage stops the cluster",
+         "spread the voting nodes so that no zone holds a quorum: 3 zones for 3 or 5 nodes"),
 ];
 
 pub fn rule_by_id(id: &str) -> Option<&'static Rule> {

@@ -1,7 +1,7 @@
 //! Rules over a whole cluster (its nodes together): size and quorum (ES007–ES009), discovery
 //! through the headless Service (ES010, ES011; ES010 only where a readiness probe can keep
-//! the nodes unpublished), disruption budgets (ES016, ES017) and
-//! spreading (ES018).
+//! the nodes unpublished), disruption budgets (ES016, ES017),
+//! spreading (ES018) and zones (ES027, in `zones`).
 
 use std::collections::BTreeMap;
 
@@ -51,6 +51,7 @@ pub fn check(inv: &Inventory, out: &mut Vec<Finding>) {
             nodes.iter().partition(|n| n.read_only_replica());
         spreading(&voting, out);
         spreading(&replicas, out);
+        super::zones::quorum_in_one_zone(inv, &voting, size, out);
         discovery(inv, &nodes, out);
         if !voting.is_empty() {
             budgets(inv, &voting, out);

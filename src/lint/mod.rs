@@ -19,6 +19,7 @@ mod model;
 mod netpol;
 mod node;
 mod rules;
+mod zones;
 
 // The paths callers and the rules' modules use (`lint::Finding`, `lint::parse`, ...) stay
 // those of before the split.

@@ -17,10 +17,8 @@ use api_version::removed_api;
 use container::{image, resources};
 use security::{default_credentials, insecure};
 use services::{leads_to_server, load_balancer, service_links};
-use storage::{
-    bound_volume, claim_fits, in_tree_pv, in_tree_volumes, persistent_volume, storage,
-    storage_class,
-};
+pub(super) use storage::bound_volume;
+use storage::{claim_fits, in_tree_pv, in_tree_volumes, persistent_volume, storage, storage_class};
 
 use super::inventory::Inventory;
 use super::node::Data;

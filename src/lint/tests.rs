@@ -267,3 +267,75 @@ fn refuse_on_errors_refuses_unless_forced_and_returns_warnings() {
         "{forced:?}"
     );
 }
+
+/// Node `i`'s claim `n-i`, bound to a CSI PersistentVolume pinned to `zone`.
+fn pinned_storage(i: usize, zone: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: n-{i}, namespace: n}}
+spec: {{accessModes: [ReadWriteOnce], storageClassName: '', volumeName: pv-{i}, resources: {{requests: {{storage: 20Gi}}}}}}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: pv-{i}}}
+spec:
+  capacity: {{storage: 20Gi}}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  csi: {{driver: pd.csi.storage.gke.io, volumeHandle: projects/p/zones/{zone}/disks/d-{i}}}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{{key: topology.gke.io/zone, operator: In, values: [{zone}]}}]
+---
+"
+    )
+}
+
+fn three_in(zones: [&str; 3]) -> String {
+    let storage: String = zones
+        .iter()
+        .enumerate()
+        .map(|(i, z)| pinned_storage(i + 1, z))
+        .collect();
+    format!("{}{storage}", three("", ""))
+}
+
+#[test]
+fn a_quorum_pinned_to_one_of_several_zones_is_es027_once() {
+    assert_eq!(rules_of(&three_in(["a", "a", "b"])), ["ES027"]);
+    let docs = parse(&three_in(["a", "a", "b"]), "t.yaml").expect("parses");
+    let found = lint(&docs);
+    assert!(
+        found[0]
+            .message
+            .contains("2 of the cluster's 3 voting nodes are pinned to zone a"),
+        "{}",
+        found[0].message
+    );
+    // Spread so that no zone holds a quorum, or deliberately in one zone: nothing to say.
+    assert_eq!(rules_of(&three_in(["a", "b", "c"])), Vec::<&str>::new());
+    assert_eq!(rules_of(&three_in(["a", "a", "a"])), Vec::<&str>::new());
+}
+
+#[test]
+fn pods_pinned_by_a_node_selector_count_too() {
+    let five = |zones: [&str; 5]| -> String {
+        let pods: String = zones
+            .iter()
+            .enumerate()
+            .map(|(i, z)| {
+                let extra = format!("  nodeSelector: {{topology.kubernetes.io/zone: {z}}}");
+                pod(&format!("n-{}", i + 1), 5, "", &extra)
+            })
+            .collect();
+        format!("{SUPPORT}{pods}")
+    };
+    // 5 nodes over 2 zones: one of them always holds 3, a quorum.
+    assert_eq!(rules_of(&five(["a", "a", "a", "b", "b"])), ["ES027"]);
+    assert_eq!(
+        rules_of(&five(["a", "a", "b", "b", "c"])),
+        Vec::<&str>::new()
+    );
+}
