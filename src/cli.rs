@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod verbs;
-pub use verbs::{BackupVerb, CreateArgs, DeleteArgs, LintArgs, Read, ResizeArgs};
+pub use verbs::{BackupVerb, CreateArgs, DeleteArgs, LintArgs, LogsArgs, Read, ResizeArgs};
 
 use crate::error::UsageError;
 use crate::profile::Profile;
@@ -151,6 +151,8 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print esk's man page (roff) to stdout.
     Man,
+    /// The nodes' logs merged in time order, each line prefixed with its node.
+    Logs(LogsArgs),
     #[command(flatten)]
     Read(Read),
 }

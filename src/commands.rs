@@ -21,6 +21,7 @@ mod delete;
 mod doctor;
 mod existing;
 mod lint;
+mod logs;
 mod man;
 mod render;
 mod resize;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Doctor { nodes } => doctor::run(g, nodes.as_deref()),
         Command::Completions { shell } => completions::run(*shell),
         Command::Man => man::run(),
+        Command::Logs(args) => logs::run(g, args),
         Command::Read(Read::Status {
             output,
             wait,

@@ -25,6 +25,7 @@ mod gossip;
 mod immutable;
 mod kinds;
 mod kubelet;
+mod logs;
 mod openapi;
 mod patch;
 mod pods;

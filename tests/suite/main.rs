@@ -21,6 +21,7 @@ mod kind;
 mod layout;
 mod lint;
 mod lock;
+mod logs;
 mod network;
 mod output;
 mod retries;

@@ -338,7 +338,7 @@ pub fn handle(store: &mut Store, req: &Request) -> Option<Response> {
     match sub {
         "proxy" => Some(serve(store, req, ns, name, &rest)),
         "log" if rest.is_empty() && req.method == "GET" => {
-            Some(super::kubelet::serve_log(store, req, ns, name))
+            Some(super::logs::serve_log(store, req, ns, name))
         }
         _ => None,
     }
