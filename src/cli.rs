@@ -153,6 +153,13 @@ pub enum Command {
     Man,
     /// The nodes' logs merged in time order, each line prefixed with its node.
     Logs(LogsArgs),
+    /// Write one archive (.tar) for a support ticket: status, gossip, the record, manifests,
+    /// events, logs, certificate expiry, doctor and lint output, versions; never a secret.
+    Report {
+        /// The archive to write (default: esk-report-<name>-<time>.tar here); never replaced.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     #[command(flatten)]
     Read(Read),
 }

@@ -24,6 +24,7 @@ mod lint;
 mod logs;
 mod man;
 mod render;
+mod report;
 mod resize;
 mod restore;
 mod session;
@@ -58,6 +59,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Completions { shell } => completions::run(*shell),
         Command::Man => man::run(),
         Command::Logs(args) => logs::run(g, args),
+        Command::Report { output } => report::run(g, output.as_deref()),
         Command::Read(Read::Status {
             output,
             wait,

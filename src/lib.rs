@@ -5,6 +5,7 @@
 
 pub mod adapters;
 pub mod backup;
+pub mod bundle;
 pub mod cli;
 pub mod clock;
 pub mod commands;

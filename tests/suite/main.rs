@@ -24,6 +24,7 @@ mod lock;
 mod logs;
 mod network;
 mod output;
+mod report;
 mod retries;
 mod rolling;
 mod security;
