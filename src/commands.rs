@@ -23,6 +23,7 @@ mod existing;
 mod lint;
 mod logs;
 mod man;
+mod pod_monitor;
 mod render;
 mod report;
 mod resize;

@@ -19,6 +19,7 @@ pub mod health;
 pub mod lint;
 pub mod lock;
 pub mod manifest;
+pub mod metrics;
 pub mod names;
 pub mod parallel;
 pub mod plan;

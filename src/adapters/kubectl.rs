@@ -8,6 +8,7 @@ use crate::manifest::{to_yaml_stream, Manifest, ObjectRef, KINDS};
 
 mod facts;
 mod logs;
+mod optional;
 mod raw;
 mod state;
 

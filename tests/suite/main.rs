@@ -22,6 +22,7 @@ mod layout;
 mod lint;
 mod lock;
 mod logs;
+mod metrics;
 mod network;
 mod output;
 mod report;
