@@ -153,6 +153,16 @@ pub enum Command {
     Man,
     /// The nodes' logs merged in time order, each line prefixed with its node.
     Logs(LogsArgs),
+    /// Open a node's Admin UI: a port-forward to one node (the leader by default), printing
+    /// the URL to open; runs until interrupted.
+    Ui {
+        /// Forward to this node instead of the leader.
+        #[arg(long, value_name = "I")]
+        node: Option<String>,
+        /// The local port (default 2113; 0 picks a free one).
+        #[arg(long, value_name = "P", default_value = "2113")]
+        port: String,
+    },
     /// Write one archive (.tar) for a support ticket: status, gossip, the record, manifests,
     /// events, logs, certificate expiry, doctor and lint output, versions; never a secret.
     Report {

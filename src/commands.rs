@@ -30,6 +30,7 @@ mod resize;
 mod restore;
 mod session;
 mod status;
+mod ui;
 
 pub use render::offline_manifests;
 
@@ -61,6 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Man => man::run(),
         Command::Logs(args) => logs::run(g, args),
         Command::Report { output } => report::run(g, output.as_deref()),
+        Command::Ui { node, port } => ui::run(g, node.as_deref(), port),
         Command::Read(Read::Status {
             output,
             wait,

@@ -7,6 +7,7 @@ use super::process::{args, Tool};
 use crate::manifest::{to_yaml_stream, Manifest, ObjectRef, KINDS};
 
 mod facts;
+mod forward;
 mod logs;
 mod optional;
 mod raw;

@@ -33,7 +33,7 @@ struct Source {
     pod: Option<String>,
 }
 
-fn node_number(raw: &str) -> Result<u8, UsageError> {
+pub(super) fn node_number(raw: &str) -> Result<u8, UsageError> {
     raw.parse::<u8>()
         .ok()
         .filter(|i| (1..=crate::domain::MAX_NODES).contains(i))

@@ -29,6 +29,7 @@ mod logs;
 mod openapi;
 mod patch;
 mod pods;
+mod portforward;
 mod proxy;
 mod resource;
 mod rollout;

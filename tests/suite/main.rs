@@ -31,4 +31,5 @@ mod rolling;
 mod security;
 mod soak;
 mod status;
+mod ui;
 mod wait;
