@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod verbs;
-pub use verbs::{BackupVerb, CreateArgs, DeleteArgs, LintArgs, Read, ResizeArgs};
+pub use verbs::{BackupVerb, CreateArgs, DeleteArgs, LintArgs, LogsArgs, Read, ResizeArgs};
 
 use crate::error::UsageError;
 use crate::profile::Profile;
@@ -151,6 +151,25 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print esk's man page (roff) to stdout.
     Man,
+    /// The nodes' logs merged in time order, each line prefixed with its node.
+    Logs(LogsArgs),
+    /// Open a node's Admin UI: a port-forward to one node (the leader by default), printing
+    /// the URL to open; runs until interrupted.
+    Ui {
+        /// Forward to this node instead of the leader.
+        #[arg(long, value_name = "I")]
+        node: Option<String>,
+        /// The local port (default 2113; 0 picks a free one).
+        #[arg(long, value_name = "P", default_value = "2113")]
+        port: String,
+    },
+    /// Write one archive (.tar) for a support ticket: status, gossip, the record, manifests,
+    /// events, logs, certificate expiry, doctor and lint output, versions; never a secret.
+    Report {
+        /// The archive to write (default: esk-report-<name>-<time>.tar here); never replaced.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     #[command(flatten)]
     Read(Read),
 }

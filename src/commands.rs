@@ -21,12 +21,16 @@ mod delete;
 mod doctor;
 mod existing;
 mod lint;
+mod logs;
 mod man;
+mod pod_monitor;
 mod render;
+mod report;
 mod resize;
 mod restore;
 mod session;
 mod status;
+mod ui;
 
 pub use render::offline_manifests;
 
@@ -56,6 +60,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Doctor { nodes } => doctor::run(g, nodes.as_deref()),
         Command::Completions { shell } => completions::run(*shell),
         Command::Man => man::run(),
+        Command::Logs(args) => logs::run(g, args),
+        Command::Report { output } => report::run(g, output.as_deref()),
+        Command::Ui { node, port } => ui::run(g, node.as_deref(), port),
         Command::Read(Read::Status {
             output,
             wait,

@@ -5,6 +5,7 @@
 
 pub mod adapters;
 pub mod backup;
+pub mod bundle;
 pub mod cli;
 pub mod clock;
 pub mod commands;
@@ -18,6 +19,7 @@ pub mod health;
 pub mod lint;
 pub mod lock;
 pub mod manifest;
+pub mod metrics;
 pub mod names;
 pub mod parallel;
 pub mod plan;

@@ -7,10 +7,14 @@ use super::process::{args, Tool};
 use crate::manifest::{to_yaml_stream, Manifest, ObjectRef, KINDS};
 
 mod facts;
+mod forward;
+mod logs;
+mod optional;
 mod raw;
 mod state;
 
 pub use facts::{first_line, ClusterNodes, KubeNode, ResourceAttributes, Versions};
+pub use logs::LogQuery;
 pub use raw::{RawAnswer, RawVerb};
 pub use state::{ClusterState, JobsEnd};
 

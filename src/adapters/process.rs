@@ -156,6 +156,45 @@ impl Tool {
             .with_context(|| format!("could not run {}", self.path.display()))
     }
 
+    /// Runs until the command ends (no call timeout: a followed log stream lasts as long as
+    /// it lasts), handing each line of its stdout to `each` as it comes; stderr is kept for
+    /// the error. An interrupt stops it like any other call.
+    pub fn stream_lines(&self, args: &[String], mut each: impl FnMut(&str)) -> Result<Output> {
+        use std::io::BufRead;
+        if VERBOSE.load(Ordering::Relaxed) {
+            eprintln!("+ {} {}", self.name, shown(args));
+        }
+        let expr = duct::cmd(&self.path, args)
+            .stdin_null()
+            .stderr_capture()
+            .unchecked();
+        let (id, reader) = children::start_reader(&expr)
+            .with_context(|| format!("could not run {}", self.path.display()))?;
+        let mut lines = std::io::BufReader::new(&*reader);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match lines.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => each(String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n'])),
+            }
+        }
+        let ended = reader.try_wait().ok().flatten().map(|o| {
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        });
+        children::remove(id);
+        crate::signals::park_if_stopping();
+        let (code, stderr) = ended.unwrap_or((None, String::new()));
+        Ok(Output {
+            code,
+            stdout: String::new(),
+            stderr,
+        })
+    }
+
     /// Runs and returns stdout, or an error carrying the command and its stderr.
     pub fn run_ok(&self, args: &[String], stdin: Option<&str>) -> Result<String> {
         let out = self.run(args, stdin)?;
@@ -205,7 +244,13 @@ pub fn retry_note(tool: &str, attempt: u32, stderr: &str) {
 pub mod children {
     use std::sync::{Arc, Mutex};
 
-    static RUNNING: Mutex<Vec<(u64, Arc<duct::Handle>)>> = Mutex::new(Vec::new());
+    /// A running CLI: one whose output is captured, or one whose stdout is read as it comes.
+    enum Child {
+        Captured(Arc<duct::Handle>),
+        Read(Arc<duct::ReaderHandle>),
+    }
+
+    static RUNNING: Mutex<Vec<(u64, Child)>> = Mutex::new(Vec::new());
     static NEXT: Mutex<u64> = Mutex::new(0);
 
     /// Starts `expr` and registers it in one step under the registry's lock, so that an
@@ -221,7 +266,24 @@ pub mod children {
         let handle = Arc::new(expr.start()?);
         let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
         *next += 1;
-        running.push((*next, handle.clone()));
+        running.push((*next, Child::Captured(handle.clone())));
+        Ok((*next, handle))
+    }
+
+    /// [`start`] for a command whose stdout is read as it comes.
+    pub(super) fn start_reader(
+        expr: &duct::Expression,
+    ) -> std::io::Result<(u64, Arc<duct::ReaderHandle>)> {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        if crate::signals::must_stop() {
+            drop(running);
+            crate::signals::park_if_stopping();
+            return Err(std::io::Error::other("esk is being interrupted"));
+        }
+        let handle = Arc::new(expr.reader()?);
+        let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
+        *next += 1;
+        running.push((*next, Child::Read(handle.clone())));
         Ok((*next, handle))
     }
 
@@ -235,8 +297,11 @@ pub mod children {
     /// Kills every running CLI process; returns how many there were.
     pub fn kill_all() -> usize {
         let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
-        for (_, h) in &running {
-            let _ = h.kill();
+        for (_, child) in &running {
+            let _ = match child {
+                Child::Captured(h) => h.kill(),
+                Child::Read(h) => h.kill(),
+            };
         }
         running.len()
     }

@@ -171,3 +171,24 @@ pub enum Read {
         output: Option<PathBuf>,
     },
 }
+
+// The arguments of `esk logs` (a plain comment: a doc comment would become its help text).
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only this node's log (default: every node's, merged in time order).
+    #[arg(long, value_name = "I")]
+    pub node: Option<String>,
+    /// Keep printing new lines as the nodes write them, following each node's new pod
+    /// after a restart, until interrupted.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// The log of each node's previous container (the one before its last restart).
+    #[arg(short = 'p', long, conflicts_with = "follow")]
+    pub previous: bool,
+    /// Only lines newer than this, e.g. 30s, 10m, 2h, 1h30m.
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Also print the time the container runtime recorded for each line.
+    #[arg(long)]
+    pub timestamps: bool,
+}

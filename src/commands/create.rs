@@ -73,6 +73,7 @@ pub(super) fn run(g: &Global, args: &CreateArgs, report: &Reporter) -> Result<()
     s.finish(plan, &observed, run, lock.as_ref())?;
     if !args.dry_run {
         default_credentials::after_create(&s)?;
+        super::pod_monitor::after_create(&s)?;
     }
     Ok(())
 }

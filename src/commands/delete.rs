@@ -32,5 +32,9 @@ pub(super) fn run(g: &Global, args: &DeleteArgs, report: &Reporter) -> Result<()
         detach_timeout: Duration::from_secs(g.detach_timeout),
         json,
     };
-    s.finish(plan, &observed, run, lock.as_ref())
+    s.finish(plan, &observed, run, lock.as_ref())?;
+    if !args.dry_run {
+        super::pod_monitor::after_delete(&s)?;
+    }
+    Ok(())
 }

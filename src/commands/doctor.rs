@@ -18,6 +18,11 @@ pub(super) fn run(g: &Global, nodes: Option<&str>) -> Result<()> {
     }
 }
 
+/// The doctor's report as text, whatever it found (for `esk report`).
+pub(super) fn report_text(g: &Global) -> Result<String> {
+    Ok(checks::run(target(g, None)?, None)?.to_string())
+}
+
 /// The cluster the flags name, the kube context pinned, and where its cloud came from.
 fn target(g: &Global, nodes: Option<NodeCount>) -> Result<Target> {
     let explicit = g.cloud.as_deref().map(str::parse::<Cloud>).transpose()?;

@@ -1,6 +1,8 @@
 //! A deliberately small HTTP/1.1 server for the emulators: one thread per connection,
 //! keep-alive, Content-Length or chunked request bodies, whole responses written at once
 //! (with TCP_NODELAY, or every request of a Python or Go client stalls ~40 ms on Nagle).
+//! A `101 Switching Protocols` answer hands the connection over to the other protocol: the
+//! server then only reads (and drops) what the client sends until it closes.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -144,9 +146,16 @@ fn serve_connection(stream: TcpStream, handler: Handler) {
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let response = handler(request);
+        let upgraded = response.status == 101;
         if write_response(&mut writer, &response).is_err() || close {
             // The server keeps a clone of every stream (to close it on drop), so dropping
             // ours would not end the connection: a client reading to EOF would hang.
+            let _ = writer.shutdown(Shutdown::Both);
+            return;
+        }
+        if upgraded {
+            // The connection stays open for as long as the client keeps it.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
             let _ = writer.shutdown(Shutdown::Both);
             return;
         }
@@ -244,7 +253,11 @@ fn write_response(writer: &mut impl Write, response: &Response) -> std::io::Resu
     for (name, value) in &response.headers {
         write!(out, "{name}: {value}\r\n")?;
     }
-    write!(out, "Content-Length: {}\r\n\r\n", response.body.len())?;
+    if response.status == 101 {
+        out.extend_from_slice(b"\r\n");
+    } else {
+        write!(out, "Content-Length: {}\r\n\r\n", response.body.len())?;
+    }
     out.extend_from_slice(&response.body);
     writer.write_all(&out)?;
     writer.flush()
@@ -252,6 +265,7 @@ fn write_response(writer: &mut impl Write, response: &Response) -> std::io::Resu
 
 pub fn reason(status: u16) -> &'static str {
     match status {
+        101 => "Switching Protocols",
         200 => "OK",
         201 => "Created",
         202 => "Accepted",

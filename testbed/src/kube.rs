@@ -25,9 +25,11 @@ mod gossip;
 mod immutable;
 mod kinds;
 mod kubelet;
+mod logs;
 mod openapi;
 mod patch;
 mod pods;
+mod portforward;
 mod proxy;
 mod resource;
 mod rollout;
@@ -71,6 +73,8 @@ struct State {
     server_version: (u32, u32),
     /// Whether the VolumeSnapshot CRDs are installed (`install_volume_snapshots`).
     snapshots: bool,
+    /// Whether the Prometheus Operator's CRDs are installed (`install_prometheus_operator`).
+    monitoring: bool,
 }
 
 struct Shared {
@@ -111,6 +115,7 @@ impl KubeEmulator {
                 access: access::Access::default(),
                 server_version: (1, 32),
                 snapshots: false,
+                monitoring: false,
             }),
             gate: Gate::default(),
         });
@@ -289,6 +294,12 @@ impl KubeEmulator {
         }));
     }
 
+    /// Installs the Prometheus Operator's CRDs: `monitoring.coreos.com/v1` (PodMonitor) is
+    /// served from now on, in discovery and OpenAPI too.
+    pub fn install_prometheus_operator(&self) {
+        self.shared.lock().monitoring = true;
+    }
+
     /// The kinds served, as (apiVersion, kind).
     pub fn served_kinds() -> Vec<(String, &'static str)> {
         kinds::KINDS
@@ -315,7 +326,7 @@ fn handle(shared: &Shared, req: Request) -> Response {
         && matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
         && !access::is_review(&req.path);
     let release = shared.gate.pass(usize::from(mutating));
-    let (latency, fault, snapshots) = {
+    let (latency, fault, crds) = {
         let mut state = shared.lock();
         state.requests.push(line.clone());
         state.mutating += usize::from(mutating);
@@ -332,7 +343,11 @@ fn handle(shared: &Shared, req: Request) -> Response {
         } else {
             Duration::ZERO
         };
-        (latency, fault, state.snapshots)
+        let crds = kinds::Crds {
+            snapshots: state.snapshots,
+            monitoring: state.monitoring,
+        };
+        (latency, fault, crds)
     };
     if !latency.is_zero() {
         std::thread::sleep(latency);
@@ -341,23 +356,20 @@ fn handle(shared: &Shared, req: Request) -> Response {
         return injected.response(&line);
     }
     // A bug (or a seeded object of an odd shape) must not cost the client its answer.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        route(shared, &req, snapshots)
-    }))
-    .unwrap_or_else(|_| {
-        ApiError::for_code(500, format!("the emulator failed on {line}")).to_response()
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(shared, &req, crds)))
+        .unwrap_or_else(|_| {
+            ApiError::for_code(500, format!("the emulator failed on {line}")).to_response()
+        })
 }
 
-/// `snapshots`: whether the VolumeSnapshot CRDs are installed (read with the request's
-/// other state).
-fn route(shared: &Shared, req: &Request, snapshots: bool) -> Response {
+/// `crds`: the optional CRD groups installed (read with the request's other state).
+fn route(shared: &Shared, req: &Request, crds: kinds::Crds) -> Response {
     let path = req.path.trim_end_matches('/');
-    let in_snapshot_group = |prefix: &str| {
-        path.strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with(kinds::SNAPSHOT_GROUP))
-    };
-    if !snapshots && (in_snapshot_group("/apis/") || in_snapshot_group("/openapi/v3/apis/")) {
+    let group = path
+        .strip_prefix("/apis/")
+        .or_else(|| path.strip_prefix("/openapi/v3/apis/"))
+        .map(|rest| rest.split('/').next().unwrap_or(""));
+    if group.is_some_and(|g| !crds.serves(g)) {
         // Not installed: the group does not exist, as on a cluster without the CRDs.
         return ApiError::no_route().to_response();
     }
@@ -373,7 +385,7 @@ fn route(shared: &Shared, req: &Request, snapshots: bool) -> Response {
         return openapi::v2(req.header("accept").unwrap_or(""));
     }
     if path == "/openapi/v3" || path.starts_with("/openapi/v3/") {
-        return match openapi::handle(path, snapshots) {
+        return match openapi::handle(path, crds) {
             Some(doc) => Response::json(200, &doc),
             None => ApiError::no_route().to_response(),
         };
@@ -404,7 +416,7 @@ fn route(shared: &Shared, req: &Request, snapshots: bool) -> Response {
         };
     }
     if req.method == "GET" {
-        if let Some(response) = discovery::handle(req, snapshots) {
+        if let Some(response) = discovery::handle(req, crds) {
             return response;
         }
     }

@@ -1,7 +1,7 @@
 //! `/version` and API discovery: aggregated (`APIGroupDiscoveryList`, what kubectl asks for
 //! first) and legacy (`APIVersions`, `APIGroupList`, `APIResourceList`).
 
-use super::kinds::{group_versions, kinds_in, KindInfo};
+use super::kinds::{group_versions, kinds_in, Crds, KindInfo};
 use crate::http::{Request, Response};
 use serde_json::{json, Value};
 
@@ -24,9 +24,9 @@ pub fn version(major: u32, minor: u32) -> Value {
     })
 }
 
-/// Answers a discovery path, or `None` when `path` is not one; `snapshots`: whether the
-/// VolumeSnapshot CRDs are installed.
-pub fn handle(req: &Request, snapshots: bool) -> Option<Response> {
+/// Answers a discovery path, or `None` when `path` is not one; `crds`: which optional CRD
+/// groups are installed.
+pub fn handle(req: &Request, crds: Crds) -> Option<Response> {
     // Only v2 is served: kubectl 1.27-1.29 ask for v2beta1 and then get the legacy documents.
     let aggregated = req.header("accept").is_some_and(|a| {
         a.split(',').any(|media| {
@@ -36,8 +36,8 @@ pub fn handle(req: &Request, snapshots: bool) -> Option<Response> {
     });
     let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     let body = match segments.as_slice() {
-        ["api"] if aggregated => return Some(aggregated_response(true, snapshots)),
-        ["apis"] if aggregated => return Some(aggregated_response(false, snapshots)),
+        ["api"] if aggregated => return Some(aggregated_response(true, crds)),
+        ["apis"] if aggregated => return Some(aggregated_response(false, crds)),
         ["api"] => json!({
             "kind": "APIVersions",
             "versions": ["v1"],
@@ -46,16 +46,14 @@ pub fn handle(req: &Request, snapshots: bool) -> Option<Response> {
         ["apis"] => json!({
             "kind": "APIGroupList",
             "apiVersion": "v1",
-            "groups": group_versions(snapshots)
+            "groups": group_versions(crds)
                 .into_iter()
                 .filter(|(g, _)| !g.is_empty())
                 .map(|(g, v)| api_group(g, v))
                 .collect::<Vec<_>>()
         }),
         ["apis", group] => {
-            let (g, v) = group_versions(snapshots)
-                .into_iter()
-                .find(|(g, _)| g == group)?;
+            let (g, v) = group_versions(crds).into_iter().find(|(g, _)| g == group)?;
             let mut body = api_group(g, v);
             body["kind"] = "APIGroup".into();
             body["apiVersion"] = "v1".into();
@@ -137,8 +135,8 @@ fn aggregated_resource(k: &KindInfo) -> Value {
     r
 }
 
-fn aggregated_response(core: bool, snapshots: bool) -> Response {
-    let items: Vec<Value> = group_versions(snapshots)
+fn aggregated_response(core: bool, crds: Crds) -> Response {
+    let items: Vec<Value> = group_versions(crds)
         .into_iter()
         .filter(|(g, _)| g.is_empty() == core)
         .map(|(g, v)| {

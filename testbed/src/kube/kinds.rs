@@ -58,6 +58,28 @@ const fn create_only(info: KindInfo) -> KindInfo {
 /// (`KubeEmulator::install_volume_snapshots`), as a real cluster serves them only then.
 pub const SNAPSHOT_GROUP: &str = "snapshot.storage.k8s.io";
 
+/// The Prometheus Operator's CRDs (`monitoring.coreos.com/v1`): served only once a test
+/// installs them (`KubeEmulator::install_prometheus_operator`).
+pub const MONITORING_GROUP: &str = "monitoring.coreos.com";
+
+/// Which optional CRD groups a bed serves.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Crds {
+    pub snapshots: bool,
+    pub monitoring: bool,
+}
+
+impl Crds {
+    /// Whether `group` is served: built-in groups always, a CRD group once installed.
+    pub fn serves(self, group: &str) -> bool {
+        match group {
+            SNAPSHOT_GROUP => self.snapshots,
+            MONITORING_GROUP => self.monitoring,
+            _ => true,
+        }
+    }
+}
+
 pub static KINDS: &[KindInfo] = &[
     kind(
         "",
@@ -208,6 +230,15 @@ pub static KINDS: &[KindInfo] = &[
         &["vsclass", "vsclasses"],
         false,
     ),
+    kind(
+        MONITORING_GROUP,
+        "v1",
+        "PodMonitor",
+        "podmonitors",
+        "podmonitor",
+        &["pmon"],
+        true,
+    ),
     create_only(kind(
         "authorization.k8s.io",
         "v1",
@@ -294,11 +325,11 @@ pub fn by_resource(group: &str, version: &str, plural: &str) -> Option<&'static 
 }
 
 /// Served group-versions in discovery order: ("", "v1") first, then the named groups
-/// (the snapshot group only when `snapshots` are installed).
-pub fn group_versions(snapshots: bool) -> Vec<(&'static str, &'static str)> {
+/// (a CRD group only when `crds` has it installed).
+pub fn group_versions(crds: Crds) -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&str, &str)> = Vec::new();
     for k in KINDS {
-        if k.group == SNAPSHOT_GROUP && !snapshots {
+        if !crds.serves(k.group) {
             continue;
         }
         if !out.contains(&(k.group, k.version)) {

@@ -1,11 +1,10 @@
 //! What the scheduler and the kubelet report for a pod: its Node (in its volume's zone where
 //! one is), IP, phase, conditions and container statuses from the node's [`PodState`], the
-//! events that state implies, and its logs at `/api/v1/namespaces/NS/pods/NAME/log`.
+//! events that state implies (its logs are served by `logs.rs`).
 
 use super::pods::{node_key, str_of, Overrides, PodState};
-use super::status::ApiError;
 use super::store::{Key, Store};
-use crate::http::{Request, Response};
+
 use serde_json::{json, Value};
 
 /// The Node a pod runs on: its claim's volume zone decides where possible, then the ordinal.
@@ -311,62 +310,4 @@ fn hex64(text: &str) -> String {
             format!("{h:016x}")
         })
         .collect()
-}
-
-/// `GET /api/v1/namespaces/NS/pods/NAME/log[?previous=true&tailLines=N&container=C]`.
-pub fn serve_log(store: &Store, req: &Request, ns: &str, name: &str) -> Response {
-    let info = super::kinds::by_kind("Pod").expect("Pod is served");
-    let Some(pod) = store.get(info, Some(ns), name) else {
-        return ApiError::not_found(info, name).to_response();
-    };
-    let containers: Vec<&str> = pod["spec"]["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
-    let container = req
-        .query_param("container")
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| containers.first().copied().unwrap_or(""));
-    if !containers.contains(&container) {
-        return ApiError::bad_request(format!("container {container} is not valid for pod {name}"))
-            .to_response();
-    }
-    let state = store
-        .overrides
-        .states
-        .get(&node_key(pod))
-        .cloned()
-        .unwrap_or_default();
-    if state.unschedulable.is_some() || pod["status"]["podIP"].is_null() {
-        return ApiError::bad_request(format!(
-            "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
-        ))
-        .to_response();
-    }
-    let previous = req.query_param("previous") == Some("true");
-    let text = if previous {
-        match &state.previous_logs {
-            Some(text) => text.clone(),
-            None => {
-                return ApiError::bad_request(format!(
-                    "previous terminated container \"{container}\" in pod \"{name}\" not found"
-                ))
-                .to_response()
-            }
-        }
-    } else {
-        state.logs.clone()
-    };
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = req
-        .query_param("tailLines")
-        .and_then(|t| t.parse::<usize>().ok())
-        .unwrap_or(lines.len());
-    let mut out = lines[lines.len().saturating_sub(tail)..].join("\n");
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    Response::new(200, "text/plain", out)
 }

@@ -3,7 +3,7 @@
 //! `fieldValidation` query parameter, so it sends `fieldValidation=Strict` and lets the
 //! server validate.
 
-use super::kinds::{group_versions, kinds_in, KindInfo};
+use super::kinds::{group_versions, kinds_in, Crds, KindInfo};
 use crate::http::Response;
 use serde_json::{json, Map, Value};
 
@@ -28,14 +28,14 @@ pub fn v2(accept: &str) -> Response {
 }
 
 /// `openapi/v3` → the index; `openapi/v3/apis/apps/v1` → that group-version's document
-/// (`snapshots`: whether the VolumeSnapshot CRDs are installed).
-pub fn handle(path: &str, snapshots: bool) -> Option<Value> {
+/// (`crds`: the CRD groups installed).
+pub fn handle(path: &str, crds: Crds) -> Option<Value> {
     let rest = path.trim_matches('/').strip_prefix("openapi/v3")?;
     let rest = rest.trim_start_matches('/');
     if rest.is_empty() {
-        return Some(index(snapshots));
+        return Some(index(crds));
     }
-    group_versions(snapshots)
+    group_versions(crds)
         .into_iter()
         .find(|(g, v)| gv_path(g, v) == rest)
         .map(|(g, v)| document(g, v))
@@ -49,9 +49,9 @@ fn gv_path(group: &str, version: &str) -> String {
     }
 }
 
-fn index(snapshots: bool) -> Value {
+fn index(crds: Crds) -> Value {
     let mut paths = Map::new();
-    for (g, v) in group_versions(snapshots) {
+    for (g, v) in group_versions(crds) {
         let p = gv_path(g, v);
         paths.insert(
             p.clone(),

@@ -31,6 +31,10 @@ pub struct PodState {
     pub events: Vec<(String, String, String)>,
     /// What `kubectl logs` prints.
     pub logs: String,
+    /// When each line of `logs` was written (RFC 3339, fractions allowed), in order, as the
+    /// container runtime stamps it (`kubectl logs --timestamps` prints it); a line without
+    /// one was written when the pod was created.
+    pub log_times: Vec<String>,
     /// What `kubectl logs --previous` prints (None: no previous container).
     pub previous_logs: Option<String>,
 }

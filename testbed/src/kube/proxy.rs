@@ -332,14 +332,15 @@ pub fn pod_subresource(path: &str) -> Option<(&str, &str, &str, String)> {
     Some((ns, name, sub, tail))
 }
 
-/// The pod proxy and log endpoints, or None for any other request.
+/// The pod proxy, log and port-forward endpoints, or None for any other request.
 pub fn handle(store: &mut Store, req: &Request) -> Option<Response> {
     let (ns, name, sub, rest) = pod_subresource(&req.path)?;
     match sub {
         "proxy" => Some(serve(store, req, ns, name, &rest)),
         "log" if rest.is_empty() && req.method == "GET" => {
-            Some(super::kubelet::serve_log(store, req, ns, name))
+            Some(super::logs::serve_log(store, req, ns, name))
         }
+        "portforward" if rest.is_empty() => Some(super::portforward::serve(store, req, ns, name)),
         _ => None,
     }
 }

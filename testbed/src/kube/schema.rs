@@ -170,6 +170,27 @@ fn kind_fields(kind: &str) -> Value {
         }}),
         "VolumeSnapshotClass" => json!({"driver": "s", "deletionPolicy": "s", "parameters": "ms"}),
         "VolumeSnapshotContent" => json!({"spec": null}),
+        // The Prometheus Operator's CRD (v0.7x), the fields of a pod metrics endpoint.
+        "PodMonitor" => json!({"spec": {
+            "jobLabel": "s", "podTargetLabels": "as", "selector": label_selector(),
+            "namespaceSelector": {"any": null, "matchNames": "as"}, "sampleLimit": null,
+            "podMetricsEndpoints": [{
+                "port": "s", "portNumber": null, "targetPort": null, "path": "s", "scheme": "s",
+                "params": null, "interval": "s", "scrapeTimeout": "s", "honorLabels": null,
+                "honorTimestamps": null, "relabelings": null, "metricRelabelings": null,
+                "followRedirects": null, "enableHttp2": null, "filterRunning": null,
+                "proxyUrl": "s", "bearerTokenSecret": null, "authorization": null,
+                "oauth2": null,
+                "basicAuth": {"username": {"name": "s", "key": "s", "optional": null},
+                              "password": {"name": "s", "key": "s", "optional": null}},
+                "tlsConfig": {
+                    "ca": {"configMap": {"name": "s", "key": "s", "optional": null},
+                           "secret": {"name": "s", "key": "s", "optional": null}},
+                    "cert": null, "keySecret": null, "serverName": "s",
+                    "insecureSkipVerify": null
+                }
+            }]
+        }}),
         "Node" => json!({"spec": {
             "configSource": null, "externalID": null, "podCIDR": null, "podCIDRs": null,
             "providerID": null, "taints": null, "unschedulable": null
