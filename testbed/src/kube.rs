@@ -26,9 +26,11 @@ mod immutable;
 mod kinds;
 mod kubelet;
 mod openapi;
+mod ownership;
 mod patch;
 mod pods;
 mod proxy;
+mod resign;
 mod resource;
 mod rollout;
 mod route;
@@ -57,6 +59,7 @@ pub use crate::gate::Release;
 pub use faults::Fault;
 pub use gossip::{Gossip, GossipMember};
 pub use pods::PodState;
+pub use rollout::RollEvent;
 pub use selector::LabelSelector;
 
 struct State {
