@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod verbs;
-pub use verbs::{BackupVerb, CreateArgs, DeleteArgs, LintArgs, Read, ResizeArgs};
+pub use verbs::{
+    BackupVerb, CreateArgs, DeleteArgs, LintArgs, NodeVerb, Read, ResizeArgs, RestartArgs,
+};
 
 use crate::error::UsageError;
 use crate::profile::Profile;
@@ -151,6 +153,12 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print esk's man page (roff) to stdout.
     Man,
+    /// Restart every node one at a time, followers first and the leader last (asked to
+    /// resign first); refused (exit 3) if the cluster could lose quorum.
+    Restart(RestartArgs),
+    /// One node: `node restart I`.
+    #[command(subcommand)]
+    Node(NodeVerb),
     #[command(flatten)]
     Read(Read),
 }

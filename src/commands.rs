@@ -22,8 +22,10 @@ mod doctor;
 mod existing;
 mod lint;
 mod man;
+mod node;
 mod render;
 mod resize;
+mod restart;
 mod restore;
 mod session;
 mod status;
@@ -56,6 +58,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Doctor { nodes } => doctor::run(g, nodes.as_deref()),
         Command::Completions { shell } => completions::run(*shell),
         Command::Man => man::run(),
+        Command::Restart(args) => restart::run(g, None, args, &report),
+        Command::Node(verb) => node::run(g, verb, &report),
         Command::Read(Read::Status {
             output,
             wait,

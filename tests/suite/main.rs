@@ -23,6 +23,7 @@ mod lint;
 mod lock;
 mod network;
 mod output;
+mod restarts;
 mod retries;
 mod rolling;
 mod security;
