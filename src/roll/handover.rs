@@ -41,6 +41,24 @@ impl Roller<'_> {
                 "EventStore 5.x has no resign endpoint".into(),
             ));
         }
+        let ca = if spec.security.tls {
+            let name = crate::names::ca_configmap(spec);
+            let stored = self.kubectl.get_json(&[
+                "configmap".to_string(),
+                name.clone(),
+                "--ignore-not-found".to_string(),
+            ])?;
+            match resign::ca_bundle(&stored) {
+                Some(bundle) => Some(bundle),
+                None => {
+                    return Ok(Resignation::NotDone(format!(
+                        "ConfigMap {name} holds no CA certificate"
+                    )))
+                }
+            }
+        } else {
+            None
+        };
         let ops = if spec.security.tls {
             let secret = crate::names::credentials_secret(spec);
             let stored = self.kubectl.get_json(&[
@@ -77,7 +95,7 @@ impl Roller<'_> {
         // A finished Job of the same name (an earlier roll's) would be immutable.
         self.kubectl.delete(&leftovers)?;
         self.kubectl.apply(&[
-            resign::request_secret(spec, &config),
+            resign::request_secret(spec, &config, ca.as_deref()),
             resign::job(spec, &image, uid, host),
         ])?;
         let job = resign::job_name(spec);

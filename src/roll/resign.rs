@@ -17,7 +17,9 @@
 //! installs curl at v24.10.6, v25.1.0 and v26.0.0), `curl -q -K FILE` with the request in a
 //! config file mounted from a Secret (never on a command line), as the `ops` user (the least
 //! role the endpoint takes) with the generated password, to the leader's stable DNS name, over
-//! https verified against the cluster's CA (the CA ConfigMap, mounted). An insecure cluster's
+//! https verified against the cluster's CA: every CA of the CA ConfigMap, bundled into the
+//! same Secret, so during a certificate rotation a node serving either CA's certificate is
+//! verified. An insecure cluster's
 //! nodes authenticate every request as the system account (PassthroughAuthenticationProvider,
 //! same tags), so the same Job sends no credentials there. The Job prefers the leader's own
 //! Kubernetes node, where the image is already pulled.
@@ -65,7 +67,7 @@ fn quoted(s: &str) -> String {
     out
 }
 
-const CA_DIR: &str = "/ca";
+const REQUEST_DIR: &str = "/request";
 
 /// The curl config of the request to node `index`: https with the cluster CA and the ops
 /// user's password when the cluster has TLS, plain http without credentials otherwise.
@@ -85,7 +87,10 @@ pub fn curl_config(spec: &Spec, index: u8, ops_password: Option<&str>) -> String
         format!("output = {}", quoted("/dev/null")),
     ];
     if spec.security.tls {
-        lines.push(format!("cacert = {}", quoted(&format!("{CA_DIR}/ca.crt"))));
+        lines.push(format!(
+            "cacert = {}",
+            quoted(&format!("{REQUEST_DIR}/ca.crt"))
+        ));
         if let Some(p) = ops_password {
             lines.push(format!("user = {}", quoted(&format!("ops:{p}"))));
         }
@@ -93,10 +98,26 @@ pub fn curl_config(spec: &Spec, index: u8, ops_password: Option<&str>) -> String
     lines.join("\n") + "\n"
 }
 
-/// The Secret holding the request.
-pub fn request_secret(spec: &Spec, config: &str) -> Manifest {
+/// The CA bundle to verify nodes with: every CA certificate of the CA ConfigMap (`ca.crt`,
+/// and `ca-next.crt` during a rotation), or None when it holds none.
+pub fn ca_bundle(configmap: &Value) -> Option<String> {
+    let bundle: Vec<&str> = ["ca.crt", "ca-next.crt"]
+        .iter()
+        .filter_map(|k| configmap["data"][*k].as_str())
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    (!bundle.is_empty()).then(|| bundle.join("\n") + "\n")
+}
+
+/// The Secret holding the request (and the CA bundle, on a TLS cluster).
+pub fn request_secret(spec: &Spec, config: &str, ca: Option<&str>) -> Manifest {
     let name = config_secret(spec);
-    let data = base64::engine::general_purpose::STANDARD.encode(config);
+    let encode = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut data = json!({"resign.conf": encode(config)});
+    if let Some(ca) = ca {
+        data["ca.crt"] = encode(ca).into();
+    }
     Manifest::built(
         "resign",
         "Secret",
@@ -105,7 +126,7 @@ pub fn request_secret(spec: &Spec, config: &str) -> Manifest {
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": name, "namespace": spec.namespace.as_str(),
                 "labels": crate::names::labels(spec, "resign", None)},
-            "data": {"resign.conf": data},
+            "data": data,
         }),
     )
 }
@@ -114,14 +135,9 @@ pub fn request_secret(spec: &Spec, config: &str) -> Manifest {
 /// Kubernetes node `host` (the leader's, where the image is).
 pub fn job(spec: &Spec, image: &str, uid: u64, host: Option<&str>) -> Manifest {
     let labels = json!(crate::names::labels(spec, "resign", None));
-    let mut mounts = vec![json!({"name": "request", "mountPath": "/request", "readOnly": true})];
-    let mut volumes = vec![json!({"name": "request",
+    let mounts = vec![json!({"name": "request", "mountPath": REQUEST_DIR, "readOnly": true})];
+    let volumes = vec![json!({"name": "request",
         "secret": {"secretName": config_secret(spec), "defaultMode": 288}})];
-    if spec.security.tls {
-        mounts.push(json!({"name": "ca", "mountPath": CA_DIR, "readOnly": true}));
-        volumes.push(json!({"name": "ca",
-            "configMap": {"name": crate::names::ca_configmap(spec)}}));
-    }
     let mut pod = json!({
         "restartPolicy": "Never",
         "automountServiceAccountToken": false,
@@ -228,13 +244,20 @@ mod tests {
             ),
             "{c}"
         );
-        assert!(c.contains("cacert = \"/ca/ca.crt\""), "{c}");
+        assert!(c.contains("cacert = \"/request/ca.crt\""), "{c}");
         assert!(c.contains(r#"user = "ops:p\"w""#), "{c}");
         assert!(
             c.contains("\nfail\n") && c.contains("request = \"POST\""),
             "{c}"
         );
         assert!(!c.contains("insecure"), "{c}");
+    }
+
+    #[test]
+    fn the_bundle_holds_every_ca_of_a_rotation() {
+        let cm = json!({"data": {"ca.crt": "OLD\n", "ca-next.crt": "NEW"}});
+        assert_eq!(ca_bundle(&cm).as_deref(), Some("OLD\nNEW\n"));
+        assert_eq!(ca_bundle(&json!({"data": {}})), None);
     }
 
     #[test]

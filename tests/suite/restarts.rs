@@ -226,3 +226,31 @@ fn restart_rolls_every_node_with_the_leader_last() {
     let (_, leader) = deleted(&events, "es-2");
     assert!(leader.is_some_and(|l| l != "es-2"), "{events:?}");
 }
+
+#[test]
+fn a_certificate_rotation_hands_leadership_over_in_every_phase() {
+    let bed = cluster("3", "default", "es-1", &[]);
+    let out = esk_ok(&bed, &["create", "3", "--rotate-certs"]);
+    assert!(!stderr(&out).contains("did not resign"), "{}", text(&out));
+    let events = bed.kube.roll_events("default");
+    let handed: Vec<&RollEvent> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                RollEvent::Resigned {
+                    leader: Some(_),
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(handed.len(), 3, "one hand-over per phase: {events:?}");
+    // No node pod ever went while it led.
+    for e in &events {
+        if let RollEvent::PodDeleted { node, leader } = e {
+            assert_ne!(leader.as_deref(), Some(node.as_str()), "{events:?}");
+        }
+    }
+    no_leftovers(&bed);
+}

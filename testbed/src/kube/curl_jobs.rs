@@ -2,8 +2,8 @@
 //! config file comes from the Secret mounted over its path; a request to a 5.x node's DNS name
 //! (`<node>.<cluster>.<ns>.svc…`) reaches that cluster's user API (`users`) directly, with its
 //! Basic credentials intact (no API server in between); one to a 20.10+ node reaches its
-//! resign endpoint (`resign`), over https with `cacert` naming a file mounted from the CA
-//! ConfigMap the node trusts when the node serves TLS (curl refuses a private CA otherwise;
+//! resign endpoint (`resign`), over https with `cacert` naming a mounted file (Secret or
+//! ConfigMap) that holds the CA the node trusts when the node serves TLS (curl refuses a private CA otherwise;
 //! the bed also fails `insecure`, which esk never uses), over http when it does not. `fail` makes a 4xx/5xx answer fail
 //! the container, as curl's `--fail` does; containers run in order (init containers first)
 //! and the first failure fails the Job. Jobs running anything else succeed as before.
@@ -185,10 +185,15 @@ fn request(
         return false;
     }
     if tls {
-        let given = conf
-            .get("cacert")
-            .and_then(|path| mounted_file(store, ns, job_spec, c, path, "configMap"));
-        let verified = given.is_some() && given == trusted_ca(store, &pod);
+        // The bundle must hold the CA the node's certificate chains to.
+        let given = conf.get("cacert").and_then(|path| {
+            mounted_file(store, ns, job_spec, c, path, "secret")
+                .or_else(|| mounted_file(store, ns, job_spec, c, path, "configMap"))
+        });
+        let verified = match (given, trusted_ca(store, &pod)) {
+            (Some(bundle), Some(ca)) => !ca.trim().is_empty() && bundle.contains(ca.trim()),
+            _ => false,
+        };
         if !verified || conf.contains_key("insecure") {
             return false;
         }
