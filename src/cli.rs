@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod verbs;
-pub use verbs::{BackupVerb, CreateArgs, DeleteArgs, LintArgs, LogsArgs, Read, ResizeArgs};
+pub use verbs::{
+    BackupVerb, CreateArgs, DeleteArgs, LintArgs, LogsArgs, NodeVerb, Read, ResizeArgs,
+    RestartArgs,
+};
 
 use crate::error::UsageError;
 use crate::profile::Profile;
@@ -170,6 +173,12 @@ pub enum Command {
         #[arg(short = 'o', long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Restart every node one at a time, followers first and the leader last (asked to
+    /// resign first); refused (exit 3) if the cluster could lose quorum.
+    Restart(RestartArgs),
+    /// One node: `node restart I`.
+    #[command(subcommand)]
+    Node(NodeVerb),
     #[command(flatten)]
     Read(Read),
 }

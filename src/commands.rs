@@ -24,9 +24,11 @@ mod lint;
 mod logs;
 mod man;
 mod pod_monitor;
+mod node;
 mod render;
 mod report;
 mod resize;
+mod restart;
 mod restore;
 mod session;
 mod status;
@@ -63,6 +65,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Logs(args) => logs::run(g, args),
         Command::Report { output } => report::run(g, output.as_deref()),
         Command::Ui { node, port } => ui::run(g, node.as_deref(), port),
+        Command::Restart(args) => restart::run(g, None, args, &report),
+        Command::Node(verb) => node::run(g, verb, &report),
         Command::Read(Read::Status {
             output,
             wait,

@@ -110,6 +110,21 @@ impl Kubectl {
         Ok(())
     }
 
+    /// A JSON merge patch of one object (field manager `esk-restart`, so esk's own applies
+    /// neither own nor remove what it sets). The same patch again changes nothing.
+    pub fn patch_merge(&self, kind: &str, name: &str, patch: &str) -> Result<()> {
+        let mut a = self.base();
+        a.extend(args([
+            "patch",
+            "--type=merge",
+            "--field-manager=esk-restart",
+        ]));
+        a.push(format!("{}/{name}", resource(kind)));
+        a.push(format!("--patch={patch}"));
+        self.tool.run_retry(&a, None)?;
+        Ok(())
+    }
+
     /// Deletes exactly these objects (missing ones are fine), waiting until they are gone.
     pub fn delete(&self, objects: &[ObjectRef]) -> Result<()> {
         if objects.is_empty() {

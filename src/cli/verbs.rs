@@ -192,3 +192,28 @@ pub struct LogsArgs {
     #[arg(long)]
     pub timestamps: bool,
 }
+
+/// `esk restart` and `esk node restart I`: how a restart runs.
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Print the plan (the order, who resigns) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seconds each node may take to be back in the cluster (and the others to be healthy).
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+/// `esk node restart I`: one node at a time.
+#[derive(Debug, Subcommand)]
+pub enum NodeVerb {
+    /// Restart node I safely: refused (exit 3, nothing changed) if the cluster could lose
+    /// quorum; a leader is asked to resign first.
+    Restart {
+        /// The node's number (1..N).
+        #[arg(value_name = "I")]
+        node: String,
+        #[command(flatten)]
+        args: RestartArgs,
+    },
+}

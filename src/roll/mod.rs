@@ -4,7 +4,10 @@
 //! held throughout; a node that does not come back stops the roll (the rest keep the old
 //! version) and a re-run resumes, since what is left is exactly what still differs.
 
+mod handover;
 pub mod order;
+pub mod resign;
+pub mod restart_plan;
 pub mod stamp;
 
 use std::collections::BTreeMap;
@@ -26,13 +29,40 @@ use crate::spec::Spec;
 
 pub use order::next_node;
 
-/// One node to restart: its workload as it is to be applied.
+/// Set on a node Deployment's pod template by `esk restart` / `esk node restart` (as
+/// `kubectl rollout restart` sets `kubectl.kubernetes.io/restartedAt`): a new pod template, so
+/// the Deployment replaces the pod; esk's own apply never sets it, so a re-run of `create` keeps
+/// it and restarts nothing.
+pub const RESTARTED_AT: &str = "esk.io/restarted-at";
+
+/// One node to restart.
 #[derive(Clone, Debug)]
 pub struct Step {
     pub index: u8,
-    pub manifest: Manifest,
-    /// The `esk.io/template` stamp its new pods carry.
-    pub template: String,
+    pub change: Change,
+}
+
+/// How a node is restarted.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Its workload is applied as rendered; its new pods carry `esk.io/template` = `template`.
+    Apply {
+        manifest: Manifest,
+        template: String,
+    },
+    /// Its Deployment `workload`, otherwise unchanged, gets [`RESTARTED_AT`] = `at` on its pod
+    /// template (a merge patch).
+    Restart { workload: String, at: String },
+}
+
+impl Step {
+    /// The annotation and value every new pod of the node carries.
+    fn marker(&self) -> (&'static str, &str) {
+        match &self.change {
+            Change::Apply { template, .. } => (stamp::TEMPLATE, template),
+            Change::Restart { at, .. } => (RESTARTED_AT, at),
+        }
+    }
 }
 
 /// The node workloads, among `rendered` (stamped or not), whose pod spec differs from the live
@@ -64,8 +94,10 @@ pub fn split(
         match (stamp::is_node_workload(&m), template, live, m.node()) {
             (true, Some(t), Some(l), Some(index)) if l.template != t => steps.push(Step {
                 index,
-                manifest: m,
-                template: t,
+                change: Change::Apply {
+                    manifest: m,
+                    template: t,
+                },
             }),
             _ => now.push(m),
         }
@@ -91,8 +123,8 @@ fn pause(elapsed: Duration) -> Duration {
     }
 }
 
-/// Whether node `index` runs only pods made from `template`, all Ready.
-fn on_template(obs: &Observation, index: u8, template: &str) -> bool {
+/// Whether node `index` runs only pods carrying annotation `key` = `value`.
+fn on_template(obs: &Observation, index: u8, (key, value): (&str, &str)) -> bool {
     let pods: Vec<&Value> = obs
         .objects
         .iter()
@@ -106,7 +138,12 @@ fn on_template(obs: &Observation, index: u8, template: &str) -> bool {
     !pods.is_empty()
         && pods
             .iter()
-            .all(|p| p["metadata"]["annotations"][stamp::TEMPLATE] == template)
+            .all(|p| p["metadata"]["annotations"][key] == value)
+}
+
+/// The merge patch that restarts a node Deployment's pod.
+pub fn restart_patch(at: &str) -> Value {
+    serde_json::json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}})
 }
 
 impl Roller<'_> {
@@ -124,18 +161,30 @@ impl Roller<'_> {
             let pos = left.iter().position(|s| s.index == index).unwrap_or(0);
             let step = left.remove(pos);
             let name = self.spec.node_name(step.index);
-            let role = health
+            let mut role = health
                 .nodes
                 .iter()
                 .find(|n| n.index == step.index)
                 .and_then(|n| n.member.as_ref())
                 .map_or("not in gossip".to_string(), |m| m.state.clone());
+            if health.leader.as_deref() == Some(name.as_str()) {
+                role = self.hand_over(&proxy, step.index, &name)?;
+            }
             self.report.info(&format!(
                 "restarting {name} ({role}), {} of {total}",
                 done.len() + 1
             ));
             let started = Instant::now();
-            self.kubectl.apply(std::slice::from_ref(&step.manifest))?;
+            match &step.change {
+                Change::Apply { manifest, .. } => {
+                    self.kubectl.apply(std::slice::from_ref(manifest))?
+                }
+                Change::Restart { workload, at } => self.kubectl.patch_merge(
+                    "Deployment",
+                    workload,
+                    &restart_patch(at).to_string(),
+                )?,
+            }
             self.wait_back(&proxy, &step, &done, &left)?;
             self.report.info(&format!(
                 "{name} is back in the cluster ({:.1}s)",
@@ -191,7 +240,7 @@ impl Roller<'_> {
         loop {
             let (health, obs) = self.look(proxy)?;
             let node_ok = health.nodes.iter().any(|n| n.index == step.index && n.ok);
-            if on_template(&obs, step.index, &step.template)
+            if on_template(&obs, step.index, step.marker())
                 && node_ok
                 && health.verdict == crate::health::Verdict::Healthy
             {

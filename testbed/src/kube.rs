@@ -27,10 +27,12 @@ mod kinds;
 mod kubelet;
 mod logs;
 mod openapi;
+mod ownership;
 mod patch;
 mod pods;
 mod portforward;
 mod proxy;
+mod resign;
 mod resource;
 mod rollout;
 mod route;
@@ -60,6 +62,7 @@ pub use crate::gate::Release;
 pub use faults::Fault;
 pub use gossip::{Gossip, GossipMember};
 pub use pods::PodState;
+pub use rollout::RollEvent;
 pub use selector::LabelSelector;
 
 struct State {

@@ -26,6 +26,7 @@ mod metrics;
 mod network;
 mod output;
 mod report;
+mod restarts;
 mod retries;
 mod rolling;
 mod security;

@@ -1,7 +1,10 @@
 //! What a Job's `curl -K FILE` containers do inside a cluster, run when the Job is made: the
 //! config file comes from the Secret mounted over its path; a request to a 5.x node's DNS name
 //! (`<node>.<cluster>.<ns>.svc…`) reaches that cluster's user API (`users`) directly, with its
-//! Basic credentials intact (no API server in between). `fail` makes a 4xx/5xx answer fail
+//! Basic credentials intact (no API server in between); one to a 20.10+ node reaches its
+//! resign endpoint (`resign`), over https with `cacert` naming a mounted file (Secret or
+//! ConfigMap) that holds the CA the node trusts when the node serves TLS (curl refuses a private CA otherwise;
+//! the bed also fails `insecure`, which esk never uses), over http when it does not. `fail` makes a 4xx/5xx answer fail
 //! the container, as curl's `--fail` does; containers run in order (init containers first)
 //! and the first failure fails the Job. Jobs running anything else succeed as before.
 
@@ -32,7 +35,7 @@ pub fn run(store: &mut Store, job: &Value) -> bool {
         let Some(config) = config_file(store, ns, spec, c, &command) else {
             return false;
         };
-        if !request(store, ns, &parse(&config)) {
+        if !request(store, ns, spec, c, &parse(&config)) {
             return false;
         }
     }
@@ -50,7 +53,19 @@ fn config_file(
     let at = command
         .iter()
         .position(|a| *a == "-K" || *a == "--config")?;
-    let path = *command.get(at + 1)?;
+    mounted_file(store, ns, spec, c, command.get(at + 1)?, "secret")
+}
+
+/// The text of file `path` in container `c`, from the `kind` (`secret` or `configMap`) volume
+/// mounted over it.
+fn mounted_file(
+    store: &Store,
+    ns: &str,
+    spec: &Value,
+    c: &Value,
+    path: &str,
+    kind: &str,
+) -> Option<String> {
     let mount = c["volumeMounts"].as_array()?.iter().find(|m| {
         m["mountPath"]
             .as_str()
@@ -63,14 +78,33 @@ fn config_file(
         .as_array()?
         .iter()
         .find(|v| v["name"] == mount["name"])?;
-    let secret_name = volume["secret"]["secretName"].as_str()?;
-    let info = super::kinds::by_kind("Secret")?;
-    let secret = store.get(info, Some(ns), secret_name)?;
-    let encoded = secret["data"][file].as_str()?;
+    let source = &volume[kind];
+    let (object_kind, name) = match kind {
+        "secret" => ("Secret", source["secretName"].as_str()?),
+        _ => ("ConfigMap", source["name"].as_str()?),
+    };
+    let info = super::kinds::by_kind(object_kind)?;
+    let object = store.get(info, Some(ns), name)?;
+    if object_kind == "ConfigMap" {
+        return object["data"][file].as_str().map(str::to_string);
+    }
+    let encoded = object["data"][file].as_str()?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .ok()?;
     String::from_utf8(bytes).ok()
+}
+
+/// The CA bundle a TLS node trusts: `ca.crt` of the ConfigMap mounted at its trusted roots.
+fn trusted_ca(store: &Store, node: &Value) -> Option<String> {
+    let spec = &node["spec"];
+    let ns = node["metadata"]["namespace"].as_str()?;
+    spec["volumes"].as_array()?.iter().find_map(|v| {
+        let name = v["configMap"]["name"].as_str()?;
+        let info = super::kinds::by_kind("ConfigMap")?;
+        let cm = store.get(info, Some(ns), name)?;
+        cm["data"]["ca.crt"].as_str().map(str::to_string)
+    })
 }
 
 /// curl's config syntax: `name = "value"` (backslash escapes inside quotes) or a bare `name`.
@@ -104,18 +138,24 @@ fn parse(text: &str) -> BTreeMap<String, String> {
     out
 }
 
-/// One request as curl would send it; `false` when it fails (no such node, or `fail` and a
-/// 4xx/5xx answer).
-fn request(store: &mut Store, ns: &str, conf: &BTreeMap<String, String>) -> bool {
+/// One request as curl would send it; `false` when it fails (no such node, a TLS mismatch, an
+/// unverified certificate, or `fail` and a 4xx/5xx answer).
+fn request(
+    store: &mut Store,
+    ns: &str,
+    job_spec: &Value,
+    c: &Value,
+    conf: &BTreeMap<String, String>,
+) -> bool {
     let Some(url) = conf.get("url") else {
         return false;
     };
-    let Some(rest) = url.strip_prefix("http://") else {
+    let Some((scheme, rest)) = url.split_once("://") else {
         return false;
     };
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let host = authority.split(':').next().unwrap_or("");
-    // <node>.<cluster>.<ns>.svc.…: the cluster of a running 5.x node.
+    // <node>.<cluster>.<ns>.svc.…: a running node of that cluster.
     let labels: Vec<&str> = host.split('.').collect();
     let (Some(node), Some(cluster), Some(host_ns)) = (labels.first(), labels.get(1), labels.get(2))
     else {
@@ -124,16 +164,39 @@ fn request(store: &mut Store, ns: &str, conf: &BTreeMap<String, String>) -> bool
     let Some(info) = super::kinds::by_kind("Pod") else {
         return false;
     };
-    let serving = store.objects().any(|p| {
-        p["kind"] == info.kind
-            && p["metadata"]["namespace"] == *host_ns
-            && p["spec"]["hostname"] == *node
-            && p["spec"]["subdomain"] == *cluster
-            && p["status"]["podIP"].is_string()
-            && super::proxy::is_legacy(p)
-    });
-    if !serving || *host_ns != ns && !store.namespace_exists(host_ns) {
+    let pod = store
+        .objects()
+        .find(|p| {
+            p["kind"] == info.kind
+                && p["metadata"]["namespace"] == *host_ns
+                && p["spec"]["hostname"] == *node
+                && p["spec"]["subdomain"] == *cluster
+                && p["status"]["podIP"].is_string()
+        })
+        .cloned();
+    let Some(pod) = pod else {
         return false;
+    };
+    if *host_ns != ns && !store.namespace_exists(host_ns) {
+        return false;
+    }
+    let tls = super::proxy::serves_tls(&pod);
+    if (scheme == "https") != tls || !matches!(scheme, "http" | "https") {
+        return false;
+    }
+    if tls {
+        // The bundle must hold the CA the node's certificate chains to.
+        let given = conf.get("cacert").and_then(|path| {
+            mounted_file(store, ns, job_spec, c, path, "secret")
+                .or_else(|| mounted_file(store, ns, job_spec, c, path, "configMap"))
+        });
+        let verified = match (given, trusted_ca(store, &pod)) {
+            (Some(bundle), Some(ca)) => !ca.trim().is_empty() && bundle.contains(ca.trim()),
+            _ => false,
+        };
+        if !verified || conf.contains_key("insecure") {
+            return false;
+        }
     }
     let data = conf.get("data").cloned().unwrap_or_default();
     let method = conf
@@ -144,20 +207,27 @@ fn request(store: &mut Store, ns: &str, conf: &BTreeMap<String, String>) -> bool
         let token = base64::engine::general_purpose::STANDARD.encode(u);
         format!("Basic {token}")
     });
-    let req = Request {
-        method,
-        path: format!("/{path}"),
-        query: Vec::new(),
-        headers: Default::default(),
-        body: data.into_bytes(),
+    let status = if super::proxy::is_legacy(&pod) {
+        let req = Request {
+            method,
+            path: format!("/{path}"),
+            query: Vec::new(),
+            headers: Default::default(),
+            body: data.into_bytes(),
+        };
+        let key = format!("{host_ns}/{cluster}");
+        super::users::serve(
+            &mut store.overrides.users,
+            &key,
+            &req,
+            &req.path,
+            authorization.as_deref(),
+        )
+        .status
+    } else if path.trim_end_matches('/') == "admin/node/resign" {
+        super::resign::serve(store, &pod, &method, authorization.as_deref())
+    } else {
+        404
     };
-    let key = format!("{host_ns}/{cluster}");
-    let reply = super::users::serve(
-        &mut store.overrides.users,
-        &key,
-        &req,
-        &req.path,
-        authorization.as_deref(),
-    );
-    !(conf.contains_key("fail") && reply.status >= 400)
+    !(conf.contains_key("fail") && status >= 400)
 }

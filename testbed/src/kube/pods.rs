@@ -197,6 +197,21 @@ fn node_key_of_owner(pod: &Value) -> String {
     }
 }
 
+/// Records who led when a node pod goes, for tests proving the leader resigned first.
+fn note_deleted(store: &mut Store, key: &Key) {
+    let Some(pod) = store.by_key(key) else {
+        return;
+    };
+    if pod["metadata"]["labels"]["app.kubernetes.io/component"] != "node" {
+        return;
+    }
+    let event = super::rollout::RollEvent::PodDeleted {
+        node: node_key(pod),
+        leader: super::proxy::derived_leader(store, pod),
+    };
+    store.overrides.rollout.note(&key.1, event);
+}
+
 /// Creates and deletes the pods of one workload; returns the keys of the pods it keeps.
 fn sync_workload(store: &mut Store, kind: &str, workload: &Value, owned: Vec<Key>) -> Vec<Key> {
     let replicas = workload["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
@@ -225,6 +240,7 @@ fn sync_workload(store: &mut Store, kind: &str, workload: &Value, owned: Vec<Key
         if current(store, &key) && ordinal_ok && kept.len() < replicas {
             kept.push(key);
         } else {
+            note_deleted(store, &key);
             store.remove_raw(&key);
         }
     }

@@ -40,7 +40,7 @@ pub(super) fn is_legacy(pod: &Value) -> bool {
         .any(|e| e["name"].as_str().is_some_and(|n| n.ends_with("_INT_IP")))
 }
 
-fn serves_tls(pod: &Value) -> bool {
+pub(super) fn serves_tls(pod: &Value) -> bool {
     !is_legacy(pod) && env_value(pod, "_INSECURE") != Some("true")
 }
 
@@ -114,22 +114,28 @@ fn role(pod: &Value) -> String {
     }
 }
 
-/// The view every node of `pod`'s cluster reports when no test says otherwise: pods serving
-/// and Ready are Leader (the first) and Followers; serving but not Ready ones CatchingUp; a
-/// pod with READ_ONLY_REPLICA=true is a ReadOnlyReplica (PreReadOnlyReplica until Ready),
-/// never the leader.
-fn derived_view(store: &Store, pod: &Value) -> Gossip {
+fn is_ready(p: &Value) -> bool {
+    p["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
+/// The pods of `pod`'s cluster that serve (gossip with each other), in node order.
+fn serving_members<'a>(store: &'a Store, pod: &Value) -> Vec<&'a Value> {
     let info = super::kinds::by_kind("Pod").expect("Pod is served");
-    let ns = pod["metadata"]["namespace"].as_str();
-    let labels = &pod["metadata"]["labels"];
+    let ns = pod["metadata"]["namespace"].as_str().map(str::to_string);
+    let instance = pod["metadata"]["labels"]["app.kubernetes.io/instance"].clone();
+    let own_role = role(pod);
     let same = |other: &Value| {
-        let l = &other["metadata"]["labels"];
-        l["app.kubernetes.io/instance"] == labels["app.kubernetes.io/instance"]
-            && role(other) == role(pod)
+        other["metadata"]["labels"]["app.kubernetes.io/instance"] == instance
+            && role(other) == own_role
     };
     let overrides = &store.overrides;
     let mut pods: Vec<&Value> = store
-        .list(info, ns)
+        .list(info, None)
+        .filter(|p| p["metadata"]["namespace"].as_str() == ns.as_deref())
         .filter(|p| same(p) && !p["status"]["podIP"].is_null())
         .filter(|p| {
             let key = node_key(p);
@@ -138,37 +144,61 @@ fn derived_view(store: &Store, pod: &Value) -> Gossip {
         })
         .collect();
     pods.sort_by_key(|p| node_order(p));
+    pods
+}
+
+/// Who leads among `pods`: the test's preferred leader while it is Ready (an election keeps a
+/// leader), else the first Ready voting node.
+fn leader_among<'a>(pods: &[&'a Value], preferred: Option<&str>) -> Option<&'a Value> {
+    let votes = |p: &&&Value| is_ready(p) && !is_read_only_replica(p);
+    pods.iter()
+        .filter(votes)
+        .find(|p| Some(node_key(p).as_str()) == preferred)
+        .or_else(|| pods.iter().find(votes))
+        .copied()
+}
+
+/// The node key of the leader `pod`'s cluster has in the derived view, if any.
+pub(super) fn derived_leader(store: &Store, pod: &Value) -> Option<String> {
+    let pods = serving_members(store, pod);
+    leader_among(&pods, store.overrides.rollout.leader.as_deref()).map(node_key)
+}
+
+/// The first Ready voting node of `pod`'s cluster other than `pod`'s own node: who an
+/// election after `pod`'s node resigned makes leader.
+pub(super) fn successor(store: &Store, pod: &Value) -> Option<String> {
+    let own = node_key(pod);
+    serving_members(store, pod)
+        .into_iter()
+        .find(|p| is_ready(p) && !is_read_only_replica(p) && node_key(p) != own)
+        .map(node_key)
+}
+
+/// The view every node of `pod`'s cluster reports when no test says otherwise: pods serving
+/// and Ready are Leader (see [`leader_among`]) and Followers; serving but not Ready ones
+/// CatchingUp; a pod with READ_ONLY_REPLICA=true is a ReadOnlyReplica (PreReadOnlyReplica
+/// until Ready), never the leader.
+fn derived_view(store: &Store, pod: &Value) -> Gossip {
+    let pods = serving_members(store, pod);
     let legacy = is_legacy(pod);
     let mut gossip = Gossip {
         members: Vec::new(),
         legacy,
     };
-    let is_ready = |p: &Value| {
-        p["status"]["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    };
-    // A test's preferred leader leads while it is Ready (an election keeps a leader).
-    let preferred = overrides.rollout.leader.as_deref();
-    let mut leader = pods
-        .iter()
-        .any(|p| Some(node_key(p).as_str()) == preferred && is_ready(p));
+    let leader = leader_among(&pods, store.overrides.rollout.leader.as_deref()).map(node_key);
     for p in pods {
         let ready = is_ready(p);
-        let leads_now = Some(node_key(p).as_str()) == preferred && ready;
+        let leads = leader.as_deref() == Some(node_key(p).as_str());
         let replica = is_read_only_replica(p);
-        let state = match (ready, leader && !leads_now, legacy) {
+        let state = match (ready, leads, legacy) {
             _ if replica && ready => "ReadOnlyReplica",
             _ if replica => "PreReadOnlyReplica",
             (false, _, _) => "CatchingUp",
-            (true, false, false) => "Leader",
-            (true, false, true) => "Master",
-            (true, true, false) => "Follower",
-            (true, true, true) => "Slave",
+            (true, true, false) => "Leader",
+            (true, true, true) => "Master",
+            (true, false, false) => "Follower",
+            (true, false, true) => "Slave",
         };
-        leader |= ready && !replica;
         gossip = gossip.with(&advertised(p), state);
         if let Some(m) = gossip.members.last_mut() {
             m.version = version_of(p);

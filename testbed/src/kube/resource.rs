@@ -131,6 +131,7 @@ fn create(
     let writer = Writer {
         manager: manager(req, "kubectl-create"),
         operation: "Update",
+        fields: None,
     };
     let (object, _) = store.write(info, ns, body, &writer)?;
     Ok(respond(201, &object, &warnings))
@@ -168,6 +169,7 @@ fn update(
     let writer = Writer {
         manager: manager(req, "kubectl-replace"),
         operation: "Update",
+        fields: None,
     };
     let (object, _) = store.write(info, ns, body, &writer)?;
     Ok(respond(200, &object, &warnings))
@@ -230,10 +232,12 @@ fn apply(
     let warnings = check_fields(req, info, &mut body, true)?;
     if let Some(stored) = store.get(info, ns, name) {
         check_resource_version(info, name, &body, stored)?;
+        super::ownership::keep_others(stored, &mut body, manager);
     }
     let writer = Writer {
         manager,
         operation: "Apply",
+        fields: None,
     };
     let (object, created) = store.write(info, ns, body, &writer)?;
     Ok(respond(if created { 201 } else { 200 }, &object, &warnings))
@@ -261,9 +265,17 @@ fn patch_stored(
     check_identity(info, &candidate, false)?;
     check_target(&mut candidate, ns, name, info)?;
     let warnings = check_fields(req, info, &mut candidate, false)?;
+    // What a merge patch sets is its manager's; other patch kinds are not tracked.
+    let fields = match kind {
+        PatchKind::Merge | PatchKind::Strategic => serde_json::from_slice::<Value>(&req.body)
+            .ok()
+            .map(|p| super::ownership::fields_of(&p)),
+        PatchKind::Json => None,
+    };
     let writer = Writer {
         manager: manager(req, "kubectl-patch"),
         operation: "Update",
+        fields,
     };
     let (object, _) = store.write(info, ns, candidate, &writer)?;
     Ok(respond(200, &object, &warnings))

@@ -26,6 +26,26 @@ pub struct Rollout {
     made: Vec<(String, String, String)>,
     /// The node key that leads whenever its pod is Ready.
     pub(super) leader: Option<String>,
+    /// Leadership changes and node pod deletions, in order: (namespace, event).
+    events: Vec<(String, RollEvent)>,
+    /// The resign endpoint answers 401 (the server refusing the caller).
+    pub(super) resign_refused: bool,
+}
+
+/// What a test reads to prove an order: who resigned, and who led when a node pod went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RollEvent {
+    /// Node `node` was asked to resign: `leader` leads after it (None: it was not leader,
+    /// so nothing changed).
+    Resigned {
+        node: String,
+        leader: Option<String>,
+    },
+    /// A pod of node `node` was deleted (replaced or scaled away) while `leader` led.
+    PodDeleted {
+        node: String,
+        leader: Option<String>,
+    },
 }
 
 impl Rollout {
@@ -124,7 +144,32 @@ pub(super) fn refresh(store: &mut Store) {
     }
 }
 
+impl Rollout {
+    pub(super) fn note(&mut self, namespace: &str, event: RollEvent) {
+        self.events.push((namespace.to_string(), event));
+    }
+}
+
 impl KubeEmulator {
+    /// The resign endpoint (`POST /admin/node/resign`) refuses every caller with 401.
+    pub fn refuse_resign(&self, refused: bool) {
+        self.shared.lock().store.overrides.rollout.resign_refused = refused;
+    }
+
+    /// Resignations and node pod deletions in `namespace`, in order.
+    pub fn roll_events(&self, namespace: &str) -> Vec<RollEvent> {
+        let shared = self.shared.lock();
+        shared
+            .store
+            .overrides
+            .rollout
+            .events
+            .iter()
+            .filter(|(ns, _)| ns == namespace)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
     /// Every pod made from now on stays not Ready (serving, CatchingUp in gossip) for `delay`.
     pub fn set_pod_start_delay(&self, delay: Duration) {
         self.shared.lock().store.overrides.rollout.start_delay = delay;

@@ -81,6 +81,7 @@ pub fn handle(
     let writer = Writer {
         manager: manager(req, "kubectl-scale"),
         operation: "Update",
+        fields: None,
     };
     let (object, _) = store.write(info, ns, candidate, &writer)?;
     Ok(Response::json(200, &scale_of(&object)))

@@ -55,6 +55,8 @@ pub struct Store {
 pub struct Writer<'a> {
     pub manager: &'a str,
     pub operation: &'a str,
+    /// The fields an update set (fieldsV1), where known.
+    pub fields: Option<Value>,
 }
 
 pub fn key_of(info: &KindInfo, namespace: Option<&str>, name: &str) -> Key {
@@ -460,19 +462,25 @@ fn without_meta_status(obj: &Value) -> Value {
 }
 
 fn managed_fields(info: &KindInfo, old: Option<&Value>, writer: &Writer) -> Value {
-    let mut entries: Vec<Value> = old
+    let all: Vec<Value> = old
         .and_then(|o| o["metadata"]["managedFields"].as_array().cloned())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e["manager"] != writer.manager || e["operation"] != writer.operation)
-        .collect();
+        .unwrap_or_default();
+    let mine = |e: &Value| e["manager"] == writer.manager && e["operation"] == writer.operation;
+    let mut fields = all
+        .iter()
+        .find(|e| mine(e))
+        .map_or_else(|| json!({}), |e| e["fieldsV1"].clone());
+    if let Some(more) = &writer.fields {
+        super::ownership::merge(&mut fields, more);
+    }
+    let mut entries: Vec<Value> = all.into_iter().filter(|e| !mine(e)).collect();
     entries.push(json!({
         "manager": writer.manager,
         "operation": writer.operation,
         "apiVersion": info.api_version(),
         "time": now(),
         "fieldsType": "FieldsV1",
-        "fieldsV1": {}
+        "fieldsV1": fields
     }));
     Value::Array(entries)
 }

@@ -1,0 +1,95 @@
+//! `esk restart`: every voting node restarted one at a time through the roll (followers
+//! first, the leader last and asked to resign first), each back in the cluster before the
+//! next; `esk node restart I` (see `node.rs`) is the same for one node. A node restarts by a
+//! new annotation on its Deployment's pod template, as `kubectl rollout restart` does, so
+//! nothing else about it changes and a later `create` keeps it. Both hold the cluster lock;
+//! `--dry-run` prints the plan. Refused (exit 3, nothing changed) when the cluster could lose
+//! quorum.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::confirm::command_line;
+use super::existing::{open, resolve};
+use crate::cli::{Global, RestartArgs};
+use crate::error::{exit, Refused, Unhealthy};
+use crate::health::{self, clock, observe};
+use crate::lock::{self, Acquired, Holder};
+use crate::report::Reporter;
+use crate::roll::restart_plan::{self, node_index};
+use crate::roll::{Change, Roller, Step};
+use crate::spec::Workload;
+
+pub(super) fn run(
+    g: &Global,
+    node: Option<&str>,
+    args: &RestartArgs,
+    report: &Reporter,
+) -> Result<()> {
+    let (base, kubectl, _) = open(g)?;
+    let lock = if args.dry_run {
+        None
+    } else {
+        let me = Holder::me(&command_line());
+        let timeout = Duration::from_secs(g.lock_timeout);
+        match lock::acquire(&kubectl, &base, &me, timeout, report)? {
+            Acquired::Held(l) => Some(l),
+            Acquired::NoNamespace => None,
+        }
+    };
+    let objects = observe::read_objects(&kubectl, &base)?;
+    let spec = resolve(g, base, &objects)?;
+    if !health::found(&spec, &objects) {
+        return Err(Unhealthy::new(
+            exit::NOT_FOUND,
+            format!("no cluster {} in namespace {}", spec.name, spec.namespace),
+        )
+        .into());
+    }
+    let wanted: Vec<u8> = match node {
+        Some(raw) => vec![node_index(raw, spec.nodes.get())?],
+        None => (1..=spec.nodes.get()).collect(),
+    };
+    if spec.workload == Workload::StatefulSet {
+        return Err(Refused::new(
+            "restarting nodes one at a time needs the default per-node Deployments; a \
+             StatefulSet restarts all its pods together (kubectl rollout restart statefulset)",
+        )
+        .into());
+    }
+    let proxy = kubectl.proxy()?;
+    let obs = observe::observe(&kubectl, &proxy, &spec)?;
+    let now = clock::now();
+    let health = health::assess(&spec, &obs, now);
+    let plan = restart_plan::plan(&health, &wanted, g.force)?;
+    print!("{plan}");
+    if args.dry_run {
+        println!("Dry run: nothing was changed.");
+        return Ok(());
+    }
+    drop(proxy);
+    // To the microsecond: a second restart within the same second is a new template too.
+    let at = crate::clock::format_micros(crate::clock::now_micros());
+    let steps: Vec<Step> = plan
+        .order
+        .iter()
+        .map(|p| Step {
+            index: p.index,
+            change: Change::Restart {
+                workload: spec.node_name(p.index),
+                at: at.clone(),
+            },
+        })
+        .collect();
+    let roller = Roller {
+        spec: &spec,
+        kubectl: &kubectl,
+        report,
+        timeout: Duration::from_secs(args.timeout),
+        lock: lock.as_ref(),
+    };
+    let done = roller.run(steps)?;
+    println!("restarted one at a time: {}", done.join(", "));
+    Ok(())
+}
