@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod verbs;
 pub use verbs::{
-    BackupVerb, CreateArgs, DeleteArgs, LintArgs, LogsArgs, NodeVerb, Read, ResizeArgs,
+    BackupVerb, CreateArgs, DeleteArgs, DisksVerb, LintArgs, LogsArgs, NodeVerb, Read, ResizeArgs,
     RestartArgs,
 };
 
@@ -34,7 +34,7 @@ pub struct Cli {
     pub global: Global,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct Global {
     /// Cluster name: a DNS label, at most 40 characters.
     #[arg(long, global = true, default_value = "es")]
@@ -134,6 +134,9 @@ pub enum Command {
     /// Backups as disk snapshots: create, list, delete.
     #[command(subcommand)]
     Backup(BackupVerb),
+    /// The nodes' disks: grow them in place.
+    #[command(subcommand)]
+    Disks(DisksVerb),
     /// Delete everything esk applied for the cluster, and its disks unless --keep-disks.
     Delete(DeleteArgs),
     /// Print the cluster's generated admin and ops passwords (read from its Secret).

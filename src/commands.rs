@@ -18,13 +18,14 @@ mod create;
 mod credentials;
 mod default_credentials;
 mod delete;
+mod disks;
 mod doctor;
 mod existing;
 mod lint;
 mod logs;
 mod man;
-mod pod_monitor;
 mod node;
+mod pod_monitor;
 mod render;
 mod report;
 mod resize;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Create(args) => create::run(g, args, &report),
         Command::Resize(args) => resize::run(g, args, &report),
         Command::Delete(args) => delete::run(g, args, &report),
+        Command::Disks(verb) => disks::run(g, verb, &report),
         Command::Backup(verb) => backup::run(g, verb, &report),
         Command::Credentials => credentials::run(g),
         Command::Lint(args) => lint::run(args),

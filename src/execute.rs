@@ -20,6 +20,7 @@ use crate::secrets::{self, SecretData};
 use crate::spec::Spec;
 
 mod detach;
+mod grow;
 mod progress;
 mod restarts;
 
@@ -161,6 +162,12 @@ impl Executor<'_> {
             self.step(&label, &outcome, || self.kubectl.apply(&manifests))?;
             outcome.objects_applied = manifests.len();
             set_progress(outcome.describe());
+            if !plan.grow.is_empty() {
+                let label = format!("growing {} disk(s) online", plan.grow.len());
+                self.step(&label, &outcome, || self.grow(plan))?;
+                outcome.disks_grown = plan.grow.iter().map(|g| g.claim.clone()).collect();
+                set_progress(outcome.describe());
+            }
             if !roll.is_empty() {
                 self.roll(roll, &mut outcome)?;
             }

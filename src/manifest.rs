@@ -18,6 +18,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("Secret", "secrets"),
     ("ConfigMap", "configmaps"),
     ("Service", "services"),
+    ("StorageClass", "storageclasses.storage.k8s.io"),
     ("PersistentVolume", "persistentvolumes"),
     ("PersistentVolumeClaim", "persistentvolumeclaims"),
     ("PodDisruptionBudget", "poddisruptionbudgets.policy"),

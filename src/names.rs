@@ -56,6 +56,13 @@ pub fn pv_name(spec: &Spec, i: u8) -> String {
     format!("{}.{}", spec.namespace, spec.disk_name(i))
 }
 
+/// esk's StorageClass for the cluster's node volumes (gke, aws): it names the cloud's CSI
+/// driver and allows expansion, so the external-resizer grows a disk when its claim asks for
+/// more. Cluster-scoped, so it carries the namespace like the PVs (`esk.<ns>.<name>`).
+pub fn storage_class(spec: &Spec) -> String {
+    format!("esk.{}.{}", spec.namespace, spec.name)
+}
+
 /// Node i's claim. A StatefulSet finds its claims by name, `<template>-<set>-<ordinal>`, so
 /// esk pre-creates them under that name.
 pub fn pvc_name(spec: &Spec, i: u8) -> String {

@@ -9,7 +9,7 @@ use std::path::Path;
 use minijinja::{AutoEscape, Environment, Value as JValue};
 use serde::Deserialize;
 
-use crate::domain::DiskSource;
+use crate::domain::{DiskSource, LiveClaim};
 use crate::error::UsageError;
 use crate::manifest::{kind_rank, Manifest};
 use crate::names::{
@@ -38,6 +38,7 @@ const BUILT_IN: &[(&str, &str)] = templates!(
     "frontend-deployment.yaml.j2",
     "frontend-service.yaml.j2",
     "pdb.yaml.j2",
+    "storage-class.yaml.j2",
     "networkpolicy.yaml.j2",
     "node-pv.yaml.j2",
     "node-pvc.yaml.j2",
@@ -50,6 +51,8 @@ const BUILT_IN: &[(&str, &str)] = templates!(
 pub struct NodeDisk {
     pub index: u8,
     pub source: DiskSource,
+    /// The node's claim as it is live, if it exists (its class and capacity are kept).
+    pub claim: Option<LiveClaim>,
 }
 
 pub struct Templates {
@@ -254,6 +257,10 @@ fn base_context(spec: &Spec) -> JValue {
             client_dns => client_dns(spec),
             cloud => spec.cloud.as_str(),
         },
+        storage_class => minijinja::context! {
+            name => crate::names::storage_class(spec),
+            provisioner => spec.cloud.csi_driver().unwrap_or_default(),
+        },
         profile => JValue::from_serialize(&spec.profile.values),
         ports => ports,
         http_scheme => if spec.security.tls { "https" } else { "http" },
@@ -292,6 +299,26 @@ fn node_context(spec: &Spec, disk: &NodeDisk) -> JValue {
         // With dynamic provisioning the claim is the disk, named by the adapter.
         pvc => if disk.source.kind == "dynamic" { disk.source.handle.clone() } else { pvc_name(spec, i) },
         disk => JValue::from_serialize(&disk.source),
+        storage_class => node_storage_class(spec, disk),
+        capacity => disk
+            .claim
+            .as_ref()
+            .and_then(|c| c.capacity.clone())
+            .unwrap_or_else(|| format!("{}Gi", spec.profile.u64("disk.sizeGb").unwrap_or_default())),
+    }
+}
+
+/// The class of node i's PV and claim: esk's expanding class for a CSI disk, except where the
+/// live claim has none (`""`, made by an earlier esk; the field cannot change); `""` on kind.
+fn node_storage_class(spec: &Spec, disk: &NodeDisk) -> String {
+    let legacy = disk
+        .claim
+        .as_ref()
+        .is_some_and(|c| c.class.as_deref() == Some(""));
+    if disk.source.kind == "csi" && !legacy {
+        crate::names::storage_class(spec)
+    } else {
+        String::new()
     }
 }
 

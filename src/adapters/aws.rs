@@ -17,7 +17,7 @@ use crate::spec::Spec;
 
 mod location;
 
-pub const CSI_DRIVER: &str = "ebs.csi.aws.com";
+pub const CSI_DRIVER: &str = crate::domain::EBS_CSI_DRIVER;
 pub const TOPOLOGY_KEY: &str = "topology.kubernetes.io/zone";
 /// How many aws processes run at once (each is a Python process of ~0.6 s).
 const PARALLEL: usize = 8;

@@ -18,7 +18,7 @@ mod location;
 
 pub use location::location_without_io;
 
-pub const CSI_DRIVER: &str = "pd.csi.storage.gke.io";
+pub const CSI_DRIVER: &str = crate::domain::GKE_CSI_DRIVER;
 pub const TOPOLOGY_KEY: &str = "topology.gke.io/zone";
 
 pub struct Gcloud {

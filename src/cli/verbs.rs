@@ -134,6 +134,27 @@ pub enum BackupVerb {
     },
 }
 
+/// `esk disks grow`.
+#[derive(Debug, Subcommand)]
+pub enum DisksVerb {
+    /// Grow every node's disk online to SIZE (the same as re-running create with
+    /// --set disk.sizeGb=SIZE and the cluster's node count; no restart, no copy).
+    Grow {
+        /// The new size of each disk in GiB, as disk.sizeGb: `50` or `50Gi`.
+        #[arg(value_name = "SIZE")]
+        size: String,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Seconds to wait until every claim holds the new size.
+        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        timeout: u64,
+        /// Output: text, or json (one document on stdout: the plan and what was done).
+        #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
+        output: String,
+    },
+}
+
 /// `esk status`, `esk connection-string` and `esk ca-cert`: reading a running cluster.
 #[derive(Debug, Subcommand)]
 pub enum Read {

@@ -88,6 +88,13 @@ pub(super) fn summary(spec: &Spec, plan: &Plan, o: &Outcome) -> String {
         spec.namespace,
         parts.join("; ")
     );
+    if !o.disks_grown.is_empty() {
+        let to = plan.grow.first().map(|g| g.to.as_str()).unwrap_or("?");
+        line.push_str(&format!(
+            "\ngrew claims {} to {to} online (no restart)",
+            o.disks_grown.join(", ")
+        ));
+    }
     if !o.restarted.is_empty() {
         line.push_str(&format!(
             "\nrestarted one at a time: {}",

@@ -7,12 +7,23 @@ use anyhow::Result;
 use super::session::{Run, Session};
 use super::{backup, default_credentials, replicas_flag};
 use crate::cli::{json_output, node_count, CreateArgs, Global};
-use crate::error::UsageError;
+use crate::error::{Refused, UsageError};
 use crate::plan::{self, AdoptPattern, Observed, Plan};
 use crate::report::Reporter;
 use crate::spec::Cloud;
 
 pub(super) fn run(g: &Global, args: &CreateArgs, report: &Reporter) -> Result<()> {
+    run_as(g, args, report, false)
+}
+
+/// `only_grow` (`esk disks grow`): the run may grow claims and nothing that shows: a plan that
+/// would also make, adopt or delete a disk or restart a node is refused before any change.
+pub(super) fn run_as(
+    g: &Global,
+    args: &CreateArgs,
+    report: &Reporter,
+    only_grow: bool,
+) -> Result<()> {
     let nodes = node_count(&args.nodes)?;
     let json = json_output(&args.output)?;
     let adopt = args
@@ -51,9 +62,13 @@ pub(super) fn run(g: &Global, args: &CreateArgs, report: &Reporter) -> Result<()
             &|name, i| s.disks.planned_source(name, i),
             &|nodes| s.templates.render(&s.spec, nodes),
         )?;
+        let mut plan = plan;
+        plan::plan_growth(&s.spec, &observed, &mut plan)?;
         let (mut plan, rendered) = s.linted(plan, g.force)?;
-        plan::refuse_resized_claims(&observed, &rendered)?;
         plan.restart = s.restarts(&rendered, &observed, !args.all_at_once);
+        if only_grow {
+            refuse_more_than_growth(&plan)?;
+        }
         Ok((plan, observed))
     };
     let (plan, observed, lock) = s.plan_locked(g, args.dry_run, &make)?;
@@ -74,6 +89,30 @@ pub(super) fn run(g: &Global, args: &CreateArgs, report: &Reporter) -> Result<()
     if !args.dry_run {
         default_credentials::after_create(&s)?;
         super::pod_monitor::after_create(&s)?;
+    }
+    Ok(())
+}
+
+/// `esk disks grow` changes disk sizes only: anything else in the plan comes from flags that
+/// differ from what the cluster was made with, which `esk create` is for.
+fn refuse_more_than_growth(plan: &Plan) -> Result<()> {
+    use crate::plan::DiskStep;
+    let disks = plan
+        .disks
+        .iter()
+        .filter(|d| !matches!(d, DiskStep::Keep { .. } | DiskStep::KeepSurplus { .. }))
+        .count();
+    if disks > 0 || !plan.restart.nodes.is_empty() {
+        return Err(Refused::new(format!(
+            "esk disks grow only grows disks, and with these flags the run would also {}: \
+             pass the flags the cluster was made with, or run esk create",
+            if disks > 0 {
+                format!("make or change {disks} disk(s)")
+            } else {
+                format!("restart {}", plan.restart.nodes.join(", "))
+            }
+        ))
+        .into());
     }
     Ok(())
 }

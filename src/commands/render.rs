@@ -60,6 +60,7 @@ pub fn offline_manifests(
         .map(|i| NodeDisk {
             index: i,
             source: disks.planned_source(&spec.disk_name(i), i),
+            claim: None,
         })
         .collect();
     let mut manifests = Vec::new();

@@ -24,8 +24,9 @@ pub(super) fn run(g: &Global, args: &ResizeArgs, report: &Reporter) -> Result<()
             &|name, i| s.disks.planned_source(name, i),
             &|nodes| s.templates.render(&s.spec, nodes),
         )?;
-        let (plan, rendered) = s.linted(plan, g.force)?;
-        plan::refuse_resized_claims(&observed, &rendered)?;
+        let mut plan = plan;
+        plan::plan_growth(&s.spec, &observed, &mut plan)?;
+        let (plan, _) = s.linted(plan, g.force)?;
         Ok((plan, observed))
     };
     let (plan, observed, lock) = s.plan_locked(g, args.dry_run, &make)?;

@@ -173,14 +173,27 @@ impl<'a> Session<'a> {
     /// The cluster's objects and record, then its disks (by label, plus `names`).
     /// `deleting`: any workload may be deleted without naming it.
     pub(super) fn observe(&mut self, names: &[String], deleting: bool) -> Result<Observed> {
-        // Three independent looks, at once: the disks' list is the slow one.
-        let (state, namespace_exists, disks) = std::thread::scope(|s| {
+        // Independent looks, at once: the disks' list is the slow one. With --cloud dynamic
+        // the claims are the disks (no cluster labels) and their classes decide growth.
+        let dynamic = self.spec.cloud == Cloud::Dynamic && !deleting;
+        let (state, namespace_exists, disks, dynamic_claims) = std::thread::scope(|s| {
             let ns = s.spawn(|| self.kubectl.namespace_exists());
             let disks = s.spawn(|| self.disks.list(names));
+            let claims = s.spawn(|| -> Result<_> {
+                if !dynamic {
+                    return Ok(Default::default());
+                }
+                Ok((
+                    self.kubectl.namespace_claims()?,
+                    self.kubectl.expandable_classes()?,
+                ))
+            });
             let state = self.kubectl.cluster_state(&self.spec);
-            (state, join(ns), join(disks))
+            (state, join(ns), join(disks), join(claims))
         });
-        let state = state?;
+        let mut state = state?;
+        let (dynamic_claims, expandable_classes) = dynamic_claims?;
+        state.claims.extend(dynamic_claims);
         if let Some(r) = &state.record {
             if !self.replicas_given && !deleting {
                 self.spec.set_replicas(r.replicas)?;
@@ -203,6 +216,7 @@ impl<'a> Session<'a> {
             secrets: state.secrets,
             live: state.live,
             claims: state.claims,
+            expandable_classes,
         })
     }
 
@@ -266,9 +280,12 @@ impl<'a> Session<'a> {
 
     /// Lints what the plan would apply (with --templates that matters): errors refuse unless
     /// --force, warnings join the plan's.
-    /// Returns the render too, for what else is read from it.
+    /// Returns the render too, for what else is read from it. Growing volumes are linted as
+    /// grown (their capacity is the resizer's to raise, so mid-growth a claim asks for more).
     pub(super) fn linted(&self, mut plan: Plan, force: bool) -> Result<(Plan, Vec<Manifest>)> {
-        let rendered = self.templates.render(&self.spec, &plan.node_disks())?;
+        let rendered = self
+            .templates
+            .render(&self.spec, &plan.node_disks_grown())?;
         plan.warnings
             .extend(lint::refuse_on_errors(&rendered, force)?);
         Ok((plan, rendered))

@@ -15,7 +15,21 @@ pub enum Cloud {
     Dynamic,
 }
 
+/// The CSI drivers that bind esk's disks on the clouds it makes disks on.
+pub const GKE_CSI_DRIVER: &str = "pd.csi.storage.gke.io";
+pub const EBS_CSI_DRIVER: &str = "ebs.csi.aws.com";
+
 impl Cloud {
+    /// The CSI driver of the cloud's disks (gke, aws); kind's local volumes and dynamic
+    /// claims have none of esk's.
+    pub fn csi_driver(self) -> Option<&'static str> {
+        match self {
+            Cloud::Gke => Some(GKE_CSI_DRIVER),
+            Cloud::Aws => Some(EBS_CSI_DRIVER),
+            Cloud::Kind | Cloud::Dynamic => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Cloud::Gke => "gke",

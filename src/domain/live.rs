@@ -12,3 +12,15 @@ pub struct LiveTemplate {
     pub pod_spec: String,
     pub template: String,
 }
+
+/// A live PersistentVolumeClaim as far as growing it goes, as the API server gives it back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveClaim {
+    /// `spec.resources.requests.storage` (`10Gi`; the API server may rewrite it, `1Ti`).
+    pub request: String,
+    /// `status.capacity.storage`: what the volume holds now (none until the claim is bound).
+    pub capacity: Option<String>,
+    /// `spec.storageClassName`: `Some("")` for a claim pre-bound without a class (as an
+    /// earlier esk, before it had a StorageClass of its own, made them), `None` when unset.
+    pub class: Option<String>,
+}

@@ -41,6 +41,24 @@ impl fmt::Display for Plan {
                 DiskStep::Delete { disk } => writeln!(f, "  - delete  {}", disk.name)?,
             }
         }
+        if !self.grow.is_empty() {
+            writeln!(
+                f,
+                "Grow {} disk(s) online (the CSI driver grows the disk, the kubelet the \
+                 filesystem; no restart):",
+                self.grow.len()
+            )?;
+        }
+        for g in &self.grow {
+            writeln!(
+                f,
+                "  ~ grow    {} ({}): {} -> {}",
+                g.claim,
+                member(g.node),
+                g.from,
+                g.to
+            )?;
+        }
         if !self.delete.is_empty() || !self.apply.is_empty() || self.create_namespace {
             writeln!(f, "Objects:")?;
         }

@@ -64,6 +64,13 @@ pub fn document(spec: &Spec, plan: &Plan, outcome: Option<&Outcome>) -> Value {
                 "rolling": plan.restart.rolling,
                 "rotationPhase": plan.restart.rotation,
             },
+            "grow": plan.grow.iter().map(|g| json!({
+                "claim": g.claim,
+                "node": crate::spec::replica_of(g.node).is_none().then_some(g.node),
+                "replica": crate::spec::replica_of(g.node),
+                "from": g.from,
+                "to": g.to,
+            })).collect::<Vec<_>>(),
             "warnings": plan.warnings,
         },
         "outcome": outcome.map(|o| json!({
@@ -71,6 +78,7 @@ pub fn document(spec: &Spec, plan: &Plan, outcome: Option<&Outcome>) -> Value {
             "disksAdopted": o.disks_adopted,
             "disksKept": o.disks_kept,
             "disksDeleted": o.disks_deleted,
+            "disksGrown": o.disks_grown,
             "objectsApplied": o.objects_applied,
             "objectsDeleted": o.objects_deleted,
         })),

@@ -3,6 +3,7 @@
 //! executor only carries a `Plan` out, and `--dry-run` prints it.
 
 mod display;
+mod growth;
 pub mod json;
 mod outcome;
 mod rules;
@@ -11,15 +12,15 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use crate::domain::{Disk, DiskSource, LiveTemplate};
+use crate::domain::{Disk, DiskSource, LiveClaim, LiveTemplate};
 use crate::manifest::ObjectRef;
 use crate::record::Record;
 use crate::render::NodeDisk;
 
+pub use growth::{plan_growth, Growth};
 pub use outcome::Outcome;
 pub use rules::{
-    plan_create, plan_delete, plan_resize, refuse_resized_claims, spec_warnings, wanted_disk_names,
-    AdoptPattern,
+    plan_create, plan_delete, plan_resize, spec_warnings, wanted_disk_names, AdoptPattern,
 };
 
 /// Everything esk looked at before planning.
@@ -34,8 +35,12 @@ pub struct Observed {
     pub secrets: crate::secrets::SecretData,
     /// Node workload name → the hashes esk stamped on it (`roll::stamp`).
     pub live: BTreeMap<String, LiveTemplate>,
-    /// Claim name → the storage it requests, as the API server holds it.
-    pub claims: BTreeMap<String, String>,
+    /// Claim name → its size, capacity and class, as the API server holds them (the node
+    /// claims esk applies; with `--cloud dynamic` every claim of the namespace).
+    pub claims: BTreeMap<String, LiveClaim>,
+    /// StorageClasses that allow volume expansion (looked up with `--cloud dynamic` only:
+    /// esk's own class always does).
+    pub expandable_classes: std::collections::BTreeSet<String>,
 }
 
 impl Observed {
@@ -99,6 +104,11 @@ pub struct Plan {
     pub apply: Vec<ObjectRef>,
     /// Node workloads already running whose pods the change restarts, and how.
     pub restart: Restart,
+    /// Claims that grow in place (online: the CSI resizer grows the disk, the kubelet the
+    /// filesystem; no pod restarts).
+    pub grow: Vec<Growth>,
+    /// Node → its live claim, so the render keeps the claim's class and the volume's capacity.
+    pub claims: BTreeMap<u8, LiveClaim>,
     pub warnings: Vec<String>,
 }
 
@@ -122,15 +132,30 @@ impl Plan {
                 DiskStep::Create { node, source, .. } => Some(NodeDisk {
                     index: *node,
                     source: source.clone(),
+                    claim: self.claims.get(node).cloned(),
                 }),
                 DiskStep::Keep { node, disk } | DiskStep::Adopt { node, disk } => Some(NodeDisk {
                     index: *node,
                     source: disk.source.clone(),
+                    claim: self.claims.get(node).cloned(),
                 }),
                 _ => None,
             })
             .collect();
         nodes.sort_by_key(|n| n.index);
+        nodes
+    }
+
+    /// The node disks as they are once every growth is done (each growing volume holding its
+    /// new size): what lint checks, since mid-growth a claim asks for more than its volume.
+    pub fn node_disks_grown(&self) -> Vec<NodeDisk> {
+        let mut nodes = self.node_disks();
+        for n in &mut nodes {
+            let grown = self.grow.iter().find(|g| g.node == n.index);
+            if let (Some(g), Some(claim)) = (grown, n.claim.as_mut()) {
+                claim.capacity = Some(g.to.clone());
+            }
+        }
         nodes
     }
 
@@ -147,6 +172,7 @@ impl Plan {
     pub fn is_noop(&self) -> bool {
         self.delete.is_empty()
             && !self.create_namespace
+            && self.grow.is_empty()
             && self
                 .disks
                 .iter()

@@ -8,6 +8,8 @@ pub struct Outcome {
     pub disks_adopted: Vec<String>,
     pub disks_deleted: Vec<String>,
     pub disks_kept: Vec<String>,
+    /// Claims grown in place, each now holding the size asked for.
+    pub disks_grown: Vec<String>,
     pub objects_deleted: usize,
     pub objects_applied: usize,
     /// Nodes restarted one at a time, in order.
@@ -28,6 +30,7 @@ impl Outcome {
         list("created disks", &self.disks_created);
         list("adopted disks", &self.disks_adopted);
         list("deleted disks", &self.disks_deleted);
+        list("grew claims", &self.disks_grown);
         if self.objects_deleted > 0 {
             parts.push(format!("deleted {} object(s)", self.objects_deleted));
         }

@@ -7,7 +7,6 @@ use super::{Action, DiskStep, Observed, Plan, Restart};
 use crate::domain::{Disk, DiskSource, Owner};
 use crate::error::{Refused, UsageError};
 use crate::manifest::{Manifest, ObjectRef};
-use crate::quantity;
 use crate::render::NodeDisk;
 use crate::spec::Spec;
 
@@ -172,6 +171,8 @@ pub fn plan_delete(spec: &Spec, observed: &Observed, keep_disks: bool) -> Plan {
         create_namespace: false,
         apply: Vec::new(),
         restart: Restart::default(),
+        grow: Vec::new(),
+        claims: BTreeMap::new(),
         warnings,
     }
 }
@@ -284,6 +285,8 @@ fn plan_nodes(
         create_namespace: false,
         apply: Vec::new(),
         restart: Restart::default(),
+        grow: Vec::new(),
+        claims: BTreeMap::new(),
         warnings,
     })
 }
@@ -350,37 +353,4 @@ pub fn spec_warnings(spec: &Spec) -> Vec<String> {
         ));
     }
     w
-}
-
-/// Refuses a run whose claims ask for another size than the live claims of the same name (as
-/// quantities: the API server keeps `1024Gi` as `1Ti`): a
-/// real API server refuses a claim that shrinks, and one that grows unless its StorageClass
-/// expands volumes, which esk's pre-bound claims (`storageClassName: ""`) have not. Without
-/// this, such a run failed half-way through its apply.
-pub fn refuse_resized_claims(
-    observed: &Observed,
-    manifests: &[Manifest],
-) -> Result<(), UsageError> {
-    for m in manifests
-        .iter()
-        .filter(|m| m.object.kind == "PersistentVolumeClaim")
-    {
-        let wanted = m.value["spec"]["resources"]["requests"]["storage"].as_str();
-        let (Some(wanted), Some(live)) = (wanted, observed.claims.get(&m.object.name)) else {
-            continue;
-        };
-        let same = match (quantity::parse_str(wanted), quantity::parse_str(live)) {
-            (Some(a), Some(b)) => a == b,
-            _ => wanted == live,
-        };
-        if !same {
-            return Err(UsageError::new(format!(
-                "claim {} holds {live} and this run asks for {wanted}: esk cannot resize a \
-                 node's disk in place yet (claims never shrink; growing one needs volume \
-                 expansion); pass --set disk.sizeGb with the size the cluster was made with",
-                m.object.name
-            )));
-        }
-    }
-    Ok(())
 }

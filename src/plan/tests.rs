@@ -6,7 +6,6 @@ use super::*;
 use crate::cli::{node_count, Cli};
 use crate::domain::Owner;
 use crate::error::Refused;
-use crate::manifest::Manifest;
 use crate::render::Templates;
 use crate::spec::{Cloud, Spec};
 
@@ -333,34 +332,55 @@ fn adopted_disks_are_used_but_never_deleted() {
     assert!(names(&plan, created).is_empty());
 }
 
+fn live(request: &str, class: &str) -> crate::domain::LiveClaim {
+    crate::domain::LiveClaim {
+        request: request.into(),
+        capacity: Some(request.into()),
+        class: Some(class.into()),
+    }
+}
+
+/// A 1-node gke cluster whose claim is live as given, planned with `--set disk.sizeGb=gb`.
+fn grown(gb: &str, claim: crate::domain::LiveClaim) -> Result<Plan, crate::error::UsageError> {
+    let mut s = spec("1");
+    s.profile.set(&format!("disk.sizeGb={gb}")).unwrap();
+    let mut observed = running(1);
+    observed.claims.insert("es-data-1".into(), claim);
+    let mut plan = create(&s, &observed, None).unwrap();
+    plan_growth(&s, &observed, &mut plan).map(|()| plan)
+}
+
 #[test]
 fn claims_are_compared_as_quantities_the_api_server_rewrites() {
-    let claim = |size: &str| {
-        let yaml = format!(
-            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: es-data-1}}\n\
-             spec: {{resources: {{requests: {{storage: {size}}}}}}}\n"
-        );
-        Manifest {
-            source: "node-pvc.yaml.j2".into(),
-            object: ObjectRef {
-                kind: "PersistentVolumeClaim".into(),
-                name: "es-data-1".into(),
-            },
-            value: serde_yaml::from_str(&yaml).unwrap(),
-        }
-    };
-    let mut observed = Observed::default();
-    // The API server keeps a request of 1024Gi as 1Ti: the same size, not a resize.
-    observed.claims.insert("es-data-1".into(), "1Ti".into());
-    assert!(refuse_resized_claims(&observed, &[claim("1024Gi")]).is_ok());
-    let err = refuse_resized_claims(&observed, &[claim("2048Gi")]).unwrap_err();
+    // The API server keeps a request of 1024Gi as 1Ti: the same size, not a growth.
+    let plan = grown("1024", live("1Ti", "esk.default.es")).unwrap();
+    assert!(plan.grow.is_empty() && plan.is_noop());
+    let plan = grown("2048", live("1Ti", "esk.default.es")).unwrap();
+    assert_eq!(plan.grow.len(), 1);
+    assert_eq!(
+        (plan.grow[0].from.as_str(), plan.grow[0].to.as_str()),
+        ("1Ti", "2048Gi")
+    );
+    assert!(!plan.is_noop());
+    let err = grown("10", live("20Gi", "esk.default.es")).unwrap_err();
     assert!(
         err.to_string()
-            .contains("holds 1Ti and this run asks for 2048Gi"),
+            .contains("holds 20Gi and this run asks for 10Gi"),
         "{err}"
     );
-    observed.claims.insert("es-data-1".into(), "20Gi".into());
-    assert!(refuse_resized_claims(&observed, &[claim("10Gi")]).is_err());
+}
+
+#[test]
+fn only_claims_of_an_expanding_class_grow() {
+    let err = grown("50", live("10Gi", "")).unwrap_err();
+    assert!(err.to_string().contains("earlier esk"), "{err}");
+    let err = grown("50", live("10Gi", "standard")).unwrap_err();
+    assert!(err.to_string().contains("not esk's"), "{err}");
+    // A growth interrupted after the patch: the request is there, the volume not yet.
+    let mut claim = live("50Gi", "esk.default.es");
+    claim.capacity = Some("10Gi".into());
+    let plan = grown("50", claim).unwrap();
+    assert_eq!(plan.grow.len(), 1);
 }
 
 mod replicas;

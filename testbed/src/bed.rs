@@ -24,7 +24,8 @@ pub const EBS_CSI_DRIVER: &str = "ebs.csi.aws.com";
 pub struct TestBed {
     pub gce: GceEmulator,
     pub kube: KubeEmulator,
-    moto: OnceLock<Moto>,
+    /// Shared (weakly) with the kube emulator's resizer, which grows EBS volumes through it.
+    moto: std::sync::Arc<OnceLock<Moto>>,
     dir: tempfile::TempDir,
     context: String,
 }
@@ -50,10 +51,12 @@ impl TestBed {
         kube.write_kubeconfig(&dir.path().join("kubeconfig"), context)
             .expect("write kubeconfig");
         seed_cluster(&kube, context);
+        let moto = std::sync::Arc::new(OnceLock::new());
+        kube.set_volume_expander(volume_expander(&gce, &moto));
         TestBed {
             gce,
             kube,
-            moto: OnceLock::new(),
+            moto,
             dir,
             context: context.to_string(),
         }
@@ -173,6 +176,29 @@ impl TestBed {
             })
             .count()
     }
+}
+
+/// The CSI drivers' `ControllerExpandVolume` for the kube emulator's resizer: a GCE PD grows
+/// in the Compute Engine emulator, an EBS volume in moto (ModifyVolume); a volume of any
+/// other driver has no cloud disk here, so growing it is only the volume's capacity.
+fn volume_expander(
+    gce: &GceEmulator,
+    moto: &std::sync::Arc<OnceLock<Moto>>,
+) -> crate::kube::VolumeExpander {
+    let gce = gce.volume_expander();
+    let moto = std::sync::Arc::downgrade(moto);
+    std::sync::Arc::new(
+        move |driver: &str, handle: &str, size_gb: u64| match driver {
+            GKE_CSI_DRIVER => gce(handle, size_gb),
+            EBS_CSI_DRIVER => {
+                let moto = moto.upgrade().ok_or("the bed is gone")?;
+                let moto = moto.get().ok_or("moto_server is not running")?;
+                moto.modify_volume_size(handle, size_gb)
+                    .map_err(|e| e.to_string())
+            }
+            _ => Ok(()),
+        },
+    )
 }
 
 /// A real cluster always has Nodes, and a managed one its cloud's disk CSI driver. What the

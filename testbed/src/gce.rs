@@ -126,6 +126,32 @@ impl GceEmulator {
         record.public()
     }
 
+    /// What the GCE PD CSI driver's `ControllerExpandVolume` does for the kube emulator's
+    /// resizer: grows the disk named by a volume handle (`projects/P/zones/Z/disks/D`) to at
+    /// least `size_gb`, as `disks.resize` does; a smaller size is refused, as the API does.
+    pub fn volume_expander(&self) -> impl Fn(&str, u64) -> Result<(), String> + Send + Sync {
+        let state = self.state.clone();
+        move |handle: &str, size_gb: u64| {
+            let parts: Vec<&str> = handle.split('/').collect();
+            let ["projects", project, "zones", zone, "disks", name] = parts[..] else {
+                return Err(format!("not a disk handle: {handle}"));
+            };
+            let mut state = lock(&state);
+            let record = state
+                .disks
+                .get_mut(&key(project, zone, name))
+                .ok_or_else(|| format!("disk {handle} not found"))?;
+            if size_gb < record.disk.size_gb {
+                return Err(format!(
+                    "Requested disk size cannot be smaller than the current size ({} GB)",
+                    record.disk.size_gb
+                ));
+            }
+            record.disk.size_gb = size_gb;
+            Ok(())
+        }
+    }
+
     /// Every snapshot, CREATING and DELETING ones included, sorted by project then name.
     pub fn snapshots(&self) -> Vec<Snapshot> {
         let state = lock(&self.state);

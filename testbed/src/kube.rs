@@ -59,6 +59,10 @@ use std::time::Duration;
 use store::Store;
 
 pub use crate::gate::Release;
+
+/// What the emulated external-resizer calls to grow a CSI volume's disk: (driver, volume
+/// handle, size in GiB) → done, or the cloud's refusal.
+pub type VolumeExpander = Arc<dyn Fn(&str, &str, u64) -> Result<(), String> + Send + Sync>;
 pub use faults::Fault;
 pub use gossip::{Gossip, GossipMember};
 pub use pods::PodState;
@@ -125,6 +129,12 @@ impl KubeEmulator {
         let handler_state = shared.clone();
         let server = Server::start(Arc::new(move |req: Request| handle(&handler_state, req)))?;
         Ok(KubeEmulator { server, shared })
+    }
+
+    /// Lets the emulated external-resizer grow cloud disks: without it a claim asking for
+    /// more than its CSI volume holds stays as it is (as when the driver's resizer is down).
+    pub fn set_volume_expander(&self, expander: VolumeExpander) {
+        self.shared.lock().store.expander = Some(store::Expander(expander));
     }
 
     /// `http://127.0.0.1:PORT`

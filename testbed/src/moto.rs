@@ -147,6 +147,16 @@ impl Moto {
         .map(drop)
     }
 
+    /// Grows a volume (ModifyVolume with a new Size, sent straight to moto, so it is not
+    /// among [`Moto::actions`]): what the EBS CSI driver's `ControllerExpandVolume` does for
+    /// the kube emulator's resizer.
+    pub fn modify_volume_size(&self, volume_id: &str, size_gb: u64) -> std::io::Result<()> {
+        self.ec2(&format!(
+            "Action=ModifyVolume&VolumeId={volume_id}&Size={size_gb}"
+        ))
+        .map(drop)
+    }
+
     /// Actions that change state: everything but Describe*, List*, Get*.
     pub fn mutating_requests(&self) -> usize {
         self.actions()

@@ -13,6 +13,7 @@ mod doctor;
 mod dynamic;
 mod examples;
 mod gke;
+mod grow;
 mod hardening;
 mod in_use;
 mod interrupt;

@@ -65,6 +65,7 @@ macro_rules! round_trip {
         };
         use $api::api::networking::v1::NetworkPolicy;
         use $api::api::policy::v1::PodDisruptionBudget;
+        use $api::api::storage::v1::StorageClass;
         fn rt<T: serde::de::DeserializeOwned + serde::Serialize>(
             v: &Value,
         ) -> Result<Value, String> {
@@ -83,6 +84,7 @@ macro_rules! round_trip {
             "Service" => rt::<Service>($value),
             "NetworkPolicy" => rt::<NetworkPolicy>($value),
             "PodDisruptionBudget" => rt::<PodDisruptionBudget>($value),
+            "StorageClass" => rt::<StorageClass>($value),
             other => Err(format!("no typed check for kind {other}")),
         }
     }};

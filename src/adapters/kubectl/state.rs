@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::Kubectl;
 use crate::adapters::process::{args, transient};
+use crate::domain::LiveClaim;
 use crate::manifest::{ObjectRef, KINDS, NODE_LABEL};
 use crate::names::{record_name, selector_string};
 use crate::record::Record;
@@ -23,8 +24,8 @@ pub struct ClusterState {
     pub secrets: SecretData,
     /// Node workloads and the hashes esk stamped on them.
     pub live: BTreeMap<String, crate::domain::LiveTemplate>,
-    /// Claim name → the storage it requests (`10Gi`).
-    pub claims: BTreeMap<String, String>,
+    /// Claim name → its request, capacity and class.
+    pub claims: BTreeMap<String, LiveClaim>,
 }
 
 /// How waiting for Jobs ended.
@@ -36,7 +37,89 @@ pub enum JobsEnd {
     TimedOut,
 }
 
+/// A claim's request, capacity and class, if it has a request.
+fn live_claim(item: &Value) -> Option<LiveClaim> {
+    let request = item["spec"]["resources"]["requests"]["storage"].as_str()?;
+    Some(LiveClaim {
+        request: request.to_string(),
+        capacity: item["status"]["capacity"]["storage"]
+            .as_str()
+            .map(str::to_string),
+        class: item["spec"]["storageClassName"]
+            .as_str()
+            .map(str::to_string),
+    })
+}
+
 impl Kubectl {
+    /// Every claim in the namespace (`--cloud dynamic`: the claims are the disks and carry
+    /// no object labels of the cluster).
+    pub fn namespace_claims(&self) -> Result<BTreeMap<String, LiveClaim>> {
+        let list = self.get_json(&args(["persistentvolumeclaims"]))?;
+        Ok(list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                let name = c["metadata"]["name"].as_str()?.to_string();
+                Some((name, live_claim(c)?))
+            })
+            .collect())
+    }
+
+    /// The StorageClasses whose volumes can grow (`allowVolumeExpansion: true`).
+    pub fn expandable_classes(&self) -> Result<std::collections::BTreeSet<String>> {
+        let list = self.get_json(&args(["storageclasses.storage.k8s.io"]))?;
+        Ok(list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["allowVolumeExpansion"] == true)
+            .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_string))
+            .collect())
+    }
+
+    /// Asks for more storage on each claim (`name`, `size`): a merge patch of its request,
+    /// which the API server lets through only for a claim whose class expands volumes.
+    pub fn grow_claims(&self, claims: &[(String, String)]) -> Result<()> {
+        for (name, size) in claims {
+            let patch = serde_json::json!({"spec": {"resources": {"requests": {"storage": size}}}});
+            let mut a = self.base();
+            a.extend(args([
+                "patch",
+                "persistentvolumeclaim",
+                name,
+                "--type",
+                "merge",
+                "-p",
+                &patch.to_string(),
+            ]));
+            self.tool.run_retry(&a, None)?;
+        }
+        Ok(())
+    }
+
+    /// Each named claim's `status.capacity.storage` (None while it has none).
+    pub fn claim_capacities(&self, names: &[String]) -> Result<BTreeMap<String, Option<String>>> {
+        let mut a = vec!["persistentvolumeclaims".to_string()];
+        a.extend(names.iter().cloned());
+        let v = self.get_json(&a)?;
+        let items: Vec<Value> = match v["items"].as_array() {
+            Some(items) => items.clone(),
+            None => vec![v],
+        };
+        Ok(items
+            .iter()
+            .filter_map(|c| {
+                let name = c["metadata"]["name"].as_str()?.to_string();
+                let cap = c["status"]["capacity"]["storage"]
+                    .as_str()
+                    .map(str::to_string);
+                Some((name, cap))
+            })
+            .collect())
+    }
+
     /// Every object of the kinds esk manages that carries the cluster's labels.
     pub fn cluster_state(&self, spec: &Spec) -> Result<ClusterState> {
         let kinds: Vec<&str> = KINDS
@@ -75,8 +158,8 @@ impl Kubectl {
                 record = Record::from_data(&data);
             }
             if kind == "PersistentVolumeClaim" {
-                if let Some(size) = item["spec"]["resources"]["requests"]["storage"].as_str() {
-                    claims.insert(name.clone(), size.to_string());
+                if let Some(claim) = live_claim(item) {
+                    claims.insert(name.clone(), claim);
                 }
             }
             if kind == "Secret" {

@@ -49,6 +49,19 @@ pub struct Store {
     pub(super) attachments: super::attach::Tracker,
     /// What tests set for pods and their gossip (see `pods`).
     pub(super) overrides: super::pods::Overrides,
+    /// Grows a CSI volume's cloud disk (driver, volume handle, GiB), as the driver's
+    /// `ControllerExpandVolume` does; none: volumes of a CSI driver do not grow.
+    pub(super) expander: Option<Expander>,
+}
+
+/// The bed's volume expander, held by the store so the controllers reach it.
+#[derive(Clone)]
+pub struct Expander(pub super::VolumeExpander);
+
+impl std::fmt::Debug for Expander {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Expander")
+    }
 }
 
 /// How an object reached [`Store::write`]; decides managedFields and precondition handling.
@@ -104,6 +117,7 @@ impl Store {
             salt,
             attachments: Default::default(),
             overrides: Default::default(),
+            expander: None,
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             store.seed(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));

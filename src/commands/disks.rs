@@ -1,0 +1,84 @@
+//! `esk disks grow SIZE`: a shortcut for re-running `create` with the cluster's node count and
+//! `--set disk.sizeGb=SIZE`, through the same spec → observe → plan → execute path; it refuses
+//! a run that would change anything but the disks' size.
+
+use anyhow::Result;
+
+use super::{create, existing};
+use crate::cli::{json_output, CreateArgs, DisksVerb, Global};
+use crate::error::UsageError;
+use crate::report::Reporter;
+
+pub(super) fn run(g: &Global, verb: &DisksVerb, report: &Reporter) -> Result<()> {
+    match verb {
+        DisksVerb::Grow {
+            size,
+            dry_run,
+            timeout,
+            output,
+        } => grow(g, size, *dry_run, *timeout, output, report),
+    }
+}
+
+fn grow(
+    g: &Global,
+    size: &str,
+    dry_run: bool,
+    timeout: u64,
+    output: &str,
+    report: &Reporter,
+) -> Result<()> {
+    let gb = parse_size(size)?;
+    json_output(output)?;
+    let (spec, kubectl, _) = existing::open(g)?;
+    let mut with_size = g.clone();
+    with_size.set.push(format!("disk.sizeGb={gb}"));
+    // Validates the size as the profile key is (a whole number it accepts).
+    with_size.spec(spec.nodes, Some(spec.cloud))?;
+    let record = kubectl.cluster_state(&spec)?.record.ok_or_else(|| {
+        UsageError::new(format!(
+            "no cluster {} in namespace {} (no record esk.{}): nothing to grow",
+            spec.name, spec.namespace, spec.name
+        ))
+    })?;
+    let args = CreateArgs {
+        nodes: record.nodes.to_string(),
+        dry_run,
+        adopt_disks: None,
+        read_only_replicas: None,
+        rotate_certs: false,
+        all_at_once: false,
+        wait: false,
+        timeout,
+        output: output.to_string(),
+        from_backup: None,
+    };
+    create::run_as(&with_size, &args, report, true)
+}
+
+/// SIZE in GiB, as `disk.sizeGb` counts: `50` or `50Gi`; anything else is refused in one
+/// line (a `G` or `GB` would be ambiguous between 10^9 and 2^30 bytes).
+fn parse_size(raw: &str) -> Result<u64, UsageError> {
+    let digits = raw.strip_suffix("Gi").unwrap_or(raw);
+    match digits.parse::<u64>() {
+        Ok(n) if n > 0 && !digits.starts_with('+') => Ok(n),
+        _ => Err(UsageError::new(format!(
+            "disk size \"{}\" must be a whole number of GiB, e.g. 50 or 50Gi",
+            raw.escape_debug()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_are_whole_gib() {
+        assert_eq!(parse_size("50").unwrap(), 50);
+        assert_eq!(parse_size("50Gi").unwrap(), 50);
+        for bad in ["", "0", "50G", "50GB", "-5", "+5", "5.5", "50Ti", "Gi"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Growing node disks in place: which claims ask for more than they hold, and whether they
+//! can. A claim grows online through its StorageClass's CSI driver (the external-resizer grows
+//! the cloud disk, the kubelet the filesystem, without a pod restart), so this is only about
+//! the claims: they are patched, and the run waits until each one's `status.capacity` says so.
+//!
+//! Why volume expansion rather than the cloud CLI plus a filesystem step: it is online and
+//! needs no privileged Job to run `resize2fs` on a mounted disk; the driver already knows the
+//! disk and the node it is attached to; and the API server refuses what cannot be done.
+
+use super::{DiskStep, Observed, Plan};
+use crate::error::UsageError;
+use crate::quantity;
+use crate::spec::{Cloud, Spec};
+
+/// One claim that grows: `from` what the volume holds now to `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Growth {
+    pub node: u8,
+    pub claim: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// Fills `plan.claims` (each node's live claim, which the render keeps) and `plan.grow`.
+/// Refused in one line (exit 2, before any change): a smaller size (claims never shrink), a
+/// bigger one on kind (local volumes do not expand), on a claim an earlier esk made without
+/// a class, or on a dynamic claim whose class does not allow expansion.
+pub fn plan_growth(spec: &Spec, observed: &Observed, plan: &mut Plan) -> Result<(), UsageError> {
+    let size_gb = spec.profile.u64("disk.sizeGb")?;
+    let wanted = format!("{size_gb}Gi");
+    let wanted_bytes = size_gb as f64 * f64::from(1u32 << 30);
+    let keep_size = |live: &str| {
+        format!("pass --set disk.sizeGb with the size the cluster has ({live}) to keep it")
+    };
+    for step in &plan.disks {
+        let (node, disk) = match step {
+            DiskStep::Keep { node, disk } | DiskStep::Adopt { node, disk } => (*node, disk),
+            _ => continue,
+        };
+        let claim = if spec.cloud == Cloud::Dynamic {
+            disk.name.clone()
+        } else {
+            crate::names::pvc_name(spec, node)
+        };
+        let Some(live) = observed.claims.get(&claim) else {
+            continue;
+        };
+        plan.claims.insert(node, live.clone());
+        let bytes = |q: &str| quantity::parse_str(q);
+        let Some(request) = bytes(&live.request) else {
+            continue;
+        };
+        let capacity = live.capacity.as_deref().and_then(bytes);
+        if wanted_bytes < request {
+            return Err(UsageError::new(format!(
+                "claim {claim} holds {} and this run asks for {wanted}: a disk never shrinks; {}",
+                live.request,
+                keep_size(&live.request)
+            )));
+        }
+        let asks_more = wanted_bytes > request;
+        // A growth interrupted after its patch: the request says so, the volume not yet.
+        let still_growing = capacity.is_some_and(|c| c < wanted_bytes);
+        if !asks_more && !still_growing {
+            continue;
+        }
+        if asks_more {
+            refuse_unexpandable(spec, observed, &claim, &live.request, &wanted, live)?;
+        }
+        plan.grow.push(Growth {
+            node,
+            claim,
+            from: live
+                .capacity
+                .clone()
+                .unwrap_or_else(|| live.request.clone()),
+            to: wanted.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn refuse_unexpandable(
+    spec: &Spec,
+    observed: &Observed,
+    claim: &str,
+    live: &str,
+    wanted: &str,
+    claim_now: &crate::domain::LiveClaim,
+) -> Result<(), UsageError> {
+    let class = claim_now.class.as_deref().unwrap_or("");
+    let why = match spec.cloud {
+        Cloud::Kind => Some(
+            "kind's local volumes (a directory on a node) cannot grow in place: their size is \
+             the node's filesystem"
+                .to_string(),
+        ),
+        Cloud::Gke | Cloud::Aws if class.is_empty() => Some(
+            "the claim was made by an earlier esk without a StorageClass (storageClassName \"\"), \
+             and a claim's class cannot change, so it cannot be expanded; growing such a \
+             cluster's disks is not built yet"
+                .to_string(),
+        ),
+        Cloud::Gke | Cloud::Aws if class != crate::names::storage_class(spec) => Some(format!(
+            "its StorageClass {class} is not esk's ({}), which expands volumes",
+            crate::names::storage_class(spec)
+        )),
+        Cloud::Dynamic if !observed.expandable_classes.contains(class) => Some(format!(
+            "its StorageClass {} does not allow volume expansion (allowVolumeExpansion: true)",
+            if class.is_empty() { "(none)" } else { class }
+        )),
+        _ => None,
+    };
+    match why {
+        Some(why) => Err(UsageError::new(format!(
+            "claim {claim} holds {live} and this run asks for {wanted}, but {why}; pass --set \
+             disk.sizeGb with the size the cluster has ({live}) to keep it"
+        ))),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,363 @@
+//! Growing disks in place (`create` re-run with a bigger `disk.sizeGb`, `esk disks grow`):
+//! the claims grow through esk's expanding StorageClass, the bed's resizer grows the cloud
+//! disk (GCE emulator, moto) only when the claim asks for more than its volume holds, and no
+//! pod restarts.
+
+use crate::common::*;
+use serde_json::{json, Value};
+
+const EKS_CONTEXT: &str = "arn:aws:eks:us-east-1:123456789012:cluster/test";
+
+/// Every pod as (name, uid, restart count): the same list before and after means nothing
+/// restarted.
+fn pods(bed: &TestBed) -> Vec<(String, String, i64)> {
+    let mut out: Vec<_> = bed
+        .kube
+        .objects()
+        .into_iter()
+        .filter(|o| o["kind"] == "Pod")
+        .map(|p| {
+            let restarts = p["status"]["containerStatuses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| c["restartCount"].as_i64().unwrap_or(0))
+                .sum();
+            (
+                p["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                p["metadata"]["uid"].as_str().unwrap_or("").to_string(),
+                restarts,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn claim(bed: &TestBed, name: &str) -> Value {
+    bed.kube
+        .get("PersistentVolumeClaim", Some("default"), name)
+        .unwrap_or_else(|| panic!("claim {name}"))
+}
+
+/// Each node claim's (request, status.capacity, its PV's capacity).
+fn claim_sizes(bed: &TestBed, claims: &[&str]) -> Vec<(String, String, String)> {
+    claims
+        .iter()
+        .map(|name| {
+            let c = claim(bed, name);
+            let pv = c["spec"]["volumeName"]
+                .as_str()
+                .and_then(|pv| bed.kube.get("PersistentVolume", None, pv));
+            let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
+            (
+                s(&c["spec"]["resources"]["requests"]["storage"]),
+                s(&c["status"]["capacity"]["storage"]),
+                pv.map(|pv| s(&pv["spec"]["capacity"]["storage"]))
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn all(n: usize, size: &str) -> Vec<(String, String, String)> {
+    vec![(size.to_string(), size.to_string(), size.to_string()); n]
+}
+
+/// A one-line error with exit code 2 and no mutating request.
+fn refused_without_change(bed: &TestBed, args: &[&str], says: &str) {
+    let before = bed.mutating_requests();
+    let versions = resource_versions(bed);
+    let out = esk(bed, args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(says), "{err}");
+    assert_eq!(
+        bed.mutating_requests(),
+        before,
+        "{args:?} changed something"
+    );
+    assert_eq!(resource_versions(bed), versions);
+}
+
+const NODE_CLAIMS: [&str; 3] = ["es-data-1", "es-data-2", "es-data-3"];
+
+#[test]
+fn gke_disks_grow_online_without_a_restart() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3"]);
+    let class = bed
+        .kube
+        .get("StorageClass", None, "esk.default.es")
+        .expect("esk's StorageClass");
+    assert_eq!(class["provisioner"], "pd.csi.storage.gke.io");
+    assert_eq!(class["allowVolumeExpansion"], true);
+    assert_eq!(class["reclaimPolicy"], "Retain");
+    for c in NODE_CLAIMS {
+        assert_eq!(claim(&bed, c)["spec"]["storageClassName"], "esk.default.es");
+    }
+    let running = pods(&bed);
+    assert_eq!(running.len(), 5, "3 nodes and 2 frontends: {running:?}");
+
+    // The plan shows each claim's growth and changes nothing.
+    let before = bed.mutating_requests();
+    let out = esk_ok(
+        &bed,
+        &["create", "3", "--set", "disk.sizeGb=50", "--dry-run"],
+    );
+    let plan = stdout(&out);
+    for (i, c) in NODE_CLAIMS.iter().enumerate() {
+        let line = format!("~ grow    {c} (node {}): 20Gi -> 50Gi", i + 1);
+        assert!(plan.contains(&line), "{plan}");
+    }
+    assert!(!plan.contains("~ restart"), "{plan}");
+    assert_eq!(bed.mutating_requests(), before);
+
+    let out = esk_ok(&bed, &["create", "3", "--set", "disk.sizeGb=50"]);
+    assert!(
+        stdout(&out).contains("grew claims es-data-1, es-data-2, es-data-3"),
+        "{}",
+        text(&out)
+    );
+    let sizes: Vec<u64> = bed.gce.disks().iter().map(|d| d.size_gb).collect();
+    assert_eq!(sizes, [50, 50, 50]);
+    assert_eq!(claim_sizes(&bed, &NODE_CLAIMS), all(3, "50Gi"));
+    assert_eq!(pods(&bed), running, "a pod restarted");
+
+    // The same size again changes nothing; a smaller one is refused.
+    let versions = resource_versions(&bed);
+    esk_ok(&bed, &["create", "3", "--set", "disk.sizeGb=50"]);
+    assert_eq!(resource_versions(&bed), versions);
+    refused_without_change(
+        &bed,
+        &["create", "3", "--set", "disk.sizeGb=30"],
+        "claim es-data-1 holds 50Gi and this run asks for 30Gi: a disk never shrinks",
+    );
+}
+
+#[test]
+fn aws_volumes_grow_through_the_ebs_driver() {
+    let bed = TestBed::with_context(EKS_CONTEXT);
+    bed.moto();
+    esk_ok(&bed, &["create", "3"]);
+    let running = pods(&bed);
+    esk_ok(&bed, &["create", "3", "--set", "disk.sizeGb=50"]);
+    let v = aws_json(&bed, &["ec2", "describe-volumes"]);
+    let sizes: Vec<i64> = v["Volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["Size"].as_i64().unwrap())
+        .collect();
+    assert_eq!(sizes, [50, 50, 50], "{v}");
+    assert_eq!(claim_sizes(&bed, &NODE_CLAIMS), all(3, "50Gi"));
+    assert_eq!(pods(&bed), running, "a pod restarted");
+    let class = bed
+        .kube
+        .get("StorageClass", None, "esk.default.es")
+        .unwrap();
+    assert_eq!(class["provisioner"], "ebs.csi.aws.com");
+}
+
+fn dynamic_bed(expands: bool) -> TestBed {
+    let bed = TestBed::with_context("dev");
+    bed.kube.seed(json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "example.com/disk", "reclaimPolicy": "Retain", "volumeBindingMode": "Immediate",
+        "allowVolumeExpansion": expands,
+    }));
+    bed
+}
+
+const DYNAMIC_CLAIMS: [&str; 3] = ["es-disk-1", "es-disk-2", "es-disk-3"];
+
+#[test]
+fn dynamic_claims_grow_when_their_class_expands() {
+    let bed = dynamic_bed(true);
+    esk_ok(&bed, &["create", "3", "--cloud", "dynamic"]);
+    let running = pods(&bed);
+    let out = esk_ok(
+        &bed,
+        &[
+            "create",
+            "3",
+            "--cloud",
+            "dynamic",
+            "--set",
+            "disk.sizeGb=50",
+            "--dry-run",
+        ],
+    );
+    assert!(
+        stdout(&out).contains("~ grow    es-disk-2 (node 2): 20Gi -> 50Gi"),
+        "{}",
+        text(&out)
+    );
+    esk_ok(
+        &bed,
+        &[
+            "create",
+            "3",
+            "--cloud",
+            "dynamic",
+            "--set",
+            "disk.sizeGb=50",
+        ],
+    );
+    assert_eq!(claim_sizes(&bed, &DYNAMIC_CLAIMS), all(3, "50Gi"));
+    assert_eq!(pods(&bed), running, "a pod restarted");
+    refused_without_change(
+        &bed,
+        &[
+            "create",
+            "3",
+            "--cloud",
+            "dynamic",
+            "--set",
+            "disk.sizeGb=40",
+        ],
+        "a disk never shrinks",
+    );
+}
+
+#[test]
+fn dynamic_claims_of_a_class_that_does_not_expand_are_refused() {
+    let bed = dynamic_bed(false);
+    esk_ok(&bed, &["create", "3", "--cloud", "dynamic"]);
+    refused_without_change(
+        &bed,
+        &[
+            "create",
+            "3",
+            "--cloud",
+            "dynamic",
+            "--set",
+            "disk.sizeGb=50",
+        ],
+        "StorageClass standard does not allow volume expansion",
+    );
+}
+
+#[test]
+fn kind_refuses_to_grow_local_volumes() {
+    let bed = TestBed::with_context("kind-dev");
+    esk_ok(&bed, &["create", "1", "--insecure"]);
+    refused_without_change(
+        &bed,
+        &["create", "1", "--insecure", "--set", "disk.sizeGb=50"],
+        "kind's local volumes",
+    );
+}
+
+#[test]
+fn disks_grow_is_create_with_the_recorded_size() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3"]);
+    let running = pods(&bed);
+    let before = bed.mutating_requests();
+    let out = esk_ok(&bed, &["disks", "grow", "40Gi", "--dry-run"]);
+    assert!(
+        stdout(&out).contains("~ grow    es-data-3 (node 3): 20Gi -> 40Gi"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(bed.mutating_requests(), before);
+    for bad in ["40G", "0", "forty"] {
+        refused_without_change(&bed, &["disks", "grow", bad], "whole number of GiB");
+    }
+    esk_ok(&bed, &["disks", "grow", "40"]);
+    let sizes: Vec<u64> = bed.gce.disks().iter().map(|d| d.size_gb).collect();
+    assert_eq!(sizes, [40, 40, 40]);
+    assert_eq!(claim_sizes(&bed, &NODE_CLAIMS), all(3, "40Gi"));
+    assert_eq!(pods(&bed), running, "a pod restarted");
+    refused_without_change(&bed, &["disks", "grow", "30"], "a disk never shrinks");
+    // Anything else the flags would change (here a restart) is create's job.
+    let before = bed.mutating_requests();
+    let out = esk(
+        &bed,
+        &["disks", "grow", "45", "--set", "node.memoryRequest=3Gi"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(stderr(&out).contains("only grows disks"), "{}", text(&out));
+    assert_eq!(bed.mutating_requests(), before);
+}
+
+/// What the previous esk rendered for a node's volume and claim: no StorageClass.
+const LEGACY_PV: &str = r#"{%- if node.disk.kind != "dynamic" %}
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: {{ node.pv }}
+  labels: {{ labels("storage", node.index) }}
+spec:
+  capacity:
+    storage: {{ profile.disk.sizeGb ~ "Gi" }}
+  accessModes: ["ReadWriteOnce"]
+  volumeMode: Filesystem
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: ""
+  claimRef:
+    apiVersion: v1
+    kind: PersistentVolumeClaim
+    namespace: {{ cluster.namespace }}
+    name: {{ node.pvc }}
+  csi:
+    driver: {{ node.disk.driver }}
+    volumeHandle: {{ node.disk.handle }}
+    fsType: {{ profile.disk.fsType }}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions:
+        - key: {{ node.disk.topologyKey }}
+          operator: In
+          values: [{{ node.disk.topologyValue }}]
+{%- endif %}
+"#;
+const LEGACY_PVC: &str = r#"{%- if node.disk.kind != "dynamic" %}
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {{ node.pvc }}
+  namespace: {{ cluster.namespace }}
+  labels: {{ labels("storage", node.index) }}
+spec:
+  accessModes: ["ReadWriteOnce"]
+  storageClassName: ""
+  volumeName: {{ node.pv }}
+  resources:
+    requests:
+      storage: {{ profile.disk.sizeGb ~ "Gi" }}
+{%- endif %}
+"#;
+
+#[test]
+fn a_cluster_of_the_previous_release_keeps_working_and_growing_it_is_refused() {
+    let bed = TestBed::start();
+    let dir = bed.dir().join("legacy-templates");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("node-pv.yaml.j2"), LEGACY_PV).unwrap();
+    std::fs::write(dir.join("node-pvc.yaml.j2"), LEGACY_PVC).unwrap();
+    let templates = dir.display().to_string();
+    esk_ok(&bed, &["create", "3", "--templates", &templates]);
+    assert_eq!(claim(&bed, "es-data-1")["spec"]["storageClassName"], "");
+    // Today's esk re-runs it as it is: a claim's class cannot change, so it keeps none.
+    let versions = resource_versions(&bed);
+    esk_ok(&bed, &["create", "3"]);
+    let changed: Vec<_> = resource_versions(&bed)
+        .into_iter()
+        .filter(|v| !versions.contains(v))
+        .filter(|(k, _)| k.contains("PersistentVolume"))
+        .collect();
+    assert!(changed.is_empty(), "{changed:?}");
+    assert_eq!(claim(&bed, "es-data-1")["spec"]["storageClassName"], "");
+    refused_without_change(
+        &bed,
+        &["create", "3", "--set", "disk.sizeGb=50"],
+        "made by an earlier esk without a StorageClass",
+    );
+    let sizes: Vec<u64> = bed.gce.disks().iter().map(|d| d.size_gb).collect();
+    assert_eq!(sizes, [20, 20, 20]);
+}
