@@ -38,6 +38,23 @@ impl<'a> Inventory<'a> {
     }
 
     /// The claim `name` in the node's namespace, if the input has it.
+    /// The PersistentVolume in the input a claim binds to: the one it names (`volumeName`),
+    /// else one whose `claimRef` names the claim.
+    pub fn bound_volume<'s>(&'s self, claim: &Item) -> Option<&'s Item<'a>> {
+        let pvs = || self.of_kind("PersistentVolume");
+        if let Some(name) = text(claim.at(&["spec", "volumeName"])) {
+            return pvs().find(|pv| pv.object.name == name);
+        }
+        pvs().find(|pv| {
+            text(pv.at(&["spec", "claimRef", "name"])).as_deref()
+                == Some(claim.object.name.as_str())
+                && same_namespace(
+                    text(pv.at(&["spec", "claimRef", "namespace"])).as_deref(),
+                    claim.namespace(),
+                )
+        })
+    }
+
     pub fn claim(&self, node: &Node, name: &str) -> Option<&Item<'a>> {
         self.of_kind("PersistentVolumeClaim")
             .find(|c| c.object.name == name && same_namespace(c.namespace(), node.item.namespace()))

@@ -17,7 +17,6 @@ use api_version::removed_api;
 use container::{image, resources};
 use security::{default_credentials, insecure};
 use services::{leads_to_server, load_balancer, service_links};
-pub(super) use storage::bound_volume;
 use storage::{claim_fits, in_tree_pv, in_tree_volumes, persistent_volume, storage, storage_class};
 
 use super::inventory::Inventory;
@@ -45,7 +44,7 @@ pub fn run(inv: &Inventory) -> Vec<Finding> {
         // ES025 on the claim: that is what to change.
         if let Data::Claim(name) = node.data() {
             if let Some(claim) = inv.claim(node, &name) {
-                if let Some(m) = bound_volume(inv, claim).and_then(|v| claim_fits(claim, v)) {
+                if let Some(m) = inv.bound_volume(claim).and_then(|v| claim_fits(claim, v)) {
                     out.push(Finding::new("ES025", &claim.object, claim.file, m));
                 }
             }

@@ -13,7 +13,6 @@ use serde_yaml::Value;
 use super::inventory::Inventory;
 use super::model::{at, seq, text};
 use super::node::{Data, Node};
-use super::rules::bound_volume;
 use super::Finding;
 
 /// Node labels that name a zone, current and older.
@@ -55,7 +54,7 @@ fn pinned_zone(inv: &Inventory, node: &Node) -> Option<String> {
         });
     };
     if let Data::Claim(name) = node.data() {
-        let volume = inv.claim(node, &name).and_then(|c| bound_volume(inv, c));
+        let volume = inv.claim(node, &name).and_then(|c| inv.bound_volume(c));
         if let Some(z) =
             volume.and_then(|v| affinity_zones(v.at(&["spec", "nodeAffinity", "required"])))
         {

@@ -6,7 +6,7 @@ use serde_yaml::Value;
 
 use super::Push;
 use crate::lint::inventory::Inventory;
-use crate::lint::model::{at, same_namespace, seq, text, Item};
+use crate::lint::model::{at, seq, text, Item};
 use crate::lint::node::{csi_of, shared_fs, Data, Node, Workload, IN_TREE};
 use crate::quantity::{self, GI};
 
@@ -55,22 +55,6 @@ fn claim_spec_on(spec: Option<&Value>, what: &str, volume: Option<&Item>, push: 
     shared
 }
 
-/// The PersistentVolume in the input a claim binds to: the one it names (`volumeName`), else
-/// one whose `claimRef` names the claim.
-pub fn bound_volume<'i, 'a>(inv: &'i Inventory<'a>, claim: &Item) -> Option<&'i Item<'a>> {
-    let pvs = || inv.of_kind("PersistentVolume");
-    if let Some(name) = text(claim.at(&["spec", "volumeName"])) {
-        return pvs().find(|pv| pv.object.name == name);
-    }
-    pvs().find(|pv| {
-        text(pv.at(&["spec", "claimRef", "name"])).as_deref() == Some(claim.object.name.as_str())
-            && same_namespace(
-                text(pv.at(&["spec", "claimRef", "namespace"])).as_deref(),
-                claim.namespace(),
-            )
-    })
-}
-
 /// ES025: a claim asking for more than its volume has stays Pending.
 pub fn claim_fits(claim: &Item, volume: &Item) -> Option<String> {
     let asked = claim.at(&["spec", "resources", "requests", "storage"]);
@@ -101,7 +85,7 @@ pub fn storage(inv: &Inventory, node: &Node, push: &mut Push) {
         ),
         Data::Claim(name) => {
             if let Some(claim) = inv.claim(node, name) {
-                let volume = bound_volume(inv, claim);
+                let volume = inv.bound_volume(claim);
                 let fits = volume.and_then(|v| claim_fits(claim, v));
                 // A claim that does not fit gets no volume: its size says nothing.
                 let sized = volume.filter(|_| fits.is_none());
