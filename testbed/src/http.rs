@@ -44,6 +44,43 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A body written as it is produced, chunked, after `body` (a followed log); `None` for
+    /// a whole response.
+    pub stream: Option<Stream>,
+}
+
+/// Writes a streamed body, a chunk per write, and returns when the stream ends (the
+/// response then ends with the last chunk) or the client is gone (a write fails).
+#[derive(Clone)]
+pub struct Stream(pub Arc<StreamWriter>);
+
+/// What writes a streamed body.
+pub type StreamWriter = dyn Fn(&mut dyn Write) -> std::io::Result<()> + Send + Sync;
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stream")
+    }
+}
+
+/// One chunk of a chunked body per write, sent at once.
+struct Chunked<'a, W: Write>(&'a mut W);
+
+impl<W: Write> Write for Chunked<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        write!(self.0, "{:x}\r\n", buf.len())?;
+        self.0.write_all(buf)?;
+        self.0.write_all(b"\r\n")?;
+        self.0.flush()?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 impl Response {
@@ -52,6 +89,7 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), content_type.into())],
             body: body.into(),
+            stream: None,
         }
     }
 
@@ -252,6 +290,15 @@ fn write_response(writer: &mut impl Write, response: &Response) -> std::io::Resu
     )?;
     for (name, value) in &response.headers {
         write!(out, "{name}: {value}\r\n")?;
+    }
+    if let Some(stream) = &response.stream {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+        writer.write_all(&out)?;
+        let mut chunks = Chunked(writer);
+        chunks.write_all(&response.body)?;
+        (stream.0)(&mut chunks)?;
+        chunks.0.write_all(b"0\r\n\r\n")?;
+        return chunks.0.flush();
     }
     if response.status == 101 {
         out.extend_from_slice(b"\r\n");

@@ -87,6 +87,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     gate: Gate,
+    /// Set when the emulator is dropped: streamed answers (followed logs) end.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -104,6 +106,9 @@ pub struct KubeEmulator {
 impl Drop for KubeEmulator {
     /// A request still held at the gate is dropped, so no connection thread stays blocked.
     fn drop(&mut self) {
+        self.shared
+            .stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.shared.gate.close();
     }
 }
@@ -125,6 +130,7 @@ impl KubeEmulator {
                 monitoring: false,
             }),
             gate: Gate::default(),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         });
         let handler_state = shared.clone();
         let server = Server::start(Arc::new(move |req: Request| handle(&handler_state, req)))?;
@@ -331,7 +337,7 @@ fn request_line(req: &Request) -> String {
     }
 }
 
-fn handle(shared: &Shared, req: Request) -> Response {
+fn handle(shared: &Arc<Shared>, req: Request) -> Response {
     let line = request_line(&req);
     let is_resource = route::is_resource_path(&req.path);
     // Access reviews ask a question and change nothing.
@@ -376,7 +382,7 @@ fn handle(shared: &Shared, req: Request) -> Response {
 }
 
 /// `crds`: the optional CRD groups installed (read with the request's other state).
-fn route(shared: &Shared, req: &Request, crds: kinds::Crds) -> Response {
+fn route(shared: &Arc<Shared>, req: &Request, crds: kinds::Crds) -> Response {
     let path = req.path.trim_end_matches('/');
     let group = path
         .strip_prefix("/apis/")
@@ -409,6 +415,9 @@ fn route(shared: &Shared, req: &Request, crds: kinds::Crds) -> Response {
     if let Some(response) = stats::handle(&shared.lock(), req) {
         return response;
     }
+    if let Some(response) = follow_log(shared, req) {
+        return response;
+    }
     if let Some(response) = proxy::handle(&mut shared.lock().store, req) {
         return response;
     }
@@ -434,6 +443,44 @@ fn route(shared: &Shared, req: &Request, crds: kinds::Crds) -> Response {
         }
     }
     ApiError::no_route().to_response()
+}
+
+/// `GET …/pods/NAME/log?follow=true`: the lines so far, then, streamed, each new line as it
+/// is added (looked for every 50 ms, without holding the lock in between), until the pod
+/// goes or the emulator stops.
+fn follow_log(shared: &Arc<Shared>, req: &Request) -> Option<Response> {
+    if req.method != "GET" || req.query_param("follow") != Some("true") {
+        return None;
+    }
+    let (ns, name, sub, rest) = proxy::pod_subresource(&req.path)?;
+    if sub != "log" || !rest.is_empty() {
+        return None;
+    }
+    let (ns, name) = (ns.to_string(), name.to_string());
+    let (mut first, followed) = logs::follow_start(&shared.lock().store, req, &ns, &name);
+    // The stream is written once; the cell hands its position over to that one writing.
+    let cell = Mutex::new(Some(followed?));
+    let (shared, req) = (shared.clone(), req.clone());
+    let stream = move |out: &mut dyn std::io::Write| -> std::io::Result<()> {
+        let taken = cell.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(mut followed) = taken else {
+            return Ok(());
+        };
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            if shared.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(());
+            }
+            let more = logs::follow_more(&shared.lock().store, &req, &ns, &name, &mut followed);
+            match more {
+                Some(text) if !text.is_empty() => out.write_all(text.as_bytes())?,
+                Some(_) => {}
+                None => return Ok(()),
+            }
+        }
+    };
+    first.stream = Some(crate::http::Stream(Arc::new(stream)));
+    Some(first)
 }
 
 /// Polls the store (without holding the lock in between) until there are events to send or

@@ -19,6 +19,16 @@ fn logged(lines: &[(&str, &str)]) -> PodState {
     }
 }
 
+/// The node's pod that is not being deleted.
+fn pod_of(bed: &TestBed, node: &str) -> String {
+    esk_objects(bed, "Pod", "es")
+        .into_iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .find(|n| n.starts_with(&format!("{node}-")))
+        .expect("the node's pod")
+}
+
 fn three_nodes_with_logs() -> TestBed {
     let bed = bed_with_nodes();
     esk_ok(&bed, &["create", "3"]);
@@ -171,12 +181,26 @@ fn follow_prints_new_lines_and_the_new_pod_after_a_restart() {
     };
     assert_eq!(next(), "es-1 | one starts");
     assert_eq!(next(), "es-1 | one elected leader");
+    let old_name = pod_of(&bed, "es-1");
+    // The container writes on: the line arrives over the open stream.
+    bed.kube.set_pod_state(
+        "es-1",
+        logged(&[
+            ("2026-03-01T10:00:00.100000000Z", "one starts"),
+            ("2026-03-01T10:00:04Z", "one elected leader"),
+            ("2026-03-01T10:05:00Z", "one writes on"),
+        ]),
+    );
+    assert_eq!(next(), "es-1 | one writes on");
+    let follows = |pod: &str| {
+        bed.kube
+            .requests()
+            .iter()
+            .filter(|r| r.contains(&format!("/pods/{pod}/log?")) && r.contains("follow=true"))
+            .count()
+    };
+    assert_eq!(follows(&old_name), 1, "one stream, not polling");
     // The pod is replaced (a restart) and its new container writes more.
-    let old = esk_objects(&bed, "Pod", "es")
-        .into_iter()
-        .find(|p| p["metadata"]["name"].as_str().unwrap().starts_with("es-1-"))
-        .expect("es-1's pod");
-    let old_name = old["metadata"]["name"].as_str().unwrap().to_string();
     let deleted = bed.run(
         "kubectl",
         &["delete", "pod", &old_name, "--wait=false"],
@@ -188,20 +212,19 @@ fn follow_prints_new_lines_and_the_new_pod_after_a_restart() {
         logged(&[
             ("2026-03-01T10:00:00.100000000Z", "one starts"),
             ("2026-03-01T10:00:04Z", "one elected leader"),
+            ("2026-03-01T10:05:00Z", "one writes on"),
             ("2026-03-01T10:09:00Z", "one restarted"),
         ]),
     );
     assert_eq!(next(), "es-1 | one restarted");
-    let _ = child.kill();
-    let _ = child.wait();
-    let pods_read: Vec<String> = bed
-        .kube
-        .requests()
-        .into_iter()
-        .filter(|r| r.contains("/log?") && r.contains("follow=true"))
-        .collect();
-    assert!(
-        pods_read.iter().any(|r| !r.contains(&old_name)),
-        "esk followed the new pod: {pods_read:?}"
-    );
+    let new_name = pod_of(&bed, "es-1");
+    assert_ne!(new_name, old_name);
+    assert!(follows(&new_name) >= 1, "esk followed the new pod");
+    // Interrupted: kubectl is stopped with it.
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    assert_eq!(child.wait().expect("esk ends").code(), Some(130));
 }

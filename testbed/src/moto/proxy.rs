@@ -267,6 +267,7 @@ fn read_response(mut reader: impl BufRead) -> std::io::Result<Response> {
         status,
         headers,
         body,
+        stream: None,
     })
 }
 
