@@ -220,9 +220,16 @@ pub const NEEDS: &[Need] = &[
         &[Cloud::Gke, Cloud::Aws],
         need(&["list"], "storage.k8s.io", "csidrivers"),
     )),
+    // Every run lists the cluster's objects, esk's StorageClass among them; gke and aws
+    // apply it (dynamic reads the claims' classes to know whether they expand).
+    cluster(need(&["list"], "storage.k8s.io", "storageclasses")),
     cluster(on(
-        &[Cloud::Dynamic],
-        need(&["list"], "storage.k8s.io", "storageclasses"),
+        &[Cloud::Gke, Cloud::Aws],
+        need(
+            &["get", "create", "patch", "delete"],
+            "storage.k8s.io",
+            "storageclasses",
+        ),
     )),
 ];
 

@@ -361,3 +361,19 @@ fn a_cluster_of_the_previous_release_keeps_working_and_growing_it_is_refused() {
     let sizes: Vec<u64> = bed.gce.disks().iter().map(|d| d.size_gb).collect();
     assert_eq!(sizes, [20, 20, 20]);
 }
+
+#[test]
+fn resize_grows_the_kept_disks_and_json_lists_the_growth() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "1"]);
+    let out = esk_ok(&bed, &["disks", "grow", "30", "--dry-run", "-o", "json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(
+        doc["plan"]["grow"],
+        json!([{"claim": "es-data-1", "node": 1, "replica": null, "from": "20Gi", "to": "30Gi"}])
+    );
+    esk_ok(&bed, &["resize", "3", "--set", "disk.sizeGb=30"]);
+    let sizes: Vec<u64> = bed.gce.disks().iter().map(|d| d.size_gb).collect();
+    assert_eq!(sizes, [30, 30, 30]);
+    assert_eq!(claim_sizes(&bed, &NODE_CLAIMS), all(3, "30Gi"));
+}

@@ -1879,3 +1879,67 @@ fn claims_grow_only_through_an_expanding_class_and_never_shrink() {
     );
     assert_eq!(size("growing"), "50Gi");
 }
+
+#[test]
+fn the_resizer_grows_a_bound_volume_and_its_disk_only_while_the_volume_holds_less() {
+    let bed = Bed::new();
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String, u64)>::new()));
+    let seen = calls.clone();
+    bed.kube
+        .set_volume_expander(std::sync::Arc::new(move |driver, handle, gib| {
+            seen.lock()
+                .unwrap()
+                .push((driver.into(), handle.into(), gib));
+            Ok(())
+        }));
+    bed.kube.seed(json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "growing"}, "provisioner": "pd.csi.storage.gke.io",
+        "reclaimPolicy": "Retain", "allowVolumeExpansion": true
+    }));
+    let volume = |name: &str, class: &str, size: &str| {
+        format!(
+            "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {name}}}\nspec:\n  \
+             capacity: {{storage: {size}}}\n  accessModes: [ReadWriteOnce]\n  \
+             persistentVolumeReclaimPolicy: Retain\n  storageClassName: \"{class}\"\n  \
+             claimRef: {{namespace: default, name: {name}}}\n  \
+             csi: {{driver: pd.csi.storage.gke.io, volumeHandle: disk-{name}}}\n"
+        )
+    };
+    let claim = |name: &str, class: &str, size: &str| {
+        format!(
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: {name}, namespace: default}}\n\
+             spec:\n  accessModes: [ReadWriteOnce]\n  storageClassName: \"{class}\"\n  \
+             volumeName: {name}\n  resources: {{requests: {{storage: {size}}}}}\n"
+        )
+    };
+    let sizes = |name: &str| {
+        let c = bed
+            .kube
+            .get("PersistentVolumeClaim", Some("default"), name)
+            .expect("claim");
+        let pv = bed.kube.get("PersistentVolume", None, name).expect("pv");
+        (
+            c["status"]["capacity"]["storage"].clone(),
+            pv["spec"]["capacity"]["storage"].clone(),
+        )
+    };
+    bed.apply(&volume("a", "growing", "10Gi")).ok();
+    bed.apply(&claim("a", "growing", "10Gi")).ok();
+    assert_eq!(sizes("a"), (json!("10Gi"), json!("10Gi")));
+    bed.apply(&claim("a", "growing", "50Gi")).ok();
+    assert_eq!(sizes("a"), (json!("50Gi"), json!("50Gi")));
+    assert_eq!(
+        *calls.lock().unwrap(),
+        [("pd.csi.storage.gke.io".into(), "disk-a".into(), 50)]
+    );
+    // A volume whose capacity someone raised holds what the claim asks: no disk is grown.
+    bed.apply(&volume("a", "growing", "80Gi")).ok();
+    bed.apply(&claim("a", "growing", "80Gi")).ok();
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    // A claim pre-bound without a class keeps none: its class cannot change.
+    bed.apply(&volume("b", "", "10Gi")).ok();
+    bed.apply(&claim("b", "", "10Gi")).ok();
+    let run = bed.apply(&claim("b", "growing", "10Gi")).failed();
+    assert!(run.stderr.contains("Forbidden"), "{run:?}");
+}
