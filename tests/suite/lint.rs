@@ -218,6 +218,7 @@ fn the_bad_set_triggers_every_rule_exactly_once() {
         ("ES024", "Service/f/eventstore"),
         ("ES025", "PersistentVolumeClaim/f/eventstore-data"),
         ("ES026", "ConfigMap/f/orders-env"),
+        ("ES027", "Pod/e/e-1"),
     ];
     let expected: BTreeMap<String, String> = expected
         .iter()
