@@ -27,6 +27,10 @@ pub(super) fn run(
     args: &RestartArgs,
     report: &Reporter,
 ) -> Result<()> {
+    // Checked before anything runs; against the cluster's size once it is read.
+    if let Some(raw) = node {
+        node_index(raw, crate::spec::NodeCount::MAX)?;
+    }
     let (base, kubectl, _) = open(g)?;
     let lock = if args.dry_run {
         None

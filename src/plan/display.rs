@@ -81,8 +81,8 @@ impl fmt::Display for Plan {
         }
         if !r.nodes.is_empty() {
             let how = if r.rolling {
-                "one at a time, followers first, the leader last, each back in the cluster \
-                 before the next"
+                "one at a time, followers first, the leader last (asked to resign first), \
+                 each back in the cluster before the next"
             } else {
                 "all at once (--all-at-once)"
             };
