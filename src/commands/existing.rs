@@ -91,9 +91,15 @@ fn not_found(spec: &Spec) -> anyhow::Error {
 pub(super) fn existing(g: &Global) -> Result<(Spec, Observation)> {
     let (base, kubectl, _) = open(g)?;
     let obs = observe::read_objects(&kubectl, &base)?;
-    let spec = resolve(g, base, &obs)?;
-    if !health::found(&spec, &obs) {
+    let spec = found(g, base, &obs)?;
+    Ok((spec, obs))
+}
+
+/// The cluster's spec from its record among `obs`, or exit 12 when there is no such cluster.
+pub(super) fn found(g: &Global, base: Spec, obs: &Observation) -> Result<Spec> {
+    let spec = resolve(g, base, obs)?;
+    if !health::found(&spec, obs) {
         return Err(not_found(&spec));
     }
-    Ok((spec, obs))
+    Ok(spec)
 }

@@ -10,11 +10,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use super::existing::{open, resolve};
+use super::existing::{found, open};
 use crate::adapters::kubectl::{Kubectl, LogQuery};
 use crate::adapters::process::{args, parallel_map};
 use crate::cli::{Global, LogsArgs};
-use crate::error::{exit, Unhealthy, UsageError};
+use crate::error::UsageError;
 use crate::health::{self, clock, observe};
 use crate::manifest::NODE_LABEL;
 use crate::names::selector_string;
@@ -163,14 +163,7 @@ pub(super) fn run(g: &Global, a: &LogsArgs) -> Result<()> {
     let since = a.since.as_deref().map(since_duration).transpose()?;
     let (base, kubectl, _) = open(g)?;
     let obs = observe::read_objects(&kubectl, &base)?;
-    let spec = resolve(g, base, &obs)?;
-    if !health::found(&spec, &obs) {
-        return Err(Unhealthy::new(
-            exit::NOT_FOUND,
-            format!("no cluster {} in namespace {}", spec.name, spec.namespace),
-        )
-        .into());
-    }
+    let spec = found(g, base, &obs)?;
     let sources = sources(&spec, &obs, only)?;
     let query = LogQuery {
         previous: a.previous,

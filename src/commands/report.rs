@@ -15,14 +15,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use super::existing::{open, resolve};
+use super::existing::{found, open};
 use crate::adapters::kubectl::{Kubectl, LogQuery};
 use crate::adapters::process::{args, parallel_map};
 use crate::adapters::{self, probe};
 use crate::bundle::{scrub, Tar};
 use crate::cli::Global;
 use crate::connection::{Connection, DEFAULT_CA_FILE};
-use crate::error::{exit, Unhealthy, UsageError};
+use crate::error::UsageError;
 use crate::health::output::{render, Format};
 use crate::health::{self, clock, observe, Observation};
 use crate::manifest::to_yaml_stream;
@@ -82,14 +82,7 @@ pub(super) fn run(g: &Global, output: Option<&Path>) -> Result<()> {
     let (base, kubectl, context) = open(g)?;
     let context = context.as_deref();
     let mut obs = observe::read_objects(&kubectl, &base)?;
-    let mut spec = resolve(g, base, &obs)?;
-    if !health::found(&spec, &obs) {
-        return Err(Unhealthy::new(
-            exit::NOT_FOUND,
-            format!("no cluster {} in namespace {}", spec.name, spec.namespace),
-        )
-        .into());
-    }
+    let mut spec = found(g, base, &obs)?;
     let path = output_path(output, spec.name.as_str())?;
     let mut files = Files::default();
     match kubectl.proxy() {

@@ -11,9 +11,9 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::confirm::command_line;
-use super::existing::{open, resolve};
+use super::existing::{found, open};
 use crate::cli::{Global, RestartArgs};
-use crate::error::{exit, Refused, Unhealthy};
+use crate::error::Refused;
 use crate::health::{self, clock, observe};
 use crate::lock::{self, Acquired, Holder};
 use crate::report::Reporter;
@@ -43,14 +43,7 @@ pub(super) fn run(
         }
     };
     let objects = observe::read_objects(&kubectl, &base)?;
-    let spec = resolve(g, base, &objects)?;
-    if !health::found(&spec, &objects) {
-        return Err(Unhealthy::new(
-            exit::NOT_FOUND,
-            format!("no cluster {} in namespace {}", spec.name, spec.namespace),
-        )
-        .into());
-    }
+    let spec = found(g, base, &objects)?;
     let wanted: Vec<u8> = match node {
         Some(raw) => vec![node_index(raw, spec.nodes.get())?],
         None => (1..=spec.nodes.get()).collect(),

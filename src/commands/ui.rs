@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 
-use super::existing::{open, resolve};
+use super::existing::{found, open};
 use super::logs::node_number;
 use crate::cli::Global;
 use crate::error::{exit, Unhealthy, UsageError};
@@ -29,14 +29,7 @@ pub(super) fn run(g: &Global, node: Option<&str>, port: &str) -> Result<()> {
     let (base, kubectl, _) = open(g)?;
     let proxy = kubectl.proxy()?;
     let mut obs = observe::read_objects(&kubectl, &base)?;
-    let spec = resolve(g, base, &obs)?;
-    if !health::found(&spec, &obs) {
-        return Err(Unhealthy::new(
-            exit::NOT_FOUND,
-            format!("no cluster {} in namespace {}", spec.name, spec.namespace),
-        )
-        .into());
-    }
+    let spec = found(g, base, &obs)?;
     if only.is_none() {
         observe::read_gossip(&proxy, &spec, &mut obs);
     }
