@@ -11,6 +11,7 @@ pub mod clock;
 pub mod commands;
 pub mod connection;
 pub mod credentials5;
+pub mod curl;
 pub mod doctor;
 pub mod domain;
 pub mod error;

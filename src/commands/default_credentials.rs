@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 
 use crate::adapters::kubectl::{JobsEnd, Kubectl};
 use crate::credentials5::{DEFAULT_PASSWORD, REPLACED, REPLACED_ANNOTATION};
+use crate::curl::quoted;
 use crate::manifest::{Manifest, MANAGED_BY};
 use crate::secrets;
 use crate::spec::Spec;
@@ -39,19 +40,6 @@ pub enum Outcome {
     AlreadyDone,
     Replaced,
     NotYet(String),
-}
-
-/// A value inside a double-quoted curl config string.
-fn quoted(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 fn curl_config(url: &str, user: &str, password: &str, body: Option<&Value>) -> String {

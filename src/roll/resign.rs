@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 
+use crate::curl::quoted;
 use crate::manifest::{Manifest, ObjectRef};
 use crate::spec::Spec;
 
@@ -52,19 +53,6 @@ fn config_secret(spec: &Spec) -> String {
 
 pub fn job_name(spec: &Spec) -> String {
     format!("{}-resign", spec.name)
-}
-
-/// A value inside a double-quoted curl config string.
-fn quoted(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 const REQUEST_DIR: &str = "/request";

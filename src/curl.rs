@@ -1,0 +1,23 @@
+//! curl config files (`curl -K FILE`), which esk's in-cluster Jobs read their requests from so
+//! that no credential is ever on a command line: the quoting of one value.
+
+/// A value inside a double-quoted curl config string: `"` and `\` escaped.
+pub fn quoted(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quotes_and_backslashes_are_escaped() {
+        assert_eq!(super::quoted(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+}
