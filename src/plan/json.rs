@@ -71,6 +71,12 @@ pub fn document(spec: &Spec, plan: &Plan, outcome: Option<&Outcome>) -> Value {
                 "from": g.from,
                 "to": g.to,
             })).collect::<Vec<_>>(),
+            "migrate": plan.migrate.iter().map(|m| json!({
+                "claim": m.claim,
+                "node": m.node,
+                "volume": m.pv,
+                "storageClass": m.class,
+            })).collect::<Vec<_>>(),
             "warnings": plan.warnings,
         },
         "outcome": outcome.map(|o| json!({

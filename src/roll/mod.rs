@@ -6,6 +6,7 @@
 
 mod handover;
 pub mod order;
+pub mod reclaim;
 pub mod resign;
 pub mod restart_plan;
 pub mod stamp;
@@ -53,13 +54,21 @@ pub enum Change {
     /// Its Deployment `workload`, otherwise unchanged, gets [`RESTARTED_AT`] = `at` on its pod
     /// template (a merge patch).
     Restart { workload: String, at: String },
+    /// Its claim is re-made with esk's StorageClass on the same volume (`reclaim`), its
+    /// workload deleted and applied again; its new pod carries `esk.io/template` = `template`.
+    Reclaim {
+        reclaim: Box<reclaim::Reclaim>,
+        template: String,
+    },
 }
 
 impl Step {
     /// The annotation and value every new pod of the node carries.
     fn marker(&self) -> (&'static str, &str) {
         match &self.change {
-            Change::Apply { template, .. } => (stamp::TEMPLATE, template),
+            Change::Apply { template, .. } | Change::Reclaim { template, .. } => {
+                (stamp::TEMPLATE, template)
+            }
             Change::Restart { at, .. } => (RESTARTED_AT, at),
         }
     }
@@ -184,6 +193,7 @@ impl Roller<'_> {
                     workload,
                     &restart_patch(at).to_string(),
                 )?,
+                Change::Reclaim { reclaim, .. } => reclaim.run(self.kubectl, self.timeout)?,
             }
             self.wait_back(&proxy, &step, &done, &left)?;
             self.report.info(&format!(
