@@ -24,7 +24,7 @@ impl Executor<'_> {
         for m in &plan.migrate {
             let workload = manifests
                 .iter()
-                .find(|w| stamp::is_node_workload(w) && w.node() == Some(m.node));
+                .find(|w| is_workload(w) && w.node() == Some(m.node));
             let claim = manifests
                 .iter()
                 .find(|c| c.object.kind == "PersistentVolumeClaim" && c.object.name == m.claim);
@@ -84,4 +84,12 @@ impl Executor<'_> {
         set_progress(outcome.describe());
         Ok(())
     }
+}
+
+/// A node's or a read-only replica's workload (only the nodes' are stamped and rolled by
+/// template; a replica's pods are awaited by their being there again).
+fn is_workload(m: &Manifest) -> bool {
+    stamp::is_node_workload(m)
+        || (matches!(m.object.kind.as_str(), "Deployment" | "StatefulSet")
+            && m.value["metadata"]["labels"][crate::manifest::COMPONENT] == "replica")
 }

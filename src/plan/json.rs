@@ -85,6 +85,7 @@ pub fn document(spec: &Spec, plan: &Plan, outcome: Option<&Outcome>) -> Value {
             "disksKept": o.disks_kept,
             "disksDeleted": o.disks_deleted,
             "disksGrown": o.disks_grown,
+            "claimsMigrated": o.claims_migrated,
             "objectsApplied": o.objects_applied,
             "objectsDeleted": o.objects_deleted,
         })),

@@ -138,16 +138,23 @@ fn on_template(obs: &Observation, index: u8, (key, value): (&str, &str)) -> bool
         .objects
         .iter()
         .filter(|o| {
+            // A read-only replica's pods: component `replica`, node label `r<j>`.
             o["kind"] == "Pod"
-                && o["metadata"]["labels"][COMPONENT] == "node"
-                && o["metadata"]["labels"][NODE_LABEL].as_str() == Some(&index.to_string())
+                && matches!(
+                    o["metadata"]["labels"][COMPONENT].as_str(),
+                    Some("node" | "replica")
+                )
+                && o["metadata"]["labels"][NODE_LABEL].as_str()
+                    == Some(crate::spec::member_label(index).as_str())
                 && o["metadata"]["deletionTimestamp"].is_null()
         })
         .collect();
+    // An empty value (a re-made read-only replica, whose workload carries no stamp): any pod
+    // will do, as the old one was gone before the workload came back.
     !pods.is_empty()
         && pods
             .iter()
-            .all(|p| p["metadata"]["annotations"][key] == value)
+            .all(|p| value.is_empty() || p["metadata"]["annotations"][key] == value)
 }
 
 /// The merge patch that restarts a node Deployment's pod.

@@ -335,13 +335,19 @@ spec:
 
 /// A 3-node cluster as the previous esk made it (PVs and claims without a StorageClass).
 fn legacy_cluster() -> TestBed {
+    legacy_cluster_with(&[])
+}
+
+fn legacy_cluster_with(flags: &[&str]) -> TestBed {
     let bed = TestBed::start();
     let dir = bed.dir().join("legacy-templates");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("node-pv.yaml.j2"), LEGACY_PV).unwrap();
     std::fs::write(dir.join("node-pvc.yaml.j2"), LEGACY_PVC).unwrap();
     let templates = dir.display().to_string();
-    esk_ok(&bed, &["create", "3", "--templates", &templates]);
+    let mut args = vec!["create", "3", "--templates", &templates];
+    args.extend_from_slice(flags);
+    esk_ok(&bed, &args);
     for c in NODE_CLAIMS {
         assert_eq!(claim(&bed, c)["spec"]["storageClassName"], "");
     }
@@ -568,6 +574,32 @@ fn a_volume_that_would_delete_its_disk_is_never_migrated() {
         text(&out)
     );
     assert_eq!(bed.mutating_requests(), before, "something changed");
-    assert_eq!(resource_versions(&bed), versions);
+    // Pod and workload statuses may still move as pods settle; the request count above
+    // says esk sent nothing.
+    let storage = |v: Vec<(String, String)>| -> Vec<(String, String)> {
+        v.into_iter()
+            .filter(|(k, _)| k.contains("PersistentVolume"))
+            .collect()
+    };
+    assert_eq!(storage(resource_versions(&bed)), storage(versions));
     assert_eq!(claim(&bed, "es-data-1")["spec"]["storageClassName"], "");
+}
+
+#[test]
+fn a_read_only_replica_of_the_previous_release_is_migrated_too() {
+    let bed = legacy_cluster_with(&["--read-only-replicas", "1"]);
+    let replica = "es-replica-data-1";
+    let before = claim(&bed, replica);
+    assert_eq!(before["spec"]["storageClassName"], "");
+    let out = esk_ok(&bed, &["disks", "grow", "50", "-o", "json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(
+        doc["outcome"]["claimsMigrated"].as_array().map(Vec::len),
+        Some(4),
+        "{doc}"
+    );
+    let after = claim(&bed, replica);
+    assert_eq!(after["spec"]["storageClassName"], "esk.default.es");
+    assert_eq!(after["spec"]["volumeName"], before["spec"]["volumeName"]);
+    assert_eq!(after["status"]["capacity"]["storage"], "50Gi");
 }
