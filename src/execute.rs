@@ -21,6 +21,7 @@ use crate::spec::Spec;
 
 mod detach;
 mod grow;
+mod migrate;
 mod progress;
 mod restarts;
 
@@ -152,6 +153,9 @@ impl Executor<'_> {
             if let Some(hook) = self.before_apply {
                 let label = "running the restore step on each disk";
                 self.step(label, &outcome, || hook(&manifests))?;
+            }
+            if !plan.migrate.is_empty() {
+                self.migrate(plan, &manifests, &mut outcome)?;
             }
             let (manifests, roll) = if self.rolling {
                 crate::roll::split(manifests, self.live)

@@ -88,6 +88,18 @@ pub(super) fn summary(spec: &Spec, plan: &Plan, o: &Outcome) -> String {
         spec.namespace,
         parts.join("; ")
     );
+    if !o.claims_migrated.is_empty() {
+        let class = plan
+            .migrate
+            .first()
+            .map(|m| m.class.as_str())
+            .unwrap_or("?");
+        line.push_str(&format!(
+            "\nre-made claims {} with StorageClass {class} (made by an earlier esk without one; \
+             each node restarted once)",
+            o.claims_migrated.join(", ")
+        ));
+    }
     if !o.disks_grown.is_empty() {
         let to = plan.grow.first().map(|g| g.to.as_str()).unwrap_or("?");
         line.push_str(&format!(

@@ -41,6 +41,25 @@ impl fmt::Display for Plan {
                 DiskStep::Delete { disk } => writeln!(f, "  - delete  {}", disk.name)?,
             }
         }
+        if !self.migrate.is_empty() {
+            writeln!(
+                f,
+                "Migrate {} claim(s) made by an earlier esk to StorageClass {} (one node at a \
+                 time, followers first, the leader last; each node restarts once; the disk and \
+                 its volume stay):",
+                self.migrate.len(),
+                self.migrate[0].class
+            )?;
+        }
+        for m in &self.migrate {
+            writeln!(
+                f,
+                "  ~ migrate {} ({}): stop the node, re-make the claim on volume {}, start it",
+                m.claim,
+                member(m.node),
+                m.pv
+            )?;
+        }
         if !self.grow.is_empty() {
             writeln!(
                 f,

@@ -21,10 +21,25 @@ pub struct Growth {
     pub to: String,
 }
 
+/// A node claim an earlier esk made without a StorageClass (`storageClassName: ""`), re-made
+/// with esk's expanding class before it can grow: a claim's class cannot change, so the node
+/// stops (its workload deleted), the claim is deleted (its volume is Retain: the disk stays),
+/// the volume takes the class and is released for the new claim, which binds it by name, and
+/// the node starts again — one restart per node, once, one node at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Migration {
+    pub node: u8,
+    pub claim: String,
+    pub pv: String,
+    pub class: String,
+}
+
 /// Fills `plan.claims` (each node's live claim, which the render keeps) and `plan.grow`.
 /// Refused in one line (exit 2, before any change): a smaller size (claims never shrink), a
-/// bigger one on kind (local volumes do not expand), on a claim an earlier esk made without
-/// a class, or on a dynamic claim whose class does not allow expansion.
+/// bigger one on kind (local volumes do not expand), on a claim of another class, or on a
+/// dynamic claim whose class does not allow expansion. A claim an earlier esk made without a
+/// class is migrated first (`plan.migrate`); so is a node whose claim is missing while its
+/// volume exists (a migration interrupted between deleting and re-making the claim).
 pub fn plan_growth(spec: &Spec, observed: &Observed, plan: &mut Plan) -> Result<(), UsageError> {
     let size_gb = spec.profile.u64("disk.sizeGb")?;
     let wanted = format!("{size_gb}Gi");
@@ -42,9 +57,26 @@ pub fn plan_growth(spec: &Spec, observed: &Observed, plan: &mut Plan) -> Result<
         } else {
             crate::names::pvc_name(spec, node)
         };
+        let class = crate::names::storage_class(spec);
+        let pv = crate::names::pv_name(spec, node);
+        let csi = matches!(spec.cloud, Cloud::Gke | Cloud::Aws);
         let Some(live) = observed.claims.get(&claim) else {
+            let volume_left = observed
+                .objects
+                .iter()
+                .any(|(o, _)| o.kind == "PersistentVolume" && o.name == pv);
+            if csi && volume_left && matches!(step, DiskStep::Keep { .. }) {
+                plan.migrate.push(Migration {
+                    node,
+                    claim,
+                    pv,
+                    class,
+                });
+            }
             continue;
         };
+        let mut live = live.clone();
+        let legacy = csi && live.class.as_deref() == Some("");
         plan.claims.insert(node, live.clone());
         let bytes = |q: &str| quantity::parse_str(q);
         let Some(request) = bytes(&live.request) else {
@@ -64,8 +96,18 @@ pub fn plan_growth(spec: &Spec, observed: &Observed, plan: &mut Plan) -> Result<
         if !asks_more && !still_growing {
             continue;
         }
-        if asks_more {
-            refuse_unexpandable(spec, observed, &claim, &live.request, &wanted, live)?;
+        if asks_more && legacy {
+            // Rendered (and linted) as it will be once re-made: of esk's class.
+            live.class = Some(class.clone());
+            plan.claims.insert(node, live.clone());
+            plan.migrate.push(Migration {
+                node,
+                claim: claim.clone(),
+                pv,
+                class,
+            });
+        } else if asks_more {
+            refuse_unexpandable(spec, observed, &claim, &live.request, &wanted, &live)?;
         }
         plan.grow.push(Growth {
             node,
@@ -93,12 +135,6 @@ fn refuse_unexpandable(
         Cloud::Kind => Some(
             "kind's local volumes (a directory on a node) cannot grow in place: their size is \
              the node's filesystem"
-                .to_string(),
-        ),
-        Cloud::Gke | Cloud::Aws if class.is_empty() => Some(
-            "the claim was made by an earlier esk without a StorageClass (storageClassName \"\"), \
-             and a claim's class cannot change, so it cannot be expanded; growing such a \
-             cluster's disks is not built yet"
                 .to_string(),
         ),
         Cloud::Gke | Cloud::Aws if class != crate::names::storage_class(spec) => Some(format!(

@@ -71,6 +71,12 @@ pub fn document(spec: &Spec, plan: &Plan, outcome: Option<&Outcome>) -> Value {
                 "from": g.from,
                 "to": g.to,
             })).collect::<Vec<_>>(),
+            "migrate": plan.migrate.iter().map(|m| json!({
+                "claim": m.claim,
+                "node": m.node,
+                "volume": m.pv,
+                "storageClass": m.class,
+            })).collect::<Vec<_>>(),
             "warnings": plan.warnings,
         },
         "outcome": outcome.map(|o| json!({
@@ -79,6 +85,7 @@ pub fn document(spec: &Spec, plan: &Plan, outcome: Option<&Outcome>) -> Value {
             "disksKept": o.disks_kept,
             "disksDeleted": o.disks_deleted,
             "disksGrown": o.disks_grown,
+            "claimsMigrated": o.claims_migrated,
             "objectsApplied": o.objects_applied,
             "objectsDeleted": o.objects_deleted,
         })),

@@ -17,7 +17,7 @@ use crate::manifest::ObjectRef;
 use crate::record::Record;
 use crate::render::NodeDisk;
 
-pub use growth::{plan_growth, Growth};
+pub use growth::{plan_growth, Growth, Migration};
 pub use outcome::Outcome;
 pub use rules::{
     plan_create, plan_delete, plan_resize, spec_warnings, wanted_disk_names, AdoptPattern,
@@ -107,6 +107,9 @@ pub struct Plan {
     /// Claims that grow in place (online: the CSI resizer grows the disk, the kubelet the
     /// filesystem; no pod restarts).
     pub grow: Vec<Growth>,
+    /// Claims an earlier esk made without a class, re-made with esk's one node at a time
+    /// before anything grows (each node restarts once).
+    pub migrate: Vec<Migration>,
     /// Node → its live claim, so the render keeps the claim's class and the volume's capacity.
     pub claims: BTreeMap<u8, LiveClaim>,
     pub warnings: Vec<String>,
@@ -173,6 +176,7 @@ impl Plan {
         self.delete.is_empty()
             && !self.create_namespace
             && self.grow.is_empty()
+            && self.migrate.is_empty()
             && self
                 .disks
                 .iter()

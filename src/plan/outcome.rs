@@ -10,6 +10,8 @@ pub struct Outcome {
     pub disks_kept: Vec<String>,
     /// Claims grown in place, each now holding the size asked for.
     pub disks_grown: Vec<String>,
+    /// Claims an earlier esk made without a class, re-made with esk's.
+    pub claims_migrated: Vec<String>,
     pub objects_deleted: usize,
     pub objects_applied: usize,
     /// Nodes restarted one at a time, in order.
@@ -30,6 +32,10 @@ impl Outcome {
         list("created disks", &self.disks_created);
         list("adopted disks", &self.disks_adopted);
         list("deleted disks", &self.disks_deleted);
+        list(
+            "re-made claims with esk's StorageClass",
+            &self.claims_migrated,
+        );
         list("grew claims", &self.disks_grown);
         if self.objects_deleted > 0 {
             parts.push(format!("deleted {} object(s)", self.objects_deleted));

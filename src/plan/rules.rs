@@ -172,6 +172,7 @@ pub fn plan_delete(spec: &Spec, observed: &Observed, keep_disks: bool) -> Plan {
         apply: Vec::new(),
         restart: Restart::default(),
         grow: Vec::new(),
+        migrate: Vec::new(),
         claims: BTreeMap::new(),
         warnings,
     }
@@ -286,6 +287,7 @@ fn plan_nodes(
         apply: Vec::new(),
         restart: Restart::default(),
         grow: Vec::new(),
+        migrate: Vec::new(),
         claims: BTreeMap::new(),
         warnings,
     })

@@ -372,8 +372,24 @@ fn claims_are_compared_as_quantities_the_api_server_rewrites() {
 
 #[test]
 fn only_claims_of_an_expanding_class_grow() {
-    let err = grown("50", live("10Gi", "")).unwrap_err();
-    assert!(err.to_string().contains("earlier esk"), "{err}");
+    // A claim an earlier esk made without a class is re-made with esk's first, then grows;
+    // it is rendered (and linted) with the class it will have.
+    let plan = grown("50", live("10Gi", "")).unwrap();
+    assert_eq!(
+        plan.migrate,
+        [crate::plan::Migration {
+            node: 1,
+            claim: "es-data-1".into(),
+            pv: crate::names::pv_name(&spec("1"), 1),
+            class: "esk.default.es".into(),
+        }]
+    );
+    assert_eq!(plan.grow.len(), 1);
+    assert_eq!(plan.claims[&1].class.as_deref(), Some("esk.default.es"));
+    // Not growing, it is left as it is.
+    let plan = grown("10", live("10Gi", "")).unwrap();
+    assert!(plan.migrate.is_empty() && plan.is_noop());
+    assert_eq!(plan.claims[&1].class.as_deref(), Some(""));
     let err = grown("50", live("10Gi", "standard")).unwrap_err();
     assert!(err.to_string().contains("not esk's"), "{err}");
     // A growth interrupted after the patch: the request is there, the volume not yet.

@@ -6,6 +6,7 @@
 
 mod handover;
 pub mod order;
+pub mod reclaim;
 pub mod resign;
 pub mod restart_plan;
 pub mod stamp;
@@ -53,13 +54,21 @@ pub enum Change {
     /// Its Deployment `workload`, otherwise unchanged, gets [`RESTARTED_AT`] = `at` on its pod
     /// template (a merge patch).
     Restart { workload: String, at: String },
+    /// Its claim is re-made with esk's StorageClass on the same volume (`reclaim`), its
+    /// workload deleted and applied again; its new pod carries `esk.io/template` = `template`.
+    Reclaim {
+        reclaim: Box<reclaim::Reclaim>,
+        template: String,
+    },
 }
 
 impl Step {
     /// The annotation and value every new pod of the node carries.
     fn marker(&self) -> (&'static str, &str) {
         match &self.change {
-            Change::Apply { template, .. } => (stamp::TEMPLATE, template),
+            Change::Apply { template, .. } | Change::Reclaim { template, .. } => {
+                (stamp::TEMPLATE, template)
+            }
             Change::Restart { at, .. } => (RESTARTED_AT, at),
         }
     }
@@ -129,16 +138,23 @@ fn on_template(obs: &Observation, index: u8, (key, value): (&str, &str)) -> bool
         .objects
         .iter()
         .filter(|o| {
+            // A read-only replica's pods: component `replica`, node label `r<j>`.
             o["kind"] == "Pod"
-                && o["metadata"]["labels"][COMPONENT] == "node"
-                && o["metadata"]["labels"][NODE_LABEL].as_str() == Some(&index.to_string())
+                && matches!(
+                    o["metadata"]["labels"][COMPONENT].as_str(),
+                    Some("node" | "replica")
+                )
+                && o["metadata"]["labels"][NODE_LABEL].as_str()
+                    == Some(crate::spec::member_label(index).as_str())
                 && o["metadata"]["deletionTimestamp"].is_null()
         })
         .collect();
+    // An empty value (a re-made read-only replica, whose workload carries no stamp): any pod
+    // will do, as the old one was gone before the workload came back.
     !pods.is_empty()
         && pods
             .iter()
-            .all(|p| p["metadata"]["annotations"][key] == value)
+            .all(|p| value.is_empty() || p["metadata"]["annotations"][key] == value)
 }
 
 /// The merge patch that restarts a node Deployment's pod.
@@ -184,6 +200,7 @@ impl Roller<'_> {
                     workload,
                     &restart_patch(at).to_string(),
                 )?,
+                Change::Reclaim { reclaim, .. } => reclaim.run(self.kubectl, self.timeout)?,
             }
             self.wait_back(&proxy, &step, &done, &left)?;
             self.report.info(&format!(

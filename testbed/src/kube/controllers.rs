@@ -305,9 +305,17 @@ fn update_claims(store: &mut Store) {
             continue;
         };
         let volume_name = str_of(&pvc, &["spec", "volumeName"]);
+        // The binder binds a claim only to a volume of its class ("storageClassName does not
+        // match", pkg/controller/volume/persistentvolume/pv_controller.go,
+        // checkVolumeSatisfyClaim); a bound claim is not checked again.
+        let same_class = |pv: &Value| {
+            pvc["status"]["phase"] == "Bound"
+                || str_of(pv, &["spec", "storageClassName"])
+                    == str_of(&pvc, &["spec", "storageClassName"])
+        };
         let bound_to = store
             .by_key(&pv_key(volume_name))
-            .filter(|pv| !volume_name.is_empty() && volume_accepts(pv, &pvc))
+            .filter(|pv| !volume_name.is_empty() && volume_accepts(pv, &pvc) && same_class(pv))
             .cloned();
         let status = match bound_to {
             Some(pv) => json!({
@@ -361,7 +369,11 @@ fn update_volumes(store: &mut Store) {
                     pv["status"] = json!({"phase": "Bound"});
                 });
             }
-            None if phase == "Bound" || phase == "Released" => {
+            // A volume whose claimRef lost its uid is reserved for a claim of that name that
+            // does not exist yet: Available again (the PV controller's syncVolume).
+            None if (phase == "Bound" || phase == "Released")
+                && !pv["spec"]["claimRef"]["uid"].is_null() =>
+            {
                 if pv["spec"]["persistentVolumeReclaimPolicy"] == "Delete" {
                     store.remove_raw(&key);
                 } else {

@@ -22,6 +22,10 @@ pub struct Rollout {
     fresh: BTreeMap<String, (BTreeSet<String>, PodState)>,
     /// (namespace, instance) → the most node pods not Ready (or missing) at one moment.
     max_not_ready: BTreeMap<(String, String), usize>,
+    /// (namespace, instance) → node workload name → its replicas, for every node workload
+    /// seen since the count began: a node whose workload is deleted (to be made again) is
+    /// down too.
+    node_workloads: BTreeMap<(String, String), BTreeMap<String, i64>>,
     /// Node pods in the order they were made: (namespace, node key, image).
     made: Vec<(String, String, String)>,
     /// The node key that leads whenever its pod is Ready.
@@ -110,9 +114,18 @@ pub(super) fn record(store: &mut Store) {
                 continue;
             }
             let instance = str_of(labels, &["app.kubernetes.io/instance"]).to_string();
-            *wanted.entry((key.1.clone(), instance)).or_default() +=
-                w["spec"]["replicas"].as_i64().unwrap_or(1);
+            let replicas = w["spec"]["replicas"].as_i64().unwrap_or(1);
+            store
+                .overrides
+                .rollout
+                .node_workloads
+                .entry((key.1.clone(), instance))
+                .or_default()
+                .insert(key.2.clone(), replicas);
         }
+    }
+    for (cluster, workloads) in &store.overrides.rollout.node_workloads {
+        wanted.insert(cluster.clone(), workloads.values().sum());
     }
     let mut ready: BTreeMap<(String, String), i64> = BTreeMap::new();
     let pods: Vec<Key> = store.keys_of("Pod");
@@ -219,6 +232,7 @@ impl KubeEmulator {
     pub fn reset_not_ready_max(&self) {
         let mut shared = self.shared.lock();
         shared.store.overrides.rollout.max_not_ready.clear();
+        shared.store.overrides.rollout.node_workloads.clear();
         record(&mut shared.store);
     }
 
