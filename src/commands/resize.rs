@@ -6,6 +6,7 @@ use anyhow::Result;
 use super::replicas_flag;
 use super::session::{Run, Session};
 use crate::cli::{json_output, node_count, Global, ResizeArgs};
+use crate::error::UsageError;
 use crate::plan::{self, Observed, Plan};
 use crate::report::Reporter;
 
@@ -26,6 +27,17 @@ pub(super) fn run(g: &Global, args: &ResizeArgs, report: &Reporter) -> Result<()
         )?;
         let mut plan = plan;
         plan::plan_growth(&s.spec, &observed, &mut plan)?;
+        if !plan.migrate.is_empty() {
+            // A resize deletes every node workload before it applies; a migration needs all
+            // but one node up. One at a time: grow (which migrates), then resize.
+            return Err(UsageError::new(format!(
+                "cluster {} was made by an earlier esk: its claims must be moved to esk's \
+                 StorageClass before they can grow, which `esk disks grow SIZE` does node by \
+                 node; run it first, then resize",
+                s.spec.name
+            ))
+            .into());
+        }
         let (plan, _) = s.linted(plan, g.force)?;
         Ok((plan, observed))
     };

@@ -65,7 +65,9 @@ pub fn plan_growth(spec: &Spec, observed: &Observed, plan: &mut Plan) -> Result<
                 .objects
                 .iter()
                 .any(|(o, _)| o.kind == "PersistentVolume" && o.name == pv);
-            if csi && volume_left && matches!(step, DiskStep::Keep { .. }) {
+            // (A StatefulSet's claims come from its templates: nothing esk re-makes by hand.)
+            let deployment = spec.workload == crate::spec::Workload::Deployment;
+            if csi && deployment && volume_left && matches!(step, DiskStep::Keep { .. }) {
                 plan.migrate.push(Migration {
                     node,
                     claim,
@@ -91,6 +93,16 @@ pub fn plan_growth(spec: &Spec, observed: &Observed, plan: &mut Plan) -> Result<
             )));
         }
         let asks_more = wanted_bytes > request;
+        if asks_more && spec.workload == crate::spec::Workload::StatefulSet {
+            // Its volumeClaimTemplates hold the size and cannot change (the API server
+            // refuses any update to a StatefulSet's spec but replicas, template and a few).
+            return Err(UsageError::new(format!(
+                "claim {claim} holds {} and this run asks for {wanted}: growing the disks of a \
+                 StatefulSet cluster is not built (its volumeClaimTemplates cannot change); {}",
+                live.request,
+                keep_size(&live.request)
+            )));
+        }
         // A growth interrupted after its patch: the request says so, the volume not yet.
         let still_growing = capacity.is_some_and(|c| c < wanted_bytes);
         if !asks_more && !still_growing {
