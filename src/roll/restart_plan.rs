@@ -42,11 +42,12 @@ pub fn node_index(raw: &str, nodes: u8) -> Result<u8, UsageError> {
 /// The order to restart `wanted` in, given the cluster as it is now.
 pub fn plan(health: &Health, wanted: &[u8], force: bool) -> Result<RestartPlan, Refused> {
     let voting = health.nodes.iter().filter(|n| !n.read_only_replica).count();
-    if voting <= 1 && !force {
-        return Err(Refused::new(
-            "the cluster has a single node: restarting it stops the cluster until it is back; \
-             --force restarts it anyway",
-        ));
+    // One node down must leave a quorum (voting/2 + 1) of the others: never true of 1 or 2.
+    if voting <= 2 && !force {
+        return Err(Refused::new(format!(
+            "the cluster has {voting} voting node(s): restarting one stops the cluster (no \
+             quorum) until it is back; --force restarts it anyway",
+        )));
     }
     let mut left = wanted.to_vec();
     let mut order = Vec::new();
@@ -178,6 +179,11 @@ mod tests {
         let one = health(vec![node(1, true, "Leader")]);
         assert!(plan(&one, &[1], false).is_err());
         assert!(plan(&one, &[1], true).is_ok());
+        // Two nodes need both for quorum: either one restarting stops the cluster.
+        let two = health(vec![node(1, true, "Leader"), node(2, true, "Follower")]);
+        let e = plan(&two, &[2], false).unwrap_err().to_string();
+        assert!(e.contains("2 voting node(s)"), "{e}");
+        assert!(plan(&two, &[2], true).is_ok());
     }
 
     #[test]
