@@ -338,4 +338,19 @@ fn pods_pinned_by_a_node_selector_count_too() {
         rules_of(&five(["a", "a", "b", "b", "c"])),
         Vec::<&str>::new()
     );
+    // 4 nodes need 3: over 2 zones, losing either zone stops the cluster.
+    let four: String = ["a", "a", "b", "b"]
+        .iter()
+        .enumerate()
+        .map(|(i, z)| {
+            let extra = format!("  nodeSelector: {{topology.kubernetes.io/zone: {z}}}");
+            pod(&format!("n-{}", i + 1), 4, "", &extra)
+        })
+        .collect();
+    let rules = rules_of(&format!("{SUPPORT}{four}"));
+    assert_eq!(
+        rules.iter().filter(|r| **r == "ES027").count(),
+        2,
+        "{rules:?}"
+    );
 }

@@ -97,15 +97,16 @@ pub fn quorum_in_one_zone(inv: &Inventory, voting: &[&Node], size: u64, out: &mu
     }
     let quorum = size / 2 + 1;
     for (zone, (count, first)) in &by_zone {
-        if *count >= quorum {
+        // Losing the zone stops the cluster when the others cannot make a quorum.
+        if size.saturating_sub(*count) < quorum {
             out.push(Finding::new(
                 "ES027",
                 &first.item.object,
                 first.item.file,
                 format!(
-                    "{count} of the cluster's {size} voting nodes are pinned to zone {zone}, a \
-                     quorum ({quorum}): the nodes are spread over {} zones, yet losing {zone} \
-                     stops the cluster",
+                    "{count} of the cluster's {size} voting nodes are pinned to zone {zone}: \
+                     the nodes are spread over {} zones, yet losing {zone} leaves fewer than a \
+                     quorum ({quorum}) and stops the cluster",
                     by_zone.len()
                 ),
             ));
