@@ -5,10 +5,17 @@
 pub fn quoted(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            // A line break would end the config line: curl reads these escapes in quotes.
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
         }
-        out.push(c);
     }
     out.push('"');
     out
@@ -19,5 +26,6 @@ mod tests {
     #[test]
     fn quotes_and_backslashes_are_escaped() {
         assert_eq!(super::quoted(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(super::quoted("a\nb"), r#""a\nb""#);
     }
 }

@@ -53,7 +53,7 @@ pub(super) fn run_as(
         let names = plan::wanted_disk_names(&s.spec, adopt.as_ref());
         let observed = s.observe(&names, false)?;
         if from_backup.is_some() {
-            backup::refuse_existing_disks(s, &observed)?;
+            super::from_backup::refuse_existing_disks(s, &observed)?;
         }
         let plan = plan::plan_create(
             &s.spec,
@@ -74,7 +74,7 @@ pub(super) fn run_as(
     let (plan, observed, lock) = s.plan_locked(g, args.dry_run, &make)?;
     if s.restore.is_some() && !args.dry_run {
         s.check_refusal()?;
-        backup::begin_restore(&s, &observed)?;
+        super::from_backup::begin_restore(&s, &observed)?;
     }
     let mut run = Run::apply(
         g,
@@ -102,14 +102,17 @@ fn refuse_more_than_growth(plan: &Plan) -> Result<()> {
         .iter()
         .filter(|d| !matches!(d, DiskStep::Keep { .. } | DiskStep::KeepSurplus { .. }))
         .count();
-    if disks > 0 || !plan.restart.nodes.is_empty() {
+    if disks > 0 || !plan.restart.nodes.is_empty() || !plan.delete.is_empty() {
         return Err(Refused::new(format!(
             "esk disks grow only grows disks, and with these flags the run would also {}: \
              pass the flags the cluster was made with, or run esk create",
             if disks > 0 {
                 format!("make or change {disks} disk(s)")
-            } else {
+            } else if !plan.restart.nodes.is_empty() {
                 format!("restart {}", plan.restart.nodes.join(", "))
+            } else {
+                let objects: Vec<String> = plan.delete.iter().map(|o| o.to_string()).collect();
+                format!("delete {}", objects.join(", "))
             }
         ))
         .into());

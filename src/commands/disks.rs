@@ -35,12 +35,11 @@ fn grow(
     with_size.set.push(format!("disk.sizeGb={gb}"));
     // Validates the size as the profile key is (a whole number it accepts).
     with_size.spec(spec.nodes, Some(spec.cloud))?;
-    let record = kubectl.cluster_state(&spec)?.record.ok_or_else(|| {
-        UsageError::new(format!(
-            "no cluster {} in namespace {} (no record esk.{}): nothing to grow",
-            spec.name, spec.namespace, spec.name
-        ))
-    })?;
+    // No cluster: exit 12, as every verb that reads one.
+    let record = kubectl
+        .cluster_state(&spec)?
+        .record
+        .ok_or_else(|| existing::not_found(&spec))?;
     let args = CreateArgs {
         nodes: record.nodes.to_string(),
         dry_run,

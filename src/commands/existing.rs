@@ -79,7 +79,7 @@ pub(super) fn resolve(g: &Global, mut spec: Spec, obs: &Observation) -> Result<S
     Ok(spec)
 }
 
-fn not_found(spec: &Spec) -> anyhow::Error {
+pub(super) fn not_found(spec: &Spec) -> anyhow::Error {
     Unhealthy::new(
         exit::NOT_FOUND,
         format!("no cluster {} in namespace {}", spec.name, spec.namespace),
