@@ -216,6 +216,7 @@ impl<'a> Session<'a> {
             secrets: state.secrets,
             live: state.live,
             claims: state.claims,
+            classless_volumes: state.classless_volumes,
             expandable_classes,
         })
     }

@@ -61,10 +61,10 @@ pub fn plan_growth(spec: &Spec, observed: &Observed, plan: &mut Plan) -> Result<
         let pv = crate::names::pv_name(spec, node);
         let csi = matches!(spec.cloud, Cloud::Gke | Cloud::Aws);
         let Some(live) = observed.claims.get(&claim) else {
-            let volume_left = observed
-                .objects
-                .iter()
-                .any(|(o, _)| o.kind == "PersistentVolume" && o.name == pv);
+            // Only a volume still without a class is a migration interrupted between deleting
+            // the claim and patching the volume; one of esk's class (a create stopped between
+            // applying a volume and its claim) just gets its claim from the apply.
+            let volume_left = observed.classless_volumes.contains(&pv);
             // (A StatefulSet's claims come from its templates: nothing esk re-makes by hand.)
             let deployment = spec.workload == crate::spec::Workload::Deployment;
             if csi && deployment && volume_left && matches!(step, DiskStep::Keep { .. }) {

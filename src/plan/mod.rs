@@ -38,6 +38,8 @@ pub struct Observed {
     /// Claim name → its size, capacity and class, as the API server holds them (the node
     /// claims esk applies; with `--cloud dynamic` every claim of the namespace).
     pub claims: BTreeMap<String, LiveClaim>,
+    /// PersistentVolumes of the cluster with no class (`""`): an earlier esk's, not migrated.
+    pub classless_volumes: std::collections::BTreeSet<String>,
     /// StorageClasses that allow volume expansion (looked up with `--cloud dynamic` only:
     /// esk's own class always does).
     pub expandable_classes: std::collections::BTreeSet<String>,

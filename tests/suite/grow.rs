@@ -124,6 +124,16 @@ fn gke_disks_grow_online_without_a_restart() {
     assert_eq!(sizes, [50, 50, 50]);
     assert_eq!(claim_sizes(&bed, &NODE_CLAIMS), all(3, "50Gi"));
     assert_eq!(pods(&bed), running, "a pod restarted");
+    // status shows the size the claims now report, and each kubelet the grown file system.
+    let out = esk(&bed, &["status", "-o", "json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let nodes = doc["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 3, "{doc:#}");
+    for n in nodes {
+        assert_eq!(n["disk"]["size"], "50Gi", "{n:#}");
+        let capacity = n["diskUse"]["capacityBytes"].as_u64().unwrap_or(0);
+        assert!(capacity > 45 << 30 && capacity <= 50 << 30, "{n:#}");
+    }
 
     // The same size again changes nothing; a smaller one is refused.
     let versions = resource_versions(&bed);

@@ -26,6 +26,8 @@ pub struct ClusterState {
     pub live: BTreeMap<String, crate::domain::LiveTemplate>,
     /// Claim name → its request, capacity and class.
     pub claims: BTreeMap<String, LiveClaim>,
+    /// PersistentVolumes with no class (`""`, as an earlier esk made them).
+    pub classless_volumes: std::collections::BTreeSet<String>,
 }
 
 /// How waiting for Jobs ended.
@@ -143,6 +145,7 @@ impl Kubectl {
         let mut secrets = SecretData::new();
         let mut live = BTreeMap::new();
         let mut claims = BTreeMap::new();
+        let mut classless_volumes = std::collections::BTreeSet::new();
         for item in list["items"].as_array().into_iter().flatten() {
             let kind = item["kind"].as_str().unwrap_or_default().to_string();
             let name = item["metadata"]["name"]
@@ -156,6 +159,14 @@ impl Kubectl {
                 let data: BTreeMap<String, String> =
                     serde_json::from_value(item["data"].clone()).unwrap_or_default();
                 record = Record::from_data(&data);
+            }
+            if kind == "PersistentVolume"
+                && item["spec"]["storageClassName"]
+                    .as_str()
+                    .unwrap_or("")
+                    .is_empty()
+            {
+                classless_volumes.insert(name.clone());
             }
             if kind == "PersistentVolumeClaim" {
                 if let Some(claim) = live_claim(item) {
@@ -187,6 +198,7 @@ impl Kubectl {
             secrets,
             live,
             claims,
+            classless_volumes,
         })
     }
 

@@ -84,3 +84,22 @@ fn only_claims_of_an_expanding_class_grow() {
     assert!(err.to_string().contains("StatefulSet"), "{err}");
     assert!(grown_as(statefulset, "10", live("10Gi", "esk.default.es")).is_ok());
 }
+
+#[test]
+fn a_missing_claim_is_a_migration_only_where_its_volume_has_no_class() {
+    // A create stopped between applying a volume (of esk's class) and its claim: the apply
+    // makes the claim; nothing to migrate, so no roll waits for nodes that never ran.
+    let s = spec("1");
+    let mut observed = running(1);
+    observed.claims.clear();
+    let mut plan = create(&s, &observed, None).unwrap();
+    plan_growth(&s, &observed, &mut plan).unwrap();
+    assert!(plan.migrate.is_empty(), "{:?}", plan.migrate);
+    // A migration stopped after the claim went, before the volume got the class: resumed.
+    let pv = crate::names::pv_name(&s, 1);
+    observed.classless_volumes.insert(pv.clone());
+    let mut plan = create(&s, &observed, None).unwrap();
+    plan_growth(&s, &observed, &mut plan).unwrap();
+    assert_eq!(plan.migrate.len(), 1);
+    assert_eq!(plan.migrate[0].pv, pv);
+}
