@@ -2,8 +2,10 @@
 //! mutating request of a command is held by an emulator; the held request is then dropped or
 //! carried out (a crash before or after the server saw it), and the same command is run
 //! again. For every point: 0 duplicate, 0 leaked, 0 lost disks, the objects consistent with
-//! the disks, and no manual step. Each scenario prints its points; `ESK_CRASH_FULL=1` kills at
-//! every mutating request instead of a spread of them.
+//! the disks, and no manual step. Each scenario prints its points: one by default (the middle
+//! request on the emulator where that command's crash hurts most, releases alternating
+//! dropped/applied across scenarios), `ESK_CRASH_POINTS=spread` the middle request on both
+//! emulators, `ESK_CRASH_FULL=1` every mutating request.
 
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
@@ -12,7 +14,7 @@ use std::time::Duration;
 use crate::common::*;
 use testbed::Release;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Emulator {
     Gce,
     Kube,
@@ -23,6 +25,8 @@ struct Scenario {
     /// Brings the bed to the state the command starts from.
     setup: fn(&TestBed),
     command: &'static [&'static str],
+    /// Where the one default kill point goes: where a crash of this command hurts most.
+    point: Emulator,
     /// Checks the bed after the command (re-)ran to the end; `before` are the disks (name,
     /// id) that existed after setup.
     expect: fn(&TestBed, &[(String, u64)]),
@@ -86,6 +90,7 @@ const SCENARIOS: &[Scenario] = &[
         name: "create",
         setup: |_| {},
         command: &["create", "3"],
+        point: Emulator::Gce,
         expect: |bed, _| {
             let names: Vec<String> = gce_disks(bed).into_iter().map(|(n, _)| n).collect();
             assert_eq!(names, ["es-disk-1", "es-disk-2", "es-disk-3"]);
@@ -101,6 +106,7 @@ const SCENARIOS: &[Scenario] = &[
             }
         },
         command: &["create", "3", "--adopt-disks", "esdisk-{i}"],
+        point: Emulator::Kube,
         expect: |bed, before| {
             let after = gce_disks(bed);
             let names: Vec<&str> = after.iter().map(|(n, _)| n.as_str()).collect();
@@ -119,6 +125,7 @@ const SCENARIOS: &[Scenario] = &[
         name: "resize up",
         setup: |bed| ok(bed, &["create", "3"]),
         command: &["resize", "5"],
+        point: Emulator::Gce,
         expect: |bed, before| {
             let after = gce_disks(bed);
             assert_eq!(after.len(), 5, "{after:?}");
@@ -130,6 +137,7 @@ const SCENARIOS: &[Scenario] = &[
         name: "resize down --prune-disks",
         setup: |bed| ok(bed, &["create", "5"]),
         command: &["resize", "3", "--prune-disks", "--yes"],
+        point: Emulator::Gce,
         expect: |bed, before| {
             let after = gce_disks(bed);
             assert_eq!(after.len(), 3, "{after:?}");
@@ -141,6 +149,7 @@ const SCENARIOS: &[Scenario] = &[
         name: "delete --yes",
         setup: |bed| ok(bed, &["create", "3"]),
         command: &["delete", "--yes"],
+        point: Emulator::Kube,
         expect: |bed, _| {
             assert!(gce_disks(bed).is_empty());
             assert!(all_esk_objects(bed, "es").is_empty());
@@ -151,6 +160,7 @@ const SCENARIOS: &[Scenario] = &[
         name: "delete --keep-disks",
         setup: |bed| ok(bed, &["create", "3"]),
         command: &["delete", "--keep-disks"],
+        point: Emulator::Kube,
         expect: |bed, before| {
             assert_eq!(gce_disks(bed), before);
             assert_eq!(all_esk_objects(bed, "es"), KEPT_WITH_DISKS);
@@ -173,20 +183,38 @@ fn calibrate(s: &Scenario) -> (usize, usize) {
     )
 }
 
-/// The k values to kill at out of `count`: every one with `ESK_CRASH_FULL=1`; otherwise a
-/// spread: on the cloud the middle request, on the API server the first (taking the lock),
-/// the middle and the last but one (where a crash leaves the most half-done).
-fn points(on: Emulator, count: usize) -> Vec<usize> {
-    let full = std::env::var("ESK_CRASH_FULL").is_ok_and(|v| v == "1");
-    let mut ks: Vec<usize> = match (full, on) {
-        (true, _) => (1..=count).collect(),
-        (false, Emulator::Gce) => vec![count.div_ceil(2)],
-        // The middle request: with the lock and roll calls it is the apply or a delete.
-        (false, Emulator::Kube) => vec![count.div_ceil(2)],
+/// How many kill points a scenario gets: `ESK_CRASH_FULL=1` every mutating request;
+/// `ESK_CRASH_POINTS=spread` the middle request on each emulator; by default (CI) one point,
+/// the middle request on the emulator the scenario names in `point`. Every point sets up a
+/// fresh bed and runs the command twice, so each is a few seconds of gcloud CPU.
+#[derive(Clone, Copy, PartialEq)]
+enum Depth {
+    One,
+    Spread,
+    Full,
+}
+
+fn depth() -> Depth {
+    if std::env::var("ESK_CRASH_FULL").is_ok_and(|v| v == "1") {
+        Depth::Full
+    } else if std::env::var("ESK_CRASH_POINTS").is_ok_and(|v| v == "spread") {
+        Depth::Spread
+    } else {
+        Depth::One
+    }
+}
+
+/// The k values to kill at out of `count` requests on `on`.
+fn points(s: &Scenario, on: Emulator, count: usize, depth: Depth) -> Vec<usize> {
+    let ks: Vec<usize> = match depth {
+        Depth::Full => (1..=count).collect(),
+        // The middle request: on the cloud mid-batch; on the API server, with the lock and
+        // roll calls around it, the apply or a delete.
+        Depth::Spread => vec![count.div_ceil(2)],
+        Depth::One if on == s.point => vec![count.div_ceil(2)],
+        Depth::One => Vec::new(),
     };
-    ks.retain(|k| (1..=count).contains(k));
-    ks.dedup();
-    ks
+    ks.into_iter().filter(|k| (1..=count).contains(k)).collect()
 }
 
 /// One point: hold the k-th mutating request at `on`, kill esk and its children, let the
@@ -238,9 +266,15 @@ fn crash_at(s: &Scenario, on: Emulator, k: usize, how: Release) {
 fn matrix(name: &str) {
     let s = SCENARIOS.iter().find(|s| s.name == name).expect("scenario");
     let (gce, kube) = calibrate(s);
-    let mut done = 0;
+    let depth = depth();
+    // With one point a scenario, alternate the release across scenarios instead.
+    let mut done = match depth {
+        Depth::One => SCENARIOS.iter().position(|x| x.name == name).unwrap_or(0),
+        _ => 0,
+    };
+    let first = done;
     for (on, count) in [(Emulator::Gce, gce), (Emulator::Kube, kube)] {
-        for k in points(on, count) {
+        for k in points(s, on, count, depth) {
             // Alternate across emulators too: with one point each, one drops and one applies.
             let how = if done % 2 == 0 {
                 Release::Drop
@@ -251,9 +285,11 @@ fn matrix(name: &str) {
             done += 1;
         }
     }
+    assert!(done > first, "{name}: no kill point on {:?}", s.point);
     println!(
-        "crash matrix: {name}: {done} kill points ({gce} GCE and {kube} Kubernetes mutating \
-         requests), each re-run converged: 0 duplicate, 0 leaked, 0 lost disks"
+        "crash matrix: {name}: {} kill points ({gce} GCE and {kube} Kubernetes mutating \
+         requests), each re-run converged: 0 duplicate, 0 leaked, 0 lost disks",
+        done - first
     );
 }
 
