@@ -120,10 +120,13 @@ fn the_report_holds_what_a_ticket_needs_and_no_secret() {
     let status: Value = serde_json::from_str(&read("status.json")).unwrap();
     assert_eq!(status["nodes"].as_array().unwrap().len(), 3);
     let gossip: Vec<&String> = files.keys().filter(|k| k.contains("/gossip/")).collect();
+    let errors = files
+        .get("esk-report-es/errors.txt")
+        .map(|e| String::from_utf8_lossy(e).into_owned());
     assert_eq!(
         gossip.len(),
         2,
-        "es-2 crash-loops, so two nodes answer: {gossip:?}"
+        "es-2 crash-loops, so two nodes answer: {gossip:?}; errors.txt: {errors:?}"
     );
     let g: Value = serde_json::from_str(&read(&gossip[0]["esk-report-es/".len()..])).unwrap();
     assert!(g["members"].is_array(), "{g}");
