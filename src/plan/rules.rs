@@ -174,6 +174,7 @@ pub fn plan_delete(spec: &Spec, observed: &Observed, keep_disks: bool) -> Plan {
         grow: Vec::new(),
         migrate: Vec::new(),
         claims: BTreeMap::new(),
+        volumes: BTreeMap::new(),
         warnings,
     }
 }
@@ -289,6 +290,7 @@ fn plan_nodes(
         grow: Vec::new(),
         migrate: Vec::new(),
         claims: BTreeMap::new(),
+        volumes: BTreeMap::new(),
         warnings,
     })
 }
