@@ -119,6 +119,8 @@ pub struct Plan {
     pub claims: BTreeMap<u8, LiveClaim>,
     /// Node → its PersistentVolume's live capacity, which the render keeps (see `growth`).
     pub volumes: BTreeMap<u8, String>,
+    /// The Prometheus Operator's PodMonitor, where its API is served (see `crate::metrics`).
+    pub pod_monitor: Option<crate::metrics::PodMonitorStep>,
     pub warnings: Vec<String>,
 }
 

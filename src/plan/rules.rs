@@ -175,6 +175,7 @@ pub fn plan_delete(spec: &Spec, observed: &Observed, keep_disks: bool) -> Plan {
         migrate: Vec::new(),
         claims: BTreeMap::new(),
         volumes: BTreeMap::new(),
+        pod_monitor: None,
         warnings,
     }
 }
@@ -291,6 +292,7 @@ fn plan_nodes(
         migrate: Vec::new(),
         claims: BTreeMap::new(),
         volumes: BTreeMap::new(),
+        pod_monitor: None,
         warnings,
     })
 }
