@@ -217,9 +217,10 @@ fn kubectl_ok(bed: &TestBed, args: &[&str]) {
 
 /// A growing migration of node 2 stopped after its claim went: the workload and the claim
 /// are gone, the volume Released (and, with `volume_patched`, already of esk's class and
-/// freed for the new claim, where a re-run used to wait for node 2 until it timed out). A
-/// re-run finishes it, and node 2's cloud disk grows like the others: the volume is rendered with its live capacity, not the size asked for (with
-/// which the resizer, seeing a volume that holds what its claim asks, would never grow it).
+/// freed for the new claim). A re-run finishes it, node 2's cloud disk growing like the
+/// others. With `volume_patched`, node 2 is re-made by the migration's roll: a re-run used to
+/// leave it to the apply, which comes after the migration, and so waited for node 2 until the
+/// roll's timeout.
 fn interrupted_migration_is_finished(volume_patched: bool) {
     let bed = legacy_cluster();
     let volumes_before = volumes(&bed);
@@ -327,4 +328,50 @@ fn a_read_only_replica_of_the_previous_release_is_migrated_too() {
     assert_eq!(after["spec"]["storageClassName"], "esk.default.es");
     assert_eq!(after["spec"]["volumeName"], before["spec"]["volumeName"]);
     assert_eq!(after["status"]["capacity"]["storage"], "50Gi");
+}
+
+/// The last node of a migration stopped after its volume took esk's class (or any node
+/// whose claim went while its volume stayed): no other node migrates, so the apply makes its
+/// claim and workload again. The volume is applied with its live 20Gi, not the 50Gi asked
+/// for (with which the resizer, seeing a volume holding what its claim asks, never grew the
+/// cloud disk and the run waited for nothing), and the run waits for that disk to grow.
+#[test]
+fn a_claim_made_again_beside_its_volume_grows_the_cloud_disk() {
+    let bed = TestBed::start();
+    esk_ok(&bed, &["create", "3"]);
+    let pv = claim(&bed, "es-data-2")["spec"]["volumeName"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    kubectl_ok(
+        &bed,
+        &[
+            "delete",
+            "deployment/es-2",
+            "--cascade=foreground",
+            "--wait=true",
+        ],
+    );
+    kubectl_ok(
+        &bed,
+        &["delete", "persistentvolumeclaim/es-data-2", "--wait=true"],
+    );
+    let release = r#"{"spec":{"claimRef":{"uid":null,"resourceVersion":null}}}"#;
+    kubectl_ok(
+        &bed,
+        &["patch", &format!("persistentvolume/{pv}"), "-p", release],
+    );
+    let out = esk_ok(
+        &bed,
+        &["create", "3", "--set", "disk.sizeGb=50", "--dry-run"],
+    );
+    let plan = stdout(&out);
+    assert!(
+        plan.contains(&grow_line("es-data-2", 2, "20Gi", "50Gi")),
+        "{plan}"
+    );
+    assert!(!plan.contains("~ migrate"), "{plan}");
+    esk_ok(&bed, &["create", "3", "--set", "disk.sizeGb=50"]);
+    assert_eq!(claim(&bed, "es-data-2")["spec"]["volumeName"], pv.as_str());
+    assert_grown(&bed, 50);
 }
