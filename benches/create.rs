@@ -4,21 +4,12 @@
 //!
 //! ESK_BENCH_NODES=1,5,20 picks the sizes; ESK_BENCH_AWS=0 skips the aws rows.
 
-use std::process::Output;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{check, ESK};
 use testbed::TestBed;
-
-const ESK: &str = env!("CARGO_BIN_EXE_esk");
-
-fn check(what: &str, out: Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn gke_bed(latency: Duration) -> TestBed {
     let bed = TestBed::start();
@@ -31,7 +22,7 @@ fn esk_create(bed: &TestBed, n: usize) -> Duration {
     let started = Instant::now();
     check(
         "esk create",
-        bed.run(ESK, &["create", &n.to_string(), "-q"], None),
+        &bed.run(ESK, &["create", &n.to_string(), "-q"], None),
     );
     started.elapsed()
 }
@@ -40,7 +31,7 @@ fn esk_create(bed: &TestBed, n: usize) -> Duration {
 /// then one call per shared object.
 fn serial_gke(bed: &TestBed, n: usize) -> Duration {
     let rendered = bed.run(ESK, &["render", &n.to_string()], None);
-    check("esk render", rendered.clone());
+    check("esk render", &rendered);
     let docs: Vec<String> = String::from_utf8_lossy(&rendered.stdout)
         .split("---\n")
         .filter(|d| !d.trim().is_empty())
@@ -51,7 +42,7 @@ fn serial_gke(bed: &TestBed, n: usize) -> Duration {
         let disk = format!("es-disk-{i}");
         check(
             "gcloud list",
-            bed.run(
+            &bed.run(
                 "gcloud",
                 &[
                     "compute",
@@ -65,7 +56,7 @@ fn serial_gke(bed: &TestBed, n: usize) -> Duration {
         );
         check(
             "gcloud create",
-            bed.run(
+            &bed.run(
                 "gcloud",
                 &["compute", "disks", "create", &disk, "--size=20GB"],
                 None,
@@ -79,13 +70,13 @@ fn serial_gke(bed: &TestBed, n: usize) -> Duration {
             .collect::<String>();
         check(
             "kubectl apply node",
-            bed.run("kubectl", &["apply", "-f", "-"], Some(&manifest)),
+            &bed.run("kubectl", &["apply", "-f", "-"], Some(&manifest)),
         );
     }
     for d in docs.iter().filter(|d| !d.contains("esk.io/node:")) {
         check(
             "kubectl apply shared",
-            bed.run("kubectl", &["apply", "-f", "-"], Some(&format!("---\n{d}"))),
+            &bed.run("kubectl", &["apply", "-f", "-"], Some(&format!("---\n{d}"))),
         );
     }
     started.elapsed()
@@ -116,12 +107,12 @@ fn serial_aws(bed: &TestBed, n: usize) -> Duration {
             ],
             None,
         );
-        check("aws create-volume", out.clone());
+        check("aws create-volume", &out);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         let id = v["VolumeId"].as_str().unwrap_or_default().to_string();
         check(
             "aws wait",
-            bed.run(
+            &bed.run(
                 "aws",
                 &["ec2", "wait", "volume-available", "--volume-ids", &id],
                 None,
@@ -142,7 +133,7 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let latency = Duration::from_secs_f64(latency);
-    let mut starts: Vec<Duration> = (0..5)
+    let starts: Vec<Duration> = (0..5)
         .map(|_| {
             let started = Instant::now();
             let bed = TestBed::start();
@@ -151,10 +142,9 @@ fn main() {
             took
         })
         .collect();
-    starts.sort();
     println!(
         "test bed start (both emulators, kubeconfig, dirs): median {:.1} ms of 5",
-        starts[2].as_secs_f64() * 1000.0
+        common::median(starts).as_secs_f64() * 1000.0
     );
     println!(
         "esk create vs the serial one-call-per-node strategy, disk operations take {latency:?}"
@@ -171,11 +161,7 @@ fn main() {
     let mut rows: Vec<(&str, Vec<Duration>)> = Vec::new();
     // esk's rows are the median of three runs (each on a fresh bed); the serial ones, which
     // take minutes, run once.
-    let median = |f: &dyn Fn() -> Duration| {
-        let mut t: Vec<Duration> = (0..3).map(|_| f()).collect();
-        t.sort();
-        t[1]
-    };
+    let median = |f: &dyn Fn() -> Duration| common::median((0..3).map(|_| f()).collect());
     rows.push((
         "gke: esk create",
         sizes

@@ -9,40 +9,18 @@
 //!   deployment/es-i`, then `kubectl get pods` every second until the node's new pod is Ready
 //!   (no quorum check, no gossip, the leader restarted whenever its turn comes), one run.
 
-use std::process::Output;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use common::{check, median, ESK};
+use serde_json::Value;
 use testbed::TestBed;
 
-const ESK: &str = env!("CARGO_BIN_EXE_esk");
 const NODES: usize = 5;
 
-fn check(what: &str, out: &Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
 fn bed(start: Duration) -> TestBed {
-    let bed = TestBed::start();
-    for i in 1..=3 {
-        bed.kube.seed(json!({"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": format!("node-{i}"),
-                "labels": {"topology.gke.io/zone": "us-central1-a"}}}));
-    }
-    check(
-        "esk create",
-        &bed.run(ESK, &["create", &NODES.to_string(), "-q"], None),
-    );
+    let bed = common::gke_cluster(NODES);
     bed.kube.set_pod_start_delay(start);
     bed.kube.set_leader("es-3");
     bed

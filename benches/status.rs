@@ -4,41 +4,12 @@
 //! `kubectl get --raw` per node (16 at a time) costs instead of through one proxy, and the one
 //! `gcloud compute disks list` status makes (its floor: gcloud alone costs about a second).
 
-use std::process::Output;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use common::{check, median, ESK};
 use testbed::TestBed;
-
-const ESK: &str = env!("CARGO_BIN_EXE_esk");
-
-fn check(what: &str, out: &Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-fn bed(n: usize) -> TestBed {
-    let bed = TestBed::start();
-    for i in 1..=3 {
-        bed.kube.seed(json!({"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": format!("node-{i}"),
-                "labels": {"topology.gke.io/zone": "us-central1-a"}}}));
-    }
-    check(
-        "esk create",
-        &bed.run(ESK, &["create", &n.to_string(), "-q"], None),
-    );
-    bed
-}
 
 /// One `kubectl get --raw` per node pod, 16 at a time.
 fn per_node_get_raw(bed: &TestBed) -> Duration {
@@ -75,7 +46,7 @@ fn main() {
         .collect();
     println!("esk status on the test bed, median of 5 runs");
     for n in sizes {
-        let bed = bed(n);
+        let bed = common::gke_cluster(n);
         let status: Vec<Duration> = (0..5)
             .map(|_| {
                 let started = Instant::now();

@@ -4,29 +4,64 @@
 /// What replaces a secret value found in a file.
 pub const REDACTED: &str = "[redacted by esk]";
 
-/// The shortest secret value searched for: shorter ones (`admin`, `1`) would blank out
-/// ordinary words, and esk's generated passwords and keys are far longer.
-const MIN_SECRET_LEN: usize = 8;
+/// Secret values this long or longer are removed wherever they appear, even inside a longer
+/// word: esk's generated passwords and keys are far longer, and so random that a match is
+/// the secret.
+const ANYWHERE_LEN: usize = 8;
+
+/// The shortest secret value searched for, as a whole token only (not next to a letter or
+/// digit), so a user's short password (`hunter2`) is removed from `password hunter2` while
+/// `admin` inside `administrator` stays. Shorter values cannot be: a value of one to three
+/// characters (`1`, `ops`, `abc`) stands as a whole token for numbers, log levels, units and
+/// user names all over the logs and JSON, and blanking those would mangle the timestamps,
+/// counts and names the archive is for (and such a value is guessed in a few thousand tries:
+/// it keeps no secret). `esk report` says when a Secret holds one.
+pub const MIN_SECRET_LEN: usize = 4;
 
 /// Removes from `text` every PEM private key block (whatever its label: `PRIVATE KEY`,
 /// `RSA PRIVATE KEY`, `EC PRIVATE KEY`, `ENCRYPTED PRIVATE KEY`) and every one of `secrets`
-/// (each of at least [`MIN_SECRET_LEN`] characters), also as their base64 forms.
+/// of at least [`MIN_SECRET_LEN`] characters, also as its base64 and JSON-escaped forms:
+/// anywhere from [`ANYWHERE_LEN`] characters on, as a whole token below that.
 pub fn scrub(text: &str, secrets: &[String]) -> String {
     let mut out = strip_private_keys(text);
-    let mut needles: Vec<String> = Vec::new();
+    // (needle, anywhere)
+    let mut needles: Vec<(String, bool)> = Vec::new();
     for s in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
-        needles.push(s.clone());
-        needles.push(base64_of(s.as_bytes()));
+        let anywhere = s.len() >= ANYWHERE_LEN;
+        needles.push((s.clone(), anywhere));
+        needles.push((base64_of(s.as_bytes()), anywhere));
         // A value inside JSON is escaped; the escaped form is searched too.
         let escaped = serde_json::to_string(s).unwrap_or_default();
-        needles.push(escaped.trim_matches('"').to_string());
+        needles.push((escaped.trim_matches('"').to_string(), anywhere));
     }
     // Longest first, so a value that contains another is removed whole.
-    needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    needles.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
     needles.dedup();
-    for n in needles.iter().filter(|n| n.len() >= MIN_SECRET_LEN) {
-        out = out.replace(n.as_str(), REDACTED);
+    for (n, anywhere) in needles.iter().filter(|(n, _)| n.len() >= MIN_SECRET_LEN) {
+        out = if *anywhere {
+            out.replace(n.as_str(), REDACTED)
+        } else {
+            replace_tokens(&out, n)
+        };
     }
+    out
+}
+
+/// Replaces each occurrence of `needle` that no letter or digit touches on either side.
+fn replace_tokens(text: &str, needle: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (at, _) in text.match_indices(needle) {
+        let end = at + needle.len();
+        if word(text[..at].chars().next_back()) || word(text[end..].chars().next()) {
+            continue;
+        }
+        out.push_str(&text[last..at]);
+        out.push_str(REDACTED);
+        last = end;
+    }
+    out.push_str(&text[last..]);
     out
 }
 
@@ -137,7 +172,7 @@ mod tests {
             "a {cert}b {key}c pw=s3cret-Pass\"x d {} e",
             base64_of(b"s3cret-Pass\"x")
         );
-        let out = scrub(&text, &["s3cret-Pass\"x".into(), "short".into()]);
+        let out = scrub(&text, &["s3cret-Pass\"x".into()]);
         assert!(
             !out.contains("MIIabc") && !out.contains("PRIVATE KEY"),
             "{out}"
@@ -145,9 +180,32 @@ mod tests {
         assert!(out.contains("MIIcert"), "certificates stay: {out}");
         assert!(!out.contains("s3cret"), "{out}");
         assert!(!out.contains(&base64_of(b"s3cret-Pass\"x")), "{out}");
-        assert_eq!(scrub("a short word", &["short".into()]), "a short word");
         let json = serde_json::json!({"k": key}).to_string();
         assert!(!scrub(&json, &[]).contains("MIIabc"));
+    }
+
+    #[test]
+    fn a_short_password_is_removed_as_a_whole_token_only() {
+        let pw = vec!["hunter2".to_string()];
+        assert_eq!(
+            scrub("login hunter2 ok; pw=hunter2\n\"hunter2\"", &pw),
+            "login [redacted by esk] ok; pw=[redacted by esk]\n\"[redacted by esk]\""
+        );
+        // Part of a longer word: left alone, so the archive is not mangled.
+        assert_eq!(scrub("hunter22 xhunter2", &pw), "hunter22 xhunter2");
+        assert_eq!(
+            scrub(&format!("b64 {} end", base64_of(b"hunter2")), &pw),
+            "b64 [redacted by esk] end"
+        );
+        // Four characters is the shortest searched for; three never are.
+        assert_eq!(
+            scrub("a word: word", &["word".into()]),
+            "a [redacted by esk]: [redacted by esk]"
+        );
+        assert_eq!(
+            scrub("ops 1 abc", &["ops".into(), "abc".into()]),
+            "ops 1 abc"
+        );
     }
 
     #[test]

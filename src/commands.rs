@@ -21,6 +21,7 @@ mod delete;
 mod disks;
 mod doctor;
 mod existing;
+mod finish;
 mod from_backup;
 mod lint;
 mod logs;

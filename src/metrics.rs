@@ -42,6 +42,29 @@ pub fn wanted(spec: &Spec) -> bool {
     on && serves_metrics(spec)
 }
 
+/// What a run does with the PodMonitor: decided with the plan (so `--dry-run` shows it) and
+/// done once the cluster's objects are applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PodMonitorStep {
+    /// Apply it (on a secure cluster with its user's Secret): the API is served and it is
+    /// wanted. Applied on every run, like the cluster's other objects.
+    Apply { name: String },
+    /// Delete it and its user's Secret: one exists and it is turned off (or the server has no
+    /// `/metrics`).
+    Delete { name: String },
+}
+
+/// The step for a cluster, given whether the API server serves PodMonitors and whether the
+/// cluster has one.
+pub fn step(spec: &Spec, served: bool, present: bool) -> Option<PodMonitorStep> {
+    let name = pod_monitor_name(spec);
+    match (served, wanted(spec), present) {
+        (true, true, _) => Some(PodMonitorStep::Apply { name }),
+        (true, false, true) => Some(PodMonitorStep::Delete { name }),
+        _ => None,
+    }
+}
+
 pub fn pod_monitor_name(spec: &Spec) -> String {
     format!("{}-nodes", spec.name)
 }

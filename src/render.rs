@@ -53,6 +53,9 @@ pub struct NodeDisk {
     pub source: DiskSource,
     /// The node's claim as it is live, if it exists (its class and capacity are kept).
     pub claim: Option<LiveClaim>,
+    /// The node's PersistentVolume's live capacity, if it exists: rendered as it is, since the
+    /// resizer grows the cloud disk only while the volume holds less than its claim asks.
+    pub volume_capacity: Option<String>,
 }
 
 pub struct Templates {
@@ -300,10 +303,13 @@ fn node_context(spec: &Spec, disk: &NodeDisk) -> JValue {
         pvc => if disk.source.kind == "dynamic" { disk.source.handle.clone() } else { pvc_name(spec, i) },
         disk => JValue::from_serialize(&disk.source),
         storage_class => node_storage_class(spec, disk),
+        // The live volume's, else the claim's (the volume is gone), else a new disk's size;
+        // never the size asked for: a volume rendered with it would hold it already, and its
+        // cloud disk would never grow (a claim re-made mid-migration binds it as it is).
         capacity => disk
-            .claim
-            .as_ref()
-            .and_then(|c| c.capacity.clone())
+            .volume_capacity
+            .clone()
+            .or_else(|| disk.claim.as_ref().and_then(|c| c.capacity.clone()))
             .unwrap_or_else(|| format!("{}Gi", spec.profile.u64("disk.sizeGb").unwrap_or_default())),
     }
 }

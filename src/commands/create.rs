@@ -66,6 +66,7 @@ pub(super) fn run_as(
         plan::plan_growth(&s.spec, &observed, &mut plan)?;
         let (mut plan, rendered) = s.linted(plan, g.force)?;
         plan.restart = s.restarts(&rendered, &observed, !args.all_at_once);
+        plan.pod_monitor = super::pod_monitor::plan(s)?;
         if only_grow {
             refuse_more_than_growth(&plan)?;
         }
@@ -85,10 +86,11 @@ pub(super) fn run_as(
         json,
     );
     run.rolling = !args.all_at_once;
+    let pod_monitor = plan.pod_monitor.clone();
     s.finish(plan, &observed, run, lock.as_ref())?;
     if !args.dry_run {
         default_credentials::after_create(&s)?;
-        super::pod_monitor::after_create(&s)?;
+        super::pod_monitor::carry_out(&s, pod_monitor.as_ref())?;
     }
     Ok(())
 }

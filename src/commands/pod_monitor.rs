@@ -1,5 +1,6 @@
 //! The Prometheus Operator's PodMonitor for the nodes' `/metrics` (see `crate::metrics`):
-//! applied after `create` where the API server serves `monitoring.coreos.com/v1`
+//! in the plan of `create` and `resize` (so `--dry-run` shows it) and applied after their
+//! objects where the API server serves `monitoring.coreos.com/v1`
 //! PodMonitors (asked of discovery on every run, so installing the operator later and
 //! re-running adds it), removed when turned off (`--set metrics.podMonitor=false`) and by
 //! `delete`. Where the API is not served nothing is applied and nothing fails; a failed
@@ -9,7 +10,9 @@ use anyhow::Result;
 
 use super::session::Session;
 use crate::manifest::ObjectRef;
-use crate::metrics::{self, POD_MONITOR_API, POD_MONITOR_KUBECTL, POD_MONITOR_RESOURCE};
+use crate::metrics::{
+    self, PodMonitorStep, POD_MONITOR_API, POD_MONITOR_KUBECTL, POD_MONITOR_RESOURCE,
+};
 use crate::names::selector_string;
 
 /// Whether the API is served; a failed look is said and taken as "not served".
@@ -37,19 +40,36 @@ fn remove(s: &Session) -> Result<()> {
     }])
 }
 
-pub(super) fn after_create(s: &Session) -> Result<()> {
+/// The plan's step (see `metrics::step`): discovery says whether the API is served, and where
+/// the PodMonitor is not wanted, a get whether there is one to delete.
+pub(super) fn plan(s: &Session) -> Result<Option<PodMonitorStep>> {
     if !served(s) {
-        return Ok(());
+        return Ok(None);
     }
-    if metrics::wanted(&s.spec) {
-        s.kubectl.apply(&metrics::manifests(&s.spec))?;
-        s.report.info(&format!(
-            "metrics: PodMonitor {} scrapes every node's /metrics",
-            metrics::pod_monitor_name(&s.spec)
-        ));
-        Ok(())
-    } else {
-        remove(s)
+    let present = !metrics::wanted(&s.spec)
+        && !s
+            .kubectl
+            .get_json(&[
+                POD_MONITOR_KUBECTL.into(),
+                metrics::pod_monitor_name(&s.spec),
+                "--ignore-not-found".into(),
+            ])?
+            .is_null();
+    Ok(metrics::step(&s.spec, true, present))
+}
+
+/// Carries the plan's step out, once the cluster's objects are applied.
+pub(super) fn carry_out(s: &Session, step: Option<&PodMonitorStep>) -> Result<()> {
+    match step {
+        Some(PodMonitorStep::Apply { name }) => {
+            s.kubectl.apply(&metrics::manifests(&s.spec))?;
+            s.report.info(&format!(
+                "metrics: PodMonitor {name} scrapes every node's /metrics"
+            ));
+            Ok(())
+        }
+        Some(PodMonitorStep::Delete { .. }) => remove(s),
+        None => Ok(()),
     }
 }
 

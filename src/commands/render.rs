@@ -61,6 +61,7 @@ pub fn offline_manifests(
             index: i,
             source: disks.planned_source(&spec.disk_name(i), i),
             claim: None,
+            volume_capacity: None,
         })
         .collect();
     let mut manifests = Vec::new();

@@ -122,6 +122,16 @@ pub(super) fn run(g: &Global, output: Option<&Path>) -> Result<()> {
     file.write_all(&tar.finish())
         .with_context(|| format!("writing {}", path.display()))?;
     println!("{}", path.display());
+    let short = secrets
+        .iter()
+        .filter(|s| !s.is_empty() && s.len() < crate::bundle::MIN_SECRET_LEN)
+        .count();
+    if short > 0 {
+        eprintln!(
+            "esk: {short} value(s) of the cluster's Secrets are shorter than {} characters and              were not scrubbed (they cannot be told from ordinary words); look before sharing",
+            crate::bundle::MIN_SECRET_LEN
+        );
+    }
     if !files.errors.is_empty() {
         eprintln!(
             "esk: {} part(s) could not be read; errors.txt in the report says which",

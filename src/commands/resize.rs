@@ -38,7 +38,8 @@ pub(super) fn run(g: &Global, args: &ResizeArgs, report: &Reporter) -> Result<()
             ))
             .into());
         }
-        let (plan, _) = s.linted(plan, g.force)?;
+        let (mut plan, _) = s.linted(plan, g.force)?;
+        plan.pod_monitor = super::pod_monitor::plan(s)?;
         Ok((plan, observed))
     };
     let (plan, observed, lock) = s.plan_locked(g, args.dry_run, &make)?;
@@ -50,5 +51,10 @@ pub(super) fn run(g: &Global, args: &ResizeArgs, report: &Reporter) -> Result<()
         args.timeout,
         json,
     );
-    s.finish(plan, &observed, run, lock.as_ref())
+    let pod_monitor = plan.pod_monitor.clone();
+    s.finish(plan, &observed, run, lock.as_ref())?;
+    if !args.dry_run {
+        super::pod_monitor::carry_out(&s, pod_monitor.as_ref())?;
+    }
+    Ok(())
 }

@@ -176,7 +176,7 @@ const fn sub(subresource: &'static str, n: Need) -> Need {
 /// both), delete.
 const OBJECTS: &[&str] = &["get", "list", "create", "patch", "delete"];
 
-/// Every verb and resource esk uses: `create`, `resize`, `delete` and `credentials` (found
+/// Every verb and resource esk uses: `create`, `restart`, `resize`, `delete` and `credentials` (found
 /// by reading the adapters and proven by `tests/suite/doctor.rs` against every request they make),
 /// the cluster lock (a Lease), and what `status` reads (pods, their proxy and logs, events,
 /// volume attachments).
@@ -189,12 +189,10 @@ pub const NEEDS: &[Need] = &[
     need(OBJECTS, "networking.k8s.io", "networkpolicies"),
     need(OBJECTS, "apps", "deployments"),
     need(OBJECTS, "apps", "statefulsets"),
-    // Every cluster's observation lists Jobs; only kind's disks are made by them.
-    need(&["get", "list"], "batch", "jobs"),
-    on(
-        &[Cloud::Kind],
-        need(&["create", "patch", "delete"], "batch", "jobs"),
-    ),
+    // Every cluster's observation lists Jobs; kind's disks are made by them, and on every
+    // cloud a roll, `restart` and `node restart` ask the leader to resign through one (with
+    // its curl config in a Secret: `roll::resign`), as `credentials` changes 5.x passwords.
+    need(OBJECTS, "batch", "jobs"),
     need(
         &["get", "create", "update", "delete"],
         "coordination.k8s.io",
@@ -273,7 +271,9 @@ mod tests {
         assert!(gke.contains(&"list csidrivers.storage.k8s.io".to_string()));
         assert!(gke.contains(&"get pods/proxy".to_string()));
         assert!(gke.contains(&"update leases.coordination.k8s.io".to_string()));
-        assert!(!gke.contains(&"create jobs.batch".to_string()));
+        // The leader's resignation before a restart is a Job on every cloud.
+        assert!(gke.contains(&"create jobs.batch".to_string()));
+        assert!(gke.contains(&"delete jobs.batch".to_string()));
         let dynamic: Vec<String> = questions(Cloud::Dynamic, "ns")
             .iter()
             .map(describe)

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::{DiskStep, Plan};
+use crate::metrics::PodMonitorStep;
 
 /// `node 3`, or `read-only replica 2` for a replica's disk.
 fn member(i: u8) -> String {
@@ -89,6 +90,17 @@ impl fmt::Display for Plan {
         }
         for o in &self.apply {
             writeln!(f, "  ~ apply   {o}")?;
+        }
+        match &self.pod_monitor {
+            Some(PodMonitorStep::Apply { name }) => writeln!(
+                f,
+                "Metrics:\n  ~ apply   PodMonitor/{name} (Prometheus scrapes every node's /metrics)"
+            )?,
+            Some(PodMonitorStep::Delete { name }) => writeln!(
+                f,
+                "Metrics:\n  - delete  PodMonitor/{name} (turned off, or the server has no /metrics)"
+            )?,
+            None => {}
         }
         let r = &self.restart;
         if let Some(phase) = &r.rotation {

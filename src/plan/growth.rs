@@ -47,6 +47,8 @@ pub fn plan_growth(spec: &Spec, observed: &Observed, plan: &mut Plan) -> Result<
     let keep_size = |live: &str| {
         format!("pass --set disk.sizeGb with the size the cluster has ({live}) to keep it")
     };
+    // Nodes whose claim is missing beside a volume of esk's class: see below the loop.
+    let mut unclaimed: Vec<Migration> = Vec::new();
     for step in &plan.disks {
         let (node, disk) = match step {
             DiskStep::Keep { node, disk } | DiskStep::Adopt { node, disk } => (*node, disk),
@@ -60,6 +62,10 @@ pub fn plan_growth(spec: &Spec, observed: &Observed, plan: &mut Plan) -> Result<
         let class = crate::names::storage_class(spec);
         let pv = crate::names::pv_name(spec, node);
         let csi = matches!(spec.cloud, Cloud::Gke | Cloud::Aws);
+        let volume = observed.volume_capacities.get(&pv).filter(|_| csi);
+        if let Some(capacity) = volume {
+            plan.volumes.insert(node, capacity.clone());
+        }
         let Some(live) = observed.claims.get(&claim) else {
             // Only a volume still without a class is a migration interrupted between deleting
             // the claim and patching the volume; one of esk's class (a create stopped between
@@ -67,13 +73,31 @@ pub fn plan_growth(spec: &Spec, observed: &Observed, plan: &mut Plan) -> Result<
             let volume_left = observed.classless_volumes.contains(&pv);
             // (A StatefulSet's claims come from its templates: nothing esk re-makes by hand.)
             let deployment = spec.workload == crate::spec::Workload::Deployment;
-            if csi && deployment && volume_left && matches!(step, DiskStep::Keep { .. }) {
-                plan.migrate.push(Migration {
-                    node,
-                    claim,
-                    pv,
-                    class,
-                });
+            let kept = csi && deployment && matches!(step, DiskStep::Keep { .. });
+            let migration = Migration {
+                node,
+                claim: claim.clone(),
+                pv,
+                class,
+            };
+            if kept && volume_left {
+                plan.migrate.push(migration);
+            } else if kept && volume.is_some() {
+                unclaimed.push(migration);
+            }
+            // The claim made again binds its volume as it is (pre-bound both ways, the binder
+            // checks no size) and asks for the new size: the resizer grows a volume holding
+            // less, and the run waits for it like any growth.
+            let held = volume.and_then(|c| quantity::parse_str(c));
+            if let (Some(capacity), Some(held)) = (volume, held) {
+                if held < wanted_bytes {
+                    plan.grow.push(Growth {
+                        node,
+                        claim,
+                        from: capacity.clone(),
+                        to: wanted.clone(),
+                    });
+                }
             }
             continue;
         };
@@ -130,6 +154,15 @@ pub fn plan_growth(spec: &Spec, observed: &Observed, plan: &mut Plan) -> Result<
                 .unwrap_or_else(|| live.request.clone()),
             to: wanted.clone(),
         });
+    }
+    // A migration interrupted after the volume took esk's class (and before its claim and
+    // workload were made again) left the node down: while other nodes still migrate, it is
+    // re-made with them, first, by the roll (which waits for every node to be back before it
+    // stops the next one; the apply that would bring it back comes after the migration). With
+    // no other node migrating, the apply makes its claim and workload again.
+    if !plan.migrate.is_empty() {
+        plan.migrate.extend(unclaimed);
+        plan.migrate.sort_by_key(|m| m.node);
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::Outcome;
 use super::{Action, DiskStep, Plan};
+use crate::metrics::PodMonitorStep;
 use crate::spec::Spec;
 
 fn disk_step(step: &DiskStep) -> Value {
@@ -77,6 +78,10 @@ pub fn document(spec: &Spec, plan: &Plan, outcome: Option<&Outcome>) -> Value {
                 "volume": m.pv,
                 "storageClass": m.class,
             })).collect::<Vec<_>>(),
+            "podMonitor": plan.pod_monitor.as_ref().map(|m| match m {
+                PodMonitorStep::Apply { name } => json!({"action": "apply", "name": name}),
+                PodMonitorStep::Delete { name } => json!({"action": "delete", "name": name}),
+            }),
             "warnings": plan.warnings,
         },
         "outcome": outcome.map(|o| json!({

@@ -40,6 +40,9 @@ pub struct Observed {
     pub claims: BTreeMap<String, LiveClaim>,
     /// PersistentVolumes of the cluster with no class (`""`): an earlier esk's, not migrated.
     pub classless_volumes: std::collections::BTreeSet<String>,
+    /// PersistentVolume name → its live capacity (what the cloud disk holds: the resizer
+    /// raises it once it has grown the disk).
+    pub volume_capacities: BTreeMap<String, String>,
     /// StorageClasses that allow volume expansion (looked up with `--cloud dynamic` only:
     /// esk's own class always does).
     pub expandable_classes: std::collections::BTreeSet<String>,
@@ -114,6 +117,10 @@ pub struct Plan {
     pub migrate: Vec<Migration>,
     /// Node → its live claim, so the render keeps the claim's class and the volume's capacity.
     pub claims: BTreeMap<u8, LiveClaim>,
+    /// Node → its PersistentVolume's live capacity, which the render keeps (see `growth`).
+    pub volumes: BTreeMap<u8, String>,
+    /// The Prometheus Operator's PodMonitor, where its API is served (see `crate::metrics`).
+    pub pod_monitor: Option<crate::metrics::PodMonitorStep>,
     pub warnings: Vec<String>,
 }
 
@@ -138,11 +145,13 @@ impl Plan {
                     index: *node,
                     source: source.clone(),
                     claim: self.claims.get(node).cloned(),
+                    volume_capacity: None,
                 }),
                 DiskStep::Keep { node, disk } | DiskStep::Adopt { node, disk } => Some(NodeDisk {
                     index: *node,
                     source: disk.source.clone(),
                     claim: self.claims.get(node).cloned(),
+                    volume_capacity: self.volumes.get(node).cloned(),
                 }),
                 _ => None,
             })
@@ -157,8 +166,11 @@ impl Plan {
         let mut nodes = self.node_disks();
         for n in &mut nodes {
             let grown = self.grow.iter().find(|g| g.node == n.index);
-            if let (Some(g), Some(claim)) = (grown, n.claim.as_mut()) {
-                claim.capacity = Some(g.to.clone());
+            if let Some(g) = grown {
+                if let Some(claim) = n.claim.as_mut() {
+                    claim.capacity = Some(g.to.clone());
+                }
+                n.volume_capacity = Some(g.to.clone());
             }
         }
         nodes

@@ -174,6 +174,8 @@ pub fn plan_delete(spec: &Spec, observed: &Observed, keep_disks: bool) -> Plan {
         grow: Vec::new(),
         migrate: Vec::new(),
         claims: BTreeMap::new(),
+        volumes: BTreeMap::new(),
+        pod_monitor: None,
         warnings,
     }
 }
@@ -289,6 +291,8 @@ fn plan_nodes(
         grow: Vec::new(),
         migrate: Vec::new(),
         claims: BTreeMap::new(),
+        volumes: BTreeMap::new(),
+        pod_monitor: None,
         warnings,
     })
 }

@@ -33,6 +33,7 @@ mod pods;
 mod portforward;
 mod proxy;
 mod resign;
+mod resizer;
 mod resource;
 mod rollout;
 mod route;
@@ -355,6 +356,7 @@ fn handle(shared: &Arc<Shared>, req: Request) -> Response {
         }
         attach::reconcile(&mut state.store);
         rollout::refresh(&mut state.store);
+        resizer::refresh(&mut state.store);
         let target = line.split_once(' ').map_or("", |(_, t)| t).to_string();
         let fault = state.faults.take(&req.method, &target);
         let latency = if is_resource {

@@ -415,7 +415,7 @@ fn missing_cloud_credentials_fail_alone_and_are_never_shown() {
     );
 }
 
-/// Every request `esk create/resize/delete/credentials` makes, as (verb, resource), and
+/// Every request `esk create/restart/resize/delete/credentials` makes, as (verb, resource), and
 /// whether it was namespaced.
 fn used(bed: &TestBed) -> BTreeSet<String> {
     bed.kube
@@ -468,6 +468,8 @@ fn doctor_asks_about_every_request_esk_makes() {
                     esk_ok(bed, &all)
                 };
                 run(&["create", "3"]);
+                // Restarts: the leader resigns through a Job before its workload is patched.
+                run(&["restart"]);
                 run(&["credentials"]);
                 run(&["resize", "1", "--prune-disks", "--yes"]);
                 run(&["delete", "--yes"]);

@@ -14,6 +14,7 @@ mod dynamic;
 mod examples;
 mod gke;
 mod grow;
+mod grow_migrate;
 mod hardening;
 mod in_use;
 mod interrupt;

@@ -108,3 +108,45 @@ fn insecure_clusters_are_scraped_over_http_and_5x_not_at_all() {
         text(&out)
     );
 }
+
+#[test]
+fn the_plan_shows_the_pod_monitor_and_resize_applies_it() {
+    let bed = bed_with_nodes();
+    esk_ok(&bed, &["create", "3"]);
+    bed.kube.install_prometheus_operator();
+    let before = bed.mutating_requests();
+    let out = esk_ok(&bed, &["resize", "5", "--dry-run"]);
+    assert!(
+        stdout(&out).contains("Metrics:\n  ~ apply   PodMonitor/es-nodes"),
+        "{}",
+        text(&out)
+    );
+    let out = esk_ok(&bed, &["resize", "5", "--dry-run", "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(
+        doc["plan"]["podMonitor"],
+        json!({"action": "apply", "name": "es-nodes"})
+    );
+    assert_eq!(
+        bed.mutating_requests(),
+        before,
+        "a dry run changed something"
+    );
+    assert!(pod_monitors(&bed).is_empty());
+
+    esk_ok(&bed, &["resize", "5"]);
+    assert_eq!(pod_monitors(&bed).len(), 1, "resize applies it like create");
+
+    // Turned off, the plan deletes the one there is; once gone, it names none.
+    let off = ["create", "5", "--set", "metrics.podMonitor=false"];
+    let out = esk_ok(&bed, &[&off[..], &["--dry-run", "-o", "json"]].concat());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(
+        doc["plan"]["podMonitor"],
+        json!({"action": "delete", "name": "es-nodes"})
+    );
+    esk_ok(&bed, &off);
+    assert!(pod_monitors(&bed).is_empty());
+    let out = esk_ok(&bed, &[&off[..], &["--dry-run"]].concat());
+    assert!(!stdout(&out).contains("PodMonitor"), "{}", text(&out));
+}

@@ -60,7 +60,16 @@ fn secret_values(bed: &TestBed) -> Vec<String> {
 fn the_report_holds_what_a_ticket_needs_and_no_secret() {
     let bed = bed_with_nodes();
     esk_ok(&bed, &["create", "3"]);
+    // A user who set a short password of their own (7 characters: searched as a whole token).
+    let short = r#"{"data":{"admin-password":"aHVudGVyMg=="}}"#;
+    let patched = bed
+        .command("kubectl")
+        .args(["patch", "secret", "es-credentials", "-p", short])
+        .output()
+        .unwrap();
+    assert!(patched.status.success(), "{}", text(&patched));
     let secrets = secret_values(&bed);
+    assert!(secrets.contains(&"hunter2".to_string()));
     let password = secrets
         .iter()
         .find(|s| !s.contains("-----BEGIN") && s.len() >= 16)
@@ -76,7 +85,10 @@ fn the_report_holds_what_a_ticket_needs_and_no_secret() {
     bed.kube.set_pod_state(
         "es-1",
         PodState {
-            logs: format!("starting\nconnecting with password {password}\n{key}done\n"),
+            logs: format!(
+                "starting\nconnecting with password {password}\nadmin logs in with hunter2 ok\n\
+                 {key}done\n"
+            ),
             ..PodState::default()
         },
     );
@@ -148,6 +160,10 @@ fn the_report_holds_what_a_ticket_needs_and_no_secret() {
     let log = read("logs/es-1.log");
     assert!(
         log.contains("connecting with password [redacted by esk]"),
+        "{log}"
+    );
+    assert!(
+        log.contains("admin logs in with [redacted by esk] ok"),
         "{log}"
     );
     assert!(log.contains("done"), "{log}");

@@ -28,6 +28,8 @@ pub struct ClusterState {
     pub claims: BTreeMap<String, LiveClaim>,
     /// PersistentVolumes with no class (`""`, as an earlier esk made them).
     pub classless_volumes: std::collections::BTreeSet<String>,
+    /// PersistentVolume name → its `spec.capacity.storage`.
+    pub volume_capacities: BTreeMap<String, String>,
 }
 
 /// How waiting for Jobs ended.
@@ -146,6 +148,7 @@ impl Kubectl {
         let mut live = BTreeMap::new();
         let mut claims = BTreeMap::new();
         let mut classless_volumes = std::collections::BTreeSet::new();
+        let mut volume_capacities = BTreeMap::new();
         for item in list["items"].as_array().into_iter().flatten() {
             let kind = item["kind"].as_str().unwrap_or_default().to_string();
             let name = item["metadata"]["name"]
@@ -167,6 +170,11 @@ impl Kubectl {
                     .is_empty()
             {
                 classless_volumes.insert(name.clone());
+            }
+            if let Some(capacity) = item["spec"]["capacity"]["storage"].as_str() {
+                if kind == "PersistentVolume" {
+                    volume_capacities.insert(name.clone(), capacity.to_string());
+                }
             }
             if kind == "PersistentVolumeClaim" {
                 if let Some(claim) = live_claim(item) {
@@ -199,6 +207,7 @@ impl Kubectl {
             live,
             claims,
             classless_volumes,
+            volume_capacities,
         })
     }
 

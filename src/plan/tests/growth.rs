@@ -103,3 +103,55 @@ fn a_missing_claim_is_a_migration_only_where_its_volume_has_no_class() {
     assert_eq!(plan.migrate.len(), 1);
     assert_eq!(plan.migrate[0].pv, pv);
 }
+
+#[test]
+fn volumes_keep_their_live_capacity_and_a_claim_made_again_grows() {
+    // Node 2's claim went (a stopped migration) beside its 20Gi volume of esk's class; nodes
+    // 1 and 3 are an earlier esk's, so they migrate and node 2 is re-made with them.
+    let mut s = spec("3");
+    s.profile.set("disk.sizeGb=50").unwrap();
+    let mut observed = running(3);
+    observed.claims.clear();
+    for i in [1, 3] {
+        observed
+            .claims
+            .insert(crate::names::pvc_name(&s, i), live("20Gi", ""));
+    }
+    for i in 1..=3 {
+        let pv = crate::names::pv_name(&s, i);
+        observed.volume_capacities.insert(pv, "20Gi".into());
+    }
+    let mut plan = create(&s, &observed, None).unwrap();
+    plan_growth(&s, &observed, &mut plan).unwrap();
+    let nodes = |v: Vec<u8>| v;
+    assert_eq!(
+        nodes(plan.migrate.iter().map(|m| m.node).collect()),
+        [1, 2, 3]
+    );
+    assert_eq!(nodes(plan.grow.iter().map(|g| g.node).collect()), [1, 2, 3]);
+    assert_eq!(plan.grow[1].from, "20Gi");
+    // Every volume is rendered as it is; lint sees them grown.
+    let held: Vec<Option<String>> = plan
+        .node_disks()
+        .into_iter()
+        .map(|n| n.volume_capacity)
+        .collect();
+    assert_eq!(held, vec![Some("20Gi".to_string()); 3]);
+    assert!(plan
+        .node_disks_grown()
+        .iter()
+        .all(|n| n.volume_capacity.as_deref() == Some("50Gi")));
+    // With no other node migrating, the apply makes node 2's claim again: only a growth.
+    for i in [1, 3] {
+        observed.claims.insert(
+            crate::names::pvc_name(&s, i),
+            live("50Gi", "esk.default.es"),
+        );
+        let pv = crate::names::pv_name(&s, i);
+        observed.volume_capacities.insert(pv, "50Gi".into());
+    }
+    let mut plan = create(&s, &observed, None).unwrap();
+    plan_growth(&s, &observed, &mut plan).unwrap();
+    assert!(plan.migrate.is_empty(), "{:?}", plan.migrate);
+    assert_eq!(nodes(plan.grow.iter().map(|g| g.node).collect()), [2]);
+}

@@ -147,7 +147,7 @@ pub(super) fn template_hash(obj: &Value) -> String {
 /// Brings claims and volumes to a consistent state after any change.
 pub fn reconcile(store: &mut Store) {
     bind_claims(store);
-    resize_volumes(store);
+    super::resizer::resize_volumes(store);
     update_claims(store);
     update_volumes(store);
     // A snapshot made ready just now lets the claims restored from it bind in the same pass.
@@ -171,7 +171,7 @@ fn volume_accepts(pv: &Value, pvc: &Value) -> bool {
         && (claim_ref["uid"].is_null() || claim_ref["uid"] == pvc["metadata"]["uid"])
 }
 
-fn pv_key(name: &str) -> Key {
+pub(super) fn pv_key(name: &str) -> Key {
     ("PersistentVolume".into(), String::new(), name.into())
 }
 
@@ -245,58 +245,6 @@ fn provision(store: &mut Store, pvc: &Value, class: &str) -> Option<String> {
     });
     store.insert_raw(pv_key(&name), pv);
     Some(name)
-}
-
-/// The CSI external-resizer and the kubelet together: a bound claim of a class that allows
-/// expansion asking for more than its volume holds gets its cloud disk grown (through the
-/// bed's expander), then the volume's capacity, which `update_claims` copies into the
-/// claim's `status.capacity` (the kubelet's online filesystem step is instant here). The
-/// resizer acts only while the volume holds less than the claim asks: a volume whose
-/// capacity someone else raised is never grown on the cloud.
-fn resize_volumes(store: &mut Store) {
-    let Some(super::store::Expander(expander)) = store.expander.clone() else {
-        return;
-    };
-    for key in store.keys_of("PersistentVolumeClaim") {
-        let Some(pvc) = store.by_key(&key).cloned() else {
-            continue;
-        };
-        if pvc["status"]["phase"] != "Bound" {
-            continue;
-        }
-        let class = str_of(&pvc, &["spec", "storageClassName"]);
-        let expands = !class.is_empty()
-            && store
-                .by_key(&("StorageClass".into(), String::new(), class.into()))
-                .is_some_and(|sc| sc["allowVolumeExpansion"] == true);
-        let pv_name = str_of(&pvc, &["spec", "volumeName"]);
-        let Some(pv) = store.by_key(&pv_key(pv_name)).cloned() else {
-            continue;
-        };
-        let quantity = |v: &Value| v.as_str().and_then(super::immutable::parse_quantity);
-        let request = &pvc["spec"]["resources"]["requests"]["storage"];
-        let (Some(wanted), Some(held)) = (
-            quantity(request),
-            quantity(&pv["spec"]["capacity"]["storage"]),
-        ) else {
-            continue;
-        };
-        if !expands || wanted <= held {
-            continue;
-        }
-        let driver = str_of(&pv, &["spec", "csi", "driver"]);
-        let handle = str_of(&pv, &["spec", "csi", "volumeHandle"]);
-        if driver.is_empty() {
-            continue;
-        }
-        let gib = (wanted / f64::from(1u32 << 30)).ceil() as u64;
-        if expander(driver, handle, gib).is_ok() {
-            let request = request.clone();
-            store.controller_update(&pv_key(pv_name), |pv| {
-                pv["spec"]["capacity"]["storage"] = request;
-            });
-        }
-    }
 }
 
 fn update_claims(store: &mut Store) {

@@ -52,6 +52,8 @@ pub struct Store {
     /// Grows a CSI volume's cloud disk (driver, volume handle, GiB), as the driver's
     /// `ControllerExpandVolume` does; none: volumes of a CSI driver do not grow.
     pub(super) expander: Option<Expander>,
+    /// Volume expansions under way (see `resizer`).
+    pub(super) resizing: super::resizer::Resizing,
 }
 
 /// The bed's volume expander, held by the store so the controllers reach it.
@@ -118,6 +120,7 @@ impl Store {
             attachments: Default::default(),
             overrides: Default::default(),
             expander: None,
+            resizing: Default::default(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             store.seed(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));

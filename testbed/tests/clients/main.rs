@@ -6,3 +6,4 @@ mod aws;
 mod gce_snapshots;
 mod gcloud;
 mod kubectl;
+mod resizer;
