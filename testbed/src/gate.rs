@@ -17,6 +17,27 @@ pub enum Release {
     Apply,
 }
 
+/// How long a released request may take to be handled.
+const HANDLING_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A request through the gate: its decision, and (for a request that was held) the ticket
+/// marked finished when the handler drops it.
+pub(crate) struct Passage<'a> {
+    gate: &'a Gate,
+    ticket: Option<u64>,
+    pub decision: Release,
+}
+
+impl Drop for Passage<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket {
+            let mut state = self.gate.lock();
+            state.finished.push(ticket);
+            self.gate.changed.notify_all();
+        }
+    }
+}
+
 /// Counts mutating calls as they arrive and holds the one that reaches the armed count.
 #[derive(Default)]
 pub(crate) struct Gate {
@@ -34,6 +55,8 @@ struct GateState {
     held: VecDeque<u64>,
     /// (ticket, decision) for held requests that were released but have not woken yet.
     decided: Vec<(u64, Release)>,
+    /// Tickets of released requests whose handling has finished (their [`Passage`] dropped).
+    finished: Vec<u64>,
     next_ticket: u64,
     /// The emulator is going away: nothing is held any more.
     closed: bool,
@@ -53,14 +76,24 @@ impl Gate {
     }
 
     /// Called once per HTTP request with the number of mutating calls it carries (a batch may
-    /// carry several): returns at once, or holds the request until it is released.
-    pub fn pass(&self, calls: usize) -> Release {
+    /// carry several): returns at once, or holds the request until it is released. The
+    /// handler keeps the passage until it has handled the request.
+    pub fn pass(&self, calls: usize) -> Passage<'_> {
+        let decision = self.decide(calls);
+        Passage {
+            gate: self,
+            ticket: decision.1,
+            decision: decision.0,
+        }
+    }
+
+    fn decide(&self, calls: usize) -> (Release, Option<u64>) {
         let mut state = self.lock();
         let before = state.seen;
         state.seen += calls;
         let hit = state.target.is_some_and(|t| before < t && t <= state.seen);
         if !hit || state.closed {
-            return Release::Apply;
+            return (Release::Apply, None);
         }
         state.target = None;
         let ticket = state.next_ticket;
@@ -70,11 +103,11 @@ impl Gate {
         loop {
             if let Some(i) = state.decided.iter().position(|(t, _)| *t == ticket) {
                 let (_, decision) = state.decided.remove(i);
-                return decision;
+                return (decision, Some(ticket));
             }
             if state.closed {
                 state.held.retain(|t| *t != ticket);
-                return Release::Drop;
+                return (Release::Drop, None);
             }
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
@@ -100,6 +133,8 @@ impl Gate {
 
     /// Lets the oldest held request go as `decision` and disarms a target not yet reached.
     /// Returns whether a request was held.
+    /// Returns once the request has been handled (applied or answered 503): a test that
+    /// runs the next command right after must not race a late apply of the held one.
     pub fn release(&self, decision: Release) -> bool {
         let mut state = self.lock();
         state.target = None;
@@ -108,6 +143,20 @@ impl Gate {
         };
         state.decided.push((ticket, decision));
         self.changed.notify_all();
+        let deadline = Instant::now() + HANDLING_TIMEOUT;
+        while !state.finished.contains(&ticket) && !state.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "the released request was not handled in time"
+            );
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .map(|(s, _)| s)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        state.finished.retain(|t| *t != ticket);
         true
     }
 
@@ -128,21 +177,46 @@ mod tests {
     #[test]
     fn holds_the_request_carrying_the_kth_call_until_released() {
         let gate = Arc::new(Gate::default());
-        assert_eq!(gate.pass(1), Release::Apply);
+        assert_eq!(gate.pass(1).decision, Release::Apply);
         gate.arm(3);
-        assert_eq!(gate.pass(0), Release::Apply);
-        assert_eq!(gate.pass(1), Release::Apply);
+        assert_eq!(gate.pass(0).decision, Release::Apply);
+        assert_eq!(gate.pass(1).decision, Release::Apply);
         assert!(!gate.wait_held(Duration::from_millis(10)));
         // A batch of three calls carries the 3rd one from the arming.
         let held = {
             let gate = gate.clone();
-            std::thread::spawn(move || gate.pass(3))
+            std::thread::spawn(move || gate.pass(3).decision)
         };
         assert!(gate.wait_held(Duration::from_secs(5)));
         assert!(gate.release(Release::Drop));
         assert_eq!(held.join().ok(), Some(Release::Drop));
         assert!(!gate.release(Release::Apply), "nothing is held any more");
-        assert_eq!(gate.pass(1), Release::Apply, "the gate fires once");
+        assert_eq!(gate.pass(1).decision, Release::Apply, "the gate fires once");
+    }
+
+    #[test]
+    fn release_returns_once_the_held_request_was_handled() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let gate = Arc::new(Gate::default());
+        let handled = Arc::new(AtomicBool::new(false));
+        gate.arm(1);
+        let held = {
+            let (gate, handled) = (gate.clone(), handled.clone());
+            std::thread::spawn(move || {
+                let passage = gate.pass(1);
+                // A slow handler: the release must not return before it is done.
+                std::thread::sleep(Duration::from_millis(200));
+                handled.store(true, Ordering::SeqCst);
+                passage.decision
+            })
+        };
+        assert!(gate.wait_held(Duration::from_secs(5)));
+        assert!(gate.release(Release::Apply));
+        assert!(
+            handled.load(Ordering::SeqCst),
+            "release returned before the handling"
+        );
+        assert_eq!(held.join().ok(), Some(Release::Apply));
     }
 
     #[test]
@@ -151,12 +225,12 @@ mod tests {
         gate.arm(1);
         let held = {
             let gate = gate.clone();
-            std::thread::spawn(move || gate.pass(1))
+            std::thread::spawn(move || gate.pass(1).decision)
         };
         assert!(gate.wait_held(Duration::from_secs(5)));
         gate.close();
         assert_eq!(held.join().ok(), Some(Release::Drop));
         gate.arm(1);
-        assert_eq!(gate.pass(1), Release::Apply);
+        assert_eq!(gate.pass(1).decision, Release::Apply);
     }
 }

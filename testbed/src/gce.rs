@@ -371,7 +371,9 @@ fn serve(state: &Mutex<State>, gate: &Gate, req: Request) -> Response {
     } else {
         usize::from(is_mutation(&req))
     };
-    match gate.pass(calls) {
+    // Held until handled, so a test's release returns after the request took effect.
+    let passage = gate.pass(calls);
+    match passage.decision {
         Release::Apply => handle(state, req),
         Release::Drop => lock(state).drop_request(&req, calls),
     }
