@@ -230,19 +230,24 @@ fn release(inner: &Inner) {
     if inner.released.load(Ordering::SeqCst) {
         return;
     }
-    let rv = inner.lease.lock().unwrap_or_else(|e| e.into_inner())["metadata"]["resourceVersion"]
+    let ours = inner
+        .lease
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let rv = ours["metadata"]["resourceVersion"]
         .as_str()
         .unwrap_or("")
         .to_string();
-    let options = json!({
-        "kind": "DeleteOptions",
-        "apiVersion": "v1",
-        "preconditions": {"resourceVersion": rv}
-    });
-    match inner
-        .kubectl
-        .raw(RawVerb::Delete, &inner.path, Some(&options.to_string()))
-    {
+    let mut answer = delete_lease(inner, &rv);
+    if matches!(answer, Ok(RawAnswer::Conflict)) {
+        // A renewal whose answer was lost moved the resourceVersion on: if the lease still
+        // names this run, it is ours to delete at its current version.
+        if let Some(current) = still_ours(inner, &ours) {
+            answer = delete_lease(inner, &current);
+        }
+    }
+    match answer {
         Ok(RawAnswer::Conflict) => {
             inner.released.store(true, Ordering::SeqCst);
             eprintln!(
@@ -253,6 +258,33 @@ fn release(inner: &Inner) {
         // Not released: it expires after its 30 s, or a run on this machine sees us gone.
         Err(_) => {}
     }
+}
+
+/// Deletes the Lease if its resourceVersion is still `rv`.
+fn delete_lease(inner: &Inner, rv: &str) -> Result<RawAnswer> {
+    let options = json!({
+        "kind": "DeleteOptions",
+        "apiVersion": "v1",
+        "preconditions": {"resourceVersion": rv}
+    });
+    inner
+        .kubectl
+        .raw(RawVerb::Delete, &inner.path, Some(&options.to_string()))
+}
+
+/// The Lease's current resourceVersion if it still names the holder of `ours`.
+fn still_ours(inner: &Inner, ours: &Value) -> Option<String> {
+    let Ok(RawAnswer::Ok(out)) = inner.kubectl.raw(RawVerb::Get, &inner.path, None) else {
+        return None;
+    };
+    let current = parse(&out).ok()?;
+    let same = Holder::from_lease(&current) == Holder::from_lease(ours)
+        && current["spec"]["holderIdentity"] == ours["spec"]["holderIdentity"];
+    same.then(|| {
+        current["metadata"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string)
+    })?
 }
 
 /// Releases the running command's lock (for SIGINT/SIGTERM, which end the process without

@@ -84,10 +84,11 @@ fn renew(inner: &Inner) -> Result<()> {
             Err(_) => return Ok(()),
         },
     };
-    if !inner.stop.load(Ordering::SeqCst) {
-        *inner.lease.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
-        *inner.renewed.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-    }
+    // Kept even when the run is stopping: the release deletes with this resourceVersion as
+    // its precondition, and a renewal that landed while the run ended would otherwise leave
+    // the release a stale one (409) and the lock behind.
+    *inner.lease.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+    *inner.renewed.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     Ok(())
 }
 

@@ -68,10 +68,11 @@ fn consistent(bed: &TestBed, nodes: usize) {
             .expect("record");
         assert_eq!(record["data"]["nodes"], nodes.to_string(), "{record}");
     }
-    assert!(
-        bed.kube.get("Lease", Some("default"), "esk.es").is_none(),
-        "lock left"
-    );
+    if let Some(lease) = bed.kube.get("Lease", Some("default"), "esk.es") {
+        let requests = bed.kube.requests();
+        let lease_calls: Vec<&String> = requests.iter().filter(|r| r.contains("leases")).collect();
+        panic!("lock left: {lease}\nlease requests: {lease_calls:#?}");
+    }
 }
 
 fn same_disks(before: &[(String, u64)], after: &[(String, u64)], names: &[&str]) {
