@@ -198,14 +198,35 @@ fn cluster_checks(
         }
         None => return [checks, skip_all(2, "needs the Kubernetes API")].concat(),
     };
-    checks.push(placement::nodes(spec.cloud, zone, &cluster.nodes));
-    checks.push(spreading(
-        spec,
-        facts.record.as_ref(),
-        zone,
-        nodes_arg,
-        cluster,
-    ));
+    let zones = placement::chosen_zones(spec, facts.record.as_ref(), zone, &cluster.nodes);
+    if zones.len() > 1 {
+        // Spread over zones: every chosen zone must be able to run its share of the nodes.
+        checks.push(placement::nodes_in_zones(
+            spec.cloud,
+            &zones,
+            &cluster.nodes,
+        ));
+        let wanted = nodes_arg
+            .map(NodeCount::get)
+            .or(facts.record.as_ref().map(|r| r.nodes))
+            .unwrap_or(DEFAULT_NODES);
+        checks.push(placement::spreading_over_zones(
+            &spreading_mode(spec, facts.record.as_ref()),
+            spec.cloud,
+            &zones,
+            wanted,
+            &cluster.nodes,
+        ));
+    } else {
+        checks.push(placement::nodes(spec.cloud, zone, &cluster.nodes));
+        checks.push(spreading(
+            spec,
+            facts.record.as_ref(),
+            zone,
+            nodes_arg,
+            cluster,
+        ));
+    }
     match spec.cloud {
         Cloud::Gke | Cloud::Aws => {
             checks.extend(placement::csi_driver(spec.cloud, &cluster.csi_drivers));
@@ -227,6 +248,18 @@ fn cluster_checks(
     checks
 }
 
+/// The anti-affinity mode set (else recorded, else auto).
+fn spreading_mode(spec: &Spec, record: Option<&Record>) -> Spreading {
+    let setting = spec.profile.str("node.antiAffinity").unwrap_or_default();
+    match (setting.as_str(), record.map(|r| r.anti_affinity.as_str())) {
+        ("required", _) => Spreading::Required("node.antiAffinity=required".into()),
+        ("preferred", _) => Spreading::Preferred,
+        (_, Some("required")) => Spreading::Required("as the cluster was made".into()),
+        (_, Some("preferred")) => Spreading::Preferred,
+        _ => Spreading::Auto,
+    }
+}
+
 /// Spreading for the node count asked (else recorded, else 3), in the mode set (else
 /// recorded, else auto), over the nodes pods can use.
 fn spreading(
@@ -240,14 +273,7 @@ fn spreading(
         .map(NodeCount::get)
         .or(record.map(|r| r.nodes))
         .unwrap_or(DEFAULT_NODES);
-    let setting = spec.profile.str("node.antiAffinity").unwrap_or_default();
-    let mode = match (setting.as_str(), record.map(|r| r.anti_affinity.as_str())) {
-        ("required", _) => Spreading::Required("node.antiAffinity=required".into()),
-        ("preferred", _) => Spreading::Preferred,
-        (_, Some("required")) => Spreading::Required("as the cluster was made".into()),
-        (_, Some("preferred")) => Spreading::Preferred,
-        _ => Spreading::Auto,
-    };
+    let mode = spreading_mode(spec, record);
     let zonal = placement::topology_key(spec.cloud).is_some();
     let (available, scope) = match zone {
         Some(z) if zonal => match placement::schedulable_nodes(spec.cloud, z, &cluster.nodes) {
