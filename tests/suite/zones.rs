@@ -226,3 +226,35 @@ fn a_chosen_zone_without_kubernetes_nodes_fails_doctor_and_create() {
     assert!(bed.gce.disks().is_empty());
     assert_eq!(bed.mutating_requests(), 0);
 }
+
+#[test]
+fn a_zone_outage_leaves_the_cluster_degraded_and_names_the_zone() {
+    let bed = TestBed::with_zones(testbed::bed::GKE_CONTEXT, &GKE_ZONES, 1);
+    esk_ok(&bed, &["create", "3", "--zones", &GKE_ZONES.join(",")]);
+    let out = esk(&bed, &["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("losing any one zone keeps a quorum (2 of 3)"),
+        "{}",
+        text(&out)
+    );
+    let down = bed.kube.zone_down("us-central1-c");
+    assert_eq!(down.len(), 1);
+    let out = esk(&bed, &["status", "-o", "json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", text(&out)));
+    assert_eq!(out.status.code(), Some(10), "{doc:#}");
+    assert_eq!(doc["verdict"], "degraded", "{doc:#}");
+    assert_eq!(doc["zones"]["down"], serde_json::json!(["us-central1-c"]));
+    assert_eq!(doc["zones"]["survivesZoneLoss"], true);
+    assert_eq!(
+        doc["zones"]["nodes"]["us-central1-a"],
+        serde_json::json!(["es-1"])
+    );
+    let reasons = doc["reasons"].to_string();
+    assert!(reasons.contains("zone us-central1-c is down"), "{reasons}");
+    assert!(reasons.contains("es-3"), "{reasons}");
+    // The others' gossip shows node 3 dead; the leader and node 2 are fine.
+    assert_eq!(doc["nodes"][2]["ok"], false, "{doc:#}");
+    assert_eq!(doc["nodes"][0]["ok"], true, "{doc:#}");
+}
