@@ -129,7 +129,7 @@ impl Record {
             return refuse(format!("runs as a {0}; pass --workload {0}", self.workload));
         }
         // A spread cluster keeps each node where its disk is, whatever --zone says.
-        let spread = !self.zones.is_empty() || !spec.location.zones.is_empty();
+        let spread = !self.zones.is_empty() || spec.location.zones.len() > 1;
         if !spread && !self.zone.is_empty() && !zone.is_empty() && self.zone != zone {
             return refuse(format!(
                 "has its disks in zone {0}; pass --zone {0}",

@@ -146,7 +146,7 @@ impl<'a> Session<'a> {
             } else {
                 Vec::new()
             },
-            listed: Vec::new(),
+            listed: vec![connected.zone.clone()],
         };
         let mut zones = zones;
         // The zones a new cluster's nodes go to: each must have Ready Kubernetes nodes.
@@ -163,7 +163,7 @@ impl<'a> Session<'a> {
                 zones: chosen.clone(),
                 nodes: Default::default(),
             });
-            zones.listed = chosen.clone();
+            zones.listed.extend(chosen.iter().cloned());
         }
         if spec.profile.str("node.antiAffinity")? == "auto" {
             let available =
@@ -296,20 +296,34 @@ impl<'a> Session<'a> {
         } else {
             (Vec::new(), false)
         };
-        if zones.len() < 2 {
+        let spread_before = record.is_some_and(|r| !r.zones.is_empty());
+        if zones.len() < 2 && !spread_before {
             self.spec.location.zones.clear();
             return Ok(());
         }
-        if zones.iter().any(|z| !self.zones.listed.contains(z)) {
+        // The disks are listed in every zone they may be in: the chosen ones and wherever the
+        // record says the cluster's disks are (a one-zone cluster's zone, each node's zone).
+        let mut list = zones.clone();
+        if let Some(r) = record {
+            for z in std::iter::once(&r.zone)
+                .chain(&r.zones)
+                .chain(r.node_zones.values())
+            {
+                if !z.is_empty() && !list.contains(z) {
+                    list.push(z.clone());
+                }
+            }
+        }
+        if list.iter().any(|z| !self.zones.listed.contains(z)) {
             self.disks.place(&crate::domain::Placement {
-                zones: zones.clone(),
+                zones: list.clone(),
                 nodes: Default::default(),
             });
             // GCE lists disks per zone (EBS per region, all of them already).
             if self.spec.cloud == Cloud::Gke {
                 *disks = self.disks.list(names)?;
             }
-            self.zones.listed = zones.clone();
+            self.zones.listed = list;
         }
         let members: Vec<u8> = self.spec.members().collect();
         let node_zones = record.map(|r| r.node_zones.clone()).unwrap_or_default();
@@ -329,7 +343,9 @@ impl<'a> Session<'a> {
                 self.notes.push(n);
             }
         }
-        self.spec.location.zones = placement.zones.clone();
+        // The record keeps the zones chosen; each node's own zone (maybe outside them, where
+        // its disk already was) is kept per node.
+        self.spec.location.zones = zones;
         Ok(())
     }
 

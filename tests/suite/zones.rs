@@ -258,3 +258,38 @@ fn a_zone_outage_leaves_the_cluster_degraded_and_names_the_zone() {
     assert_eq!(doc["nodes"][2]["ok"], false, "{doc:#}");
     assert_eq!(doc["nodes"][0]["ok"], true, "{doc:#}");
 }
+
+#[test]
+fn a_disk_never_moves_when_the_zones_change() {
+    let bed = TestBed::with_zones(testbed::bed::GKE_CONTEXT, &GKE_ZONES, 1);
+    esk_ok(&bed, &["create", "1", "--zone", "us-central1-a"]);
+    let first = gce_disks(&bed);
+    assert_eq!(first.len(), 1);
+    // Spread later over b and c: node 1 stays where its disk is, 2 and 3 go to b and c.
+    let out = esk_ok(
+        &bed,
+        &["resize", "3", "--zones", "us-central1-b,us-central1-c"],
+    );
+    assert!(
+        text(&out).contains("node 1 stays in zone us-central1-a, where its disk is"),
+        "{}",
+        text(&out)
+    );
+    let after = gce_disks(&bed);
+    assert!(
+        after.contains(&first[0]),
+        "disk 1 moved or was remade: {after:?}"
+    );
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert_in_zone(&bed, 1, "us-central1-a");
+    assert_in_zone(&bed, 2, "us-central1-b");
+    assert_in_zone(&bed, 3, "us-central1-c");
+    // Later runs without flags find all three disks (listed in every zone of the record).
+    let before = bed.gce.mutating_requests();
+    esk_ok(&bed, &["create", "3"]);
+    assert_eq!(
+        bed.gce.mutating_requests(),
+        before,
+        "a re-run touched the disks"
+    );
+}
