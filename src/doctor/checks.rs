@@ -286,6 +286,15 @@ fn spreading(
     placement::spreading(&mode, wanted, available, &scope)
 }
 
+/// The zones whose existence the cloud checks read: `--zones` when given, else the one.
+fn zones_to_check(spec: &Spec, zone: &str) -> Vec<String> {
+    if spec.location.zones.len() > 1 {
+        spec.location.zones.clone()
+    } else {
+        vec![zone.to_string()]
+    }
+}
+
 /// The cloud CLI's checks and the zone the disks go to (`None` when unknown or not zonal).
 fn cloud_side(spec: &Spec, context: Option<&str>) -> (Vec<Check>, Option<String>) {
     match spec.cloud {
@@ -377,7 +386,27 @@ fn gcloud_side(spec: &Spec, context: Option<&str>) -> (Vec<Check>, Option<String
         Some(read) => read,
         None => probe::gcloud_read_zone(&tool, &project, &zone),
     });
-    let access = cloud::gcloud_access(identity.as_deref(), read.as_ref(), &project, &zone);
+    let mut access = cloud::gcloud_access(identity.as_deref(), read.as_ref(), &project, &zone);
+    // --zones: every other zone must be readable too (each read is one gcloud process).
+    let others: Vec<String> = zones_to_check(spec, &zone)
+        .into_iter()
+        .filter(|z| *z != zone)
+        .collect();
+    if identity.is_some() && !others.is_empty() {
+        let reads = crate::parallel::parallel_map(&others, others.len(), |z| {
+            probe::gcloud_read_zone(&tool, &project, z)
+        });
+        let mut each = vec![access];
+        for (z, r) in others.iter().zip(reads) {
+            each.push(cloud::gcloud_access(
+                identity.as_deref(),
+                Some(&r),
+                &project,
+                z,
+            ));
+        }
+        access = cloud::all_zones("gcloud credentials", each);
+    }
     (vec![version_check, location, access], Some(zone))
 }
 
@@ -391,7 +420,8 @@ fn aws_side(spec: &Spec, context: Option<&str>) -> (Vec<Check>, Option<String>) 
         let version = tool.as_ref().map(|t| s.spawn(|| probe::aws_version(t)));
         let found = match (&tool, place) {
             (Some(t), Some((region, zone))) => {
-                let zones = s.spawn(move || probe::aws_zones(t, region, zone));
+                let wanted = zones_to_check(spec, zone);
+                let zones = s.spawn(move || probe::aws_zones(t, region, &wanted));
                 Some((join(zones), probe::aws_identity(t, region)))
             }
             _ => None,
@@ -422,7 +452,11 @@ fn aws_side(spec: &Spec, context: Option<&str>) -> (Vec<Check>, Option<String>) 
         checks.push(Check::skip("AWS credentials", "needs aws"));
         return (checks, Some(zone.to_string()));
     };
-    checks.push(cloud::aws_zone(&zones, region, zone));
+    let each: Vec<Check> = zones_to_check(spec, zone)
+        .iter()
+        .map(|z| cloud::aws_zone(&zones, region, z))
+        .collect();
+    checks.push(cloud::all_zones("AWS zone", each));
     checks.push(cloud::aws_credentials(&identity));
     (checks, Some(zone.to_string()))
 }

@@ -293,3 +293,25 @@ fn a_disk_never_moves_when_the_zones_change() {
         "a re-run touched the disks"
     );
 }
+
+#[test]
+fn doctor_checks_that_every_aws_zone_exists() {
+    let bed = TestBed::with_zones(EKS_CONTEXT, &AWS_ZONES, 1);
+    bed.moto();
+    let out = esk(&bed, &["doctor", "--zones", &AWS_ZONES.join(",")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("us-east-1c in region us-east-1 is available"),
+        "{}",
+        text(&out)
+    );
+    let out = esk(&bed, &["doctor", "--zones", "us-east-1a,us-east-1q"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let zone_line = stdout(&out)
+        .lines()
+        .find(|l| l.contains("AWS zone"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(zone_line.contains('✗'), "{}", text(&out));
+    assert!(zone_line.contains("us-east-1q"), "{}", text(&out));
+}
