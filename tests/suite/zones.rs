@@ -257,6 +257,9 @@ fn a_zone_outage_leaves_the_cluster_degraded_and_names_the_zone() {
     // The others' gossip shows node 3 dead; the leader and node 2 are fine.
     assert_eq!(doc["nodes"][2]["ok"], false, "{doc:#}");
     assert_eq!(doc["nodes"][0]["ok"], true, "{doc:#}");
+    // Disks of every zone are listed (the record names them), not only the context's zone.
+    assert_eq!(doc["nodes"][2]["disk"]["owner"], "this cluster", "{doc:#}");
+    assert_eq!(doc["nodes"][2]["disk"]["zone"], "us-central1-c", "{doc:#}");
 }
 
 #[test]
