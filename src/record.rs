@@ -214,3 +214,34 @@ impl Record {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spread_cluster_keeps_its_zones_and_a_one_zone_record_is_unchanged() {
+        let data = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let one = Record::from_data(&data(&[("nodes", "3"), ("cloud", "gke")])).unwrap();
+        assert!(one.zones.is_empty() && one.node_zones.is_empty());
+        let spread = Record::from_data(&data(&[
+            ("nodes", "3"),
+            ("cloud", "gke"),
+            ("zones", "a-1-a,a-1-b"),
+            ("nodeZones", "1=a-1-a,2=a-1-b,r1=a-1-a,x=bad"),
+        ]))
+        .unwrap();
+        assert_eq!(spread.zones, ["a-1-a", "a-1-b"]);
+        assert_eq!(spread.node_zones.len(), 3);
+        assert_eq!(spread.node_zones[&2], "a-1-b");
+        assert_eq!(
+            spread.node_zones[&crate::spec::REPLICA_BASE.saturating_add(1)],
+            "a-1-a"
+        );
+    }
+}

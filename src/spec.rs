@@ -398,6 +398,26 @@ mod tests {
     }
 
     #[test]
+    fn zone_lists_are_distinct_zones_of_one_region() {
+        let gke = |z: &str| zone_list(z, Cloud::Gke);
+        assert_eq!(
+            gke("us-central1-a, us-central1-b").unwrap(),
+            ["us-central1-a", "us-central1-b"]
+        );
+        assert!(zone_list("us-east-1a,us-east-1b", Cloud::Aws).is_ok());
+        for bad in [
+            "a,b",
+            "us-central1-a,us-east1-b",
+            "us-central1-a,us-central1-a",
+            "us-central1-a,",
+        ] {
+            assert!(gke(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(zone_list("us-east-1a,us-west-2a", Cloud::Aws).is_err());
+        assert!(zone_list("us-central1-a", Cloud::Kind).is_err());
+    }
+
+    #[test]
     fn cloud_ids_refuse_shell_and_yaml_syntax() {
         assert!(cloud_id("zone", "us-central1-a").is_ok());
         assert!(cloud_id("project", "example.com:my-proj").is_ok());
