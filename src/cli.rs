@@ -65,6 +65,11 @@ pub struct Global {
     /// Zone of the disks: a GCE zone or an AWS availability zone.
     #[arg(long, global = true)]
     pub zone: Option<String>,
+    /// Spread the nodes over these zones of one region (gke, aws; create, resize, render,
+    /// doctor): node i in zone ((i-1) mod k), its disk made there. Default: the zones of the
+    /// cluster's Kubernetes nodes when they are in several, else --zone.
+    #[arg(long, global = true, value_name = "Z1,Z2,...")]
+    pub zones: Option<String>,
     /// AWS region (default: the AWS environment's).
     #[arg(long, global = true)]
     pub region: Option<String>,
@@ -218,7 +223,26 @@ impl Global {
             project: opt("project", &self.project)?,
             region: opt("region", &self.region)?,
             zone: opt("zone", &self.zone)?,
+            zones: match &self.zones {
+                Some(list) => crate::spec::zone_list(list, cloud)?,
+                None => Vec::new(),
+            },
         };
+        let mut location = location;
+        if let (Some(first), None) = (location.zones.first(), &location.zone) {
+            location.zone = Some(first.clone());
+        } else if let Some(zone) = location
+            .zone
+            .as_ref()
+            .filter(|_| !location.zones.is_empty())
+        {
+            if !location.zones.contains(zone) {
+                return Err(UsageError::new(format!(
+                    "--zone {zone} is not one of --zones {}",
+                    location.zones.join(",")
+                )));
+            }
+        }
         if let Some(context) = &self.context {
             if context.is_empty() || context.contains(['\n', '\r', '\0']) {
                 return Err(UsageError::new("--context must be a single-line name"));

@@ -7,9 +7,13 @@ mod cloud;
 mod disk;
 mod live;
 mod node;
+mod zones;
 
 pub use backup::{Backup, BACKUP_KEY, CREATED_KEY, LAST_BACKUP_NAME_KEY, LAST_BACKUP_TIME_KEY};
 pub use cloud::{Cloud, EBS_CSI_DRIVER, GKE_CSI_DRIVER};
 pub use disk::{Disk, DiskSource, Owner};
 pub use live::{LiveClaim, LiveTemplate, POD_SPEC, TEMPLATE};
 pub use node::{member_label, parse_member, replica_of, MAX_NODES, REPLICA_BASE};
+pub use zones::{
+    assign as place_nodes, quorum, survives_zone_loss, zones_losing_quorum, Placement,
+};

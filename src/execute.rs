@@ -298,6 +298,15 @@ impl Executor<'_> {
                 "preferred".into()
             },
             replicas: self.spec.replicas,
+            zones: self.spec.location.zones.clone(),
+            node_zones: if self.spec.location.zones.is_empty() {
+                BTreeMap::new()
+            } else {
+                plan.node_disks()
+                    .into_iter()
+                    .map(|n| (n.index, n.source.topology_value))
+                    .collect()
+            },
             rotation: phase.map(|p| p.as_str().to_string()).unwrap_or_default(),
         }
         .manifest(self.spec)

@@ -29,6 +29,10 @@ pub struct Record {
     pub rotation: String,
     /// Read-only replicas (`--read-only-replicas`): kept by re-runs that do not pass the flag.
     pub replicas: u8,
+    /// A cluster spread over zones: the zones chosen (`--zones`, or the default), which later
+    /// runs keep filling, and each node's zone. Empty for a cluster in one zone.
+    pub zones: Vec<String>,
+    pub node_zones: BTreeMap<u8, String>,
 }
 
 impl Record {
@@ -56,6 +60,26 @@ impl Record {
                 .get("readOnlyReplicas")
                 .and_then(|k| k.parse().ok())
                 .unwrap_or(0),
+            zones: data
+                .get("zones")
+                .map(|z| {
+                    z.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            node_zones: data
+                .get("nodeZones")
+                .map(|z| {
+                    z.split(',')
+                        .filter_map(|pair| pair.split_once('='))
+                        .filter_map(|(i, zone)| {
+                            Some((crate::spec::parse_member(i)?, zone.to_string()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             disks: data
                 .get("disks")
                 .map(|d| {
@@ -104,7 +128,9 @@ impl Record {
         if self.workload != spec.workload.as_str() {
             return refuse(format!("runs as a {0}; pass --workload {0}", self.workload));
         }
-        if !self.zone.is_empty() && !zone.is_empty() && self.zone != zone {
+        // A spread cluster keeps each node where its disk is, whatever --zone says.
+        let spread = !self.zones.is_empty() || spec.location.zones.len() > 1;
+        if !spread && !self.zone.is_empty() && !zone.is_empty() && self.zone != zone {
             return refuse(format!(
                 "has its disks in zone {0}; pass --zone {0}",
                 self.zone
@@ -151,6 +177,16 @@ impl Record {
         if self.replicas > 0 {
             put("readOnlyReplicas", self.replicas.to_string());
         }
+        // Absent for a cluster in one zone, so its record stays as it always was.
+        if !self.zones.is_empty() {
+            put("zones", self.zones.join(","));
+            let nodes: Vec<String> = self
+                .node_zones
+                .iter()
+                .map(|(i, z)| format!("{}={z}", crate::spec::member_label(*i)))
+                .collect();
+            put("nodeZones", nodes.join(","));
+        }
         put("eskVersion", env!("CARGO_PKG_VERSION").to_string());
         let labels: Mapping = labels(spec, "record", None)
             .into_iter()
@@ -176,5 +212,36 @@ impl Record {
             },
             value: Value::Mapping(value),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spread_cluster_keeps_its_zones_and_a_one_zone_record_is_unchanged() {
+        let data = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let one = Record::from_data(&data(&[("nodes", "3"), ("cloud", "gke")])).unwrap();
+        assert!(one.zones.is_empty() && one.node_zones.is_empty());
+        let spread = Record::from_data(&data(&[
+            ("nodes", "3"),
+            ("cloud", "gke"),
+            ("zones", "a-1-a,a-1-b"),
+            ("nodeZones", "1=a-1-a,2=a-1-b,r1=a-1-a,x=bad"),
+        ]))
+        .unwrap();
+        assert_eq!(spread.zones, ["a-1-a", "a-1-b"]);
+        assert_eq!(spread.node_zones.len(), 3);
+        assert_eq!(spread.node_zones[&2], "a-1-b");
+        assert_eq!(
+            spread.node_zones[&crate::spec::REPLICA_BASE.saturating_add(1)],
+            "a-1-a"
+        );
     }
 }

@@ -118,7 +118,7 @@ impl Templates {
     pub fn render(&self, spec: &Spec, disks: &[NodeDisk]) -> Result<Vec<Manifest>, UsageError> {
         let mut env = self.env.clone();
         register_label_functions(&mut env, spec);
-        let ctx = base_context(spec);
+        let ctx = merge(&base_context(spec), "zone_spread", zone_spread(disks));
         let failed =
             |node: Option<u8>| move |e: minijinja::Error| template_error(&e, &self.origins, node);
         let mut out = Vec::new();
@@ -280,6 +280,34 @@ fn base_context(spec: &Spec) -> JValue {
             host => spec.node_name(i),
         }).collect::<Vec<_>>(),
     }
+}
+
+/// How the voting nodes' pods spread over zones, when their disks are in more than one:
+/// `DoNotSchedule` while the disks are balanced (no zone holds two more than another), so the
+/// spread can never contradict a volume's zone; `ScheduleAnyway` otherwise (disks made before
+/// the spread, which never move). None for a cluster in one zone: its pods stay as they were.
+fn zone_spread(disks: &[NodeDisk]) -> JValue {
+    let mut per_zone: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in disks
+        .iter()
+        .filter(|d| crate::spec::replica_of(d.index).is_none())
+    {
+        if d.source.kind == "csi" && !d.source.topology_value.is_empty() {
+            *per_zone
+                .entry(d.source.topology_value.as_str())
+                .or_default() += 1;
+        }
+    }
+    if per_zone.len() < 2 {
+        return JValue::from(());
+    }
+    let most = per_zone.values().max().copied().unwrap_or(0);
+    let least = per_zone.values().min().copied().unwrap_or(0);
+    JValue::from(if most - least <= 1 {
+        "DoNotSchedule"
+    } else {
+        "ScheduleAnyway"
+    })
 }
 
 /// A container port; `internal` ones are reachable only from the cluster's own nodes.

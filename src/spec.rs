@@ -137,6 +137,70 @@ pub struct Location {
     pub project: Option<String>,
     pub region: Option<String>,
     pub zone: Option<String>,
+    /// `--zones`: the zones to spread the nodes over (empty: one zone, or the default).
+    pub zones: Vec<String>,
+}
+
+/// Reads `--zones Z1,Z2,...`: distinct zone names of one region, on a cloud with zones.
+pub fn zone_list(raw: &str, cloud: Cloud) -> Result<Vec<String>, UsageError> {
+    if matches!(cloud, Cloud::Kind | Cloud::Dynamic) {
+        return Err(UsageError::new(format!(
+            "--zones spreads nodes over cloud zones (gke, aws); with --cloud {cloud} every node \
+             is in the Kubernetes cluster's one place: drop --zones"
+        )));
+    }
+    let mut zones: Vec<String> = Vec::new();
+    for part in raw.split(',') {
+        let zone = cloud_id("zone", part.trim())?;
+        if zones.contains(&zone) {
+            return Err(UsageError::new(format!("--zones names zone {zone} twice")));
+        }
+        zones.push(zone);
+    }
+    if zones.len() > usize::from(crate::domain::MAX_NODES) {
+        return Err(UsageError::new(
+            "--zones names more zones than a cluster has nodes",
+        ));
+    }
+    // GCE zones are REGION-LETTER (us-central1-a); AWS zones REGION plus a letter
+    // (us-east-1a; local zones such as us-west-2-lax-1a keep their region as prefix).
+    let region = |z: &str| -> Option<String> {
+        match cloud {
+            Cloud::Gke => z
+                .rsplit_once('-')
+                .filter(|(r, l)| r.contains('-') && !l.is_empty())
+                .map(|(r, _)| r.to_string()),
+            _ => z
+                .strip_suffix(|c: char| c.is_ascii_lowercase())
+                .filter(|r| r.ends_with(|c: char| c.is_ascii_digit()) && r.contains('-'))
+                .map(str::to_string),
+        }
+    };
+    let mut regions: Vec<String> = Vec::new();
+    for z in &zones {
+        let Some(r) = region(z) else {
+            return Err(UsageError::new(format!(
+                "--zones: \"{z}\" is not a {} zone name (such as {})",
+                cloud,
+                if cloud == Cloud::Gke {
+                    "us-central1-a"
+                } else {
+                    "us-east-1a"
+                }
+            )));
+        };
+        if !regions.contains(&r) {
+            regions.push(r);
+        }
+    }
+    if regions.len() > 1 {
+        return Err(UsageError::new(format!(
+            "--zones must be zones of one region (disks attach only in their region), got \
+             regions {}",
+            regions.join(", ")
+        )));
+    }
+    Ok(zones)
 }
 
 /// Checks a cloud identifier (project, zone, region) before it reaches a command line or a
@@ -331,6 +395,26 @@ mod tests {
         for bad in ["203.0.113.0", "203.0.113.0/33", "x/8", "10.0.0.0/8; rm", ""] {
             assert!(cidr(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn zone_lists_are_distinct_zones_of_one_region() {
+        let gke = |z: &str| zone_list(z, Cloud::Gke);
+        assert_eq!(
+            gke("us-central1-a, us-central1-b").unwrap(),
+            ["us-central1-a", "us-central1-b"]
+        );
+        assert!(zone_list("us-east-1a,us-east-1b", Cloud::Aws).is_ok());
+        for bad in [
+            "a,b",
+            "us-central1-a,us-east1-b",
+            "us-central1-a,us-central1-a",
+            "us-central1-a,",
+        ] {
+            assert!(gke(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(zone_list("us-east-1a,us-west-2a", Cloud::Aws).is_err());
+        assert!(zone_list("us-central1-a", Cloud::Kind).is_err());
     }
 
     #[test]

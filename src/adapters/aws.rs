@@ -29,6 +29,8 @@ pub struct Aws {
     zone: String,
     /// The snapshot new volumes are made from (`create --from-backup`).
     restore: super::RestoreSource,
+    /// Each node's zone when the cluster spreads over zones (else everything is in `zone`).
+    placement: super::HeldPlacement,
 }
 
 /// The value of tag `key` on an EC2 resource (volume or snapshot) as the CLI prints it.
@@ -73,6 +75,13 @@ impl Aws {
             topology_key: TOPOLOGY_KEY.into(),
             topology_value: self.zone.clone(),
         }
+    }
+
+    /// Node `i`'s availability zone: as placed over `--zones`, else the adapter's one zone.
+    fn zone_of(&self, i: u8) -> String {
+        self.placement
+            .zone_of(i)
+            .unwrap_or_else(|| self.zone.clone())
     }
 
     fn to_disk(&self, v: &Value) -> Option<Disk> {
@@ -149,10 +158,15 @@ impl DiskAdapter for Aws {
         Ok(disks)
     }
 
-    fn planned_source(&self, name: &str, _node: u8) -> DiskSource {
+    fn place(&self, placement: &crate::domain::Placement) {
+        self.placement.set(placement);
+    }
+
+    fn planned_source(&self, name: &str, node: u8) -> DiskSource {
         // The volume id exists only once the volume does: `create` renders again with it, and
         // `render` shows what it will be made from.
         let mut s = self.source("");
+        s.topology_value = self.zone_of(node);
         if self.tool.is_none() {
             s.handle = format!("pending-{name}");
         }
@@ -177,7 +191,7 @@ impl DiskAdapter for Aws {
                 .collect();
             let mut a = self.ec2("create-volume");
             a.extend([
-                format!("--availability-zone={}", self.zone),
+                format!("--availability-zone={}", self.zone_of(*i)),
                 format!("--size={size}"),
                 format!("--volume-type={kind}"),
                 format!(

@@ -28,6 +28,8 @@ pub struct Gcloud {
     zone: String,
     /// The snapshot new disks are made from (`create --from-backup`).
     restore: super::RestoreSource,
+    /// Each node's zone when the cluster spreads over zones (else everything is in `zone`).
+    placement: super::HeldPlacement,
 }
 
 impl Gcloud {
@@ -41,26 +43,49 @@ impl Gcloud {
             .context("internal error: gcloud adapter used without gcloud")
     }
 
-    fn scope(&self) -> Vec<String> {
+    fn scope(&self, zone: &str) -> Vec<String> {
         vec![
             format!("--project={}", self.project),
-            format!("--zone={}", self.zone),
+            format!("--zone={zone}"),
         ]
     }
 
-    fn source(&self, name: &str) -> DiskSource {
+    /// Node `i`'s zone: as placed over `--zones`, else the adapter's one zone.
+    fn zone_of(&self, i: u8) -> String {
+        self.placement
+            .zone_of(i)
+            .unwrap_or_else(|| self.zone.clone())
+    }
+
+    /// The zones whose disks `list` reads: the placement's when it spreads, else the one.
+    fn list_zones(&self) -> Vec<String> {
+        let mut zones = self.placement.zones();
+        if !zones.contains(&self.zone) {
+            zones.insert(0, self.zone.clone());
+        }
+        zones
+    }
+
+    fn source(&self, name: &str, zone: &str) -> DiskSource {
         DiskSource {
             kind: "csi".into(),
             driver: CSI_DRIVER.into(),
-            handle: format!("projects/{}/zones/{}/disks/{name}", self.project, self.zone),
+            handle: format!("projects/{}/zones/{zone}/disks/{name}", self.project),
             path: String::new(),
             topology_key: TOPOLOGY_KEY.into(),
-            topology_value: self.zone.clone(),
+            topology_value: zone.to_string(),
         }
     }
 
     fn to_disk(&self, item: &Value) -> Option<Disk> {
         let name = item["name"].as_str()?.to_string();
+        // A disk is where the cloud says it is (`zone` is its zone's URL).
+        let zone = item["zone"]
+            .as_str()
+            .and_then(|z| z.rsplit('/').next())
+            .filter(|z| !z.is_empty())
+            .unwrap_or(&self.zone)
+            .to_string();
         let labels = &item["labels"];
         let (owner, node) = owner_of(&self.spec, |k| labels[k].as_str().map(str::to_string));
         let node = node.or_else(|| node_from_default_name(&self.spec, &name));
@@ -69,7 +94,7 @@ impl Gcloud {
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| item["id"].to_string()),
-            source: self.source(&name),
+            source: self.source(&name, &zone),
             name,
             node,
             owner,
@@ -94,7 +119,7 @@ impl Gcloud {
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             let mut a = args(["compute", "disks", "add-labels", &d.name]);
-            a.extend(self.scope());
+            a.extend(self.scope(&d.source.topology_value));
             a.push(format!("--labels={}", labels.join(",")));
             tool.run_retry(&a, None)
         });
@@ -116,6 +141,47 @@ impl Gcloud {
 }
 
 impl Gcloud {
+    /// Creates `disks`, all in `zone`, in one batched call.
+    fn create_in(&self, zone: &str, disks: &[(u8, String)]) -> Result<Vec<Disk>> {
+        if disks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let p = &self.spec.profile;
+        let labels: Vec<String> = disk_labels(&self.spec, 0, false)
+            .into_iter()
+            .filter(|(k, _)| *k != super::NODE_KEY)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let mut a = args(["compute", "disks", "create"]);
+        a.extend(disks.iter().map(|(_, n)| n.clone()));
+        a.extend(self.scope(zone));
+        a.push(format!("--size={}GB", p.u64("disk.sizeGb")?));
+        a.push(format!("--type={}", p.str("disk.gkeType")?));
+        a.push(format!("--labels={}", labels.join(",")));
+        if let Some(snapshot) = self.restore.get() {
+            a.push(format!("--source-snapshot={snapshot}"));
+        }
+        a.push("--format=json".into());
+        let mut created = self.create_checked(&a, disks)?;
+        // A disk named by an --adopt-disks pattern cannot carry its node in its name, so it
+        // gets its node label the slow way, one call each.
+        let unnamed: Vec<(u8, Disk)> = created
+            .iter()
+            .filter(|d| d.node.is_none())
+            .filter_map(|d| {
+                let (i, _) = disks.iter().find(|(_, n)| *n == d.name)?;
+                Some((*i, d.clone()))
+            })
+            .collect();
+        self.add_labels(&unnamed, false)?;
+        for d in &mut created {
+            if let Some((i, _)) = unnamed.iter().find(|(_, u)| u.name == d.name) {
+                d.node = Some(*i);
+            }
+        }
+        Ok(created)
+    }
+
     /// Runs a batched create; when it fails transiently, looks by name at what it made (an
     /// insert whose answer was lost may have succeeded) and creates only the rest, so a retry
     /// can never make a second disk or fail on the first one's "already exists".
@@ -178,7 +244,7 @@ impl DiskAdapter for Gcloud {
         }
         let mut a = args(["compute", "disks", "list", "--format=json"]);
         a.push(format!("--project={}", self.project));
-        a.push(format!("--zones={}", self.zone));
+        a.push(format!("--zones={}", self.list_zones().join(",")));
         a.push(format!("--filter={filter}"));
         let tool = self.tool()?;
         // A failed list still exits 0 and prints `[]`, with only a warning on stderr; taking
@@ -201,48 +267,38 @@ impl DiskAdapter for Gcloud {
             .collect())
     }
 
-    fn planned_source(&self, name: &str, _node: u8) -> DiskSource {
-        self.source(name)
+    fn planned_source(&self, name: &str, node: u8) -> DiskSource {
+        self.source(name, &self.zone_of(node))
     }
 
+    fn place(&self, placement: &crate::domain::Placement) {
+        self.placement.set(placement);
+    }
+
+    /// One batched create per zone, the zones in parallel.
     fn create(&self, disks: &[(u8, String)]) -> Result<Vec<Disk>> {
-        if disks.is_empty() {
-            return Ok(Vec::new());
-        }
-        let p = &self.spec.profile;
-        let labels: Vec<String> = disk_labels(&self.spec, 0, false)
-            .into_iter()
-            .filter(|(k, _)| *k != super::NODE_KEY)
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let mut a = args(["compute", "disks", "create"]);
-        a.extend(disks.iter().map(|(_, n)| n.clone()));
-        a.extend(self.scope());
-        a.push(format!("--size={}GB", p.u64("disk.sizeGb")?));
-        a.push(format!("--type={}", p.str("disk.gkeType")?));
-        a.push(format!("--labels={}", labels.join(",")));
-        if let Some(snapshot) = self.restore.get() {
-            a.push(format!("--source-snapshot={snapshot}"));
-        }
-        a.push("--format=json".into());
-        let mut created = self.create_checked(&a, disks)?;
-        // A disk named by an --adopt-disks pattern cannot carry its node in its name, so it
-        // gets its node label the slow way, one call each.
-        let unnamed: Vec<(u8, Disk)> = created
-            .iter()
-            .filter(|d| d.node.is_none())
-            .filter_map(|d| {
-                let (i, _) = disks.iter().find(|(_, n)| *n == d.name)?;
-                Some((*i, d.clone()))
-            })
-            .collect();
-        self.add_labels(&unnamed, false)?;
-        for d in &mut created {
-            if let Some((i, _)) = unnamed.iter().find(|(_, u)| u.name == d.name) {
-                d.node = Some(*i);
+        let mut by_zone: Vec<(String, Vec<(u8, String)>)> = Vec::new();
+        for (i, name) in disks {
+            let zone = self.zone_of(*i);
+            match by_zone.iter_mut().find(|(z, _)| *z == zone) {
+                Some((_, group)) => group.push((*i, name.clone())),
+                None => by_zone.push((zone, vec![(*i, name.clone())])),
             }
         }
-        Ok(created)
+        let mut created = Vec::new();
+        let mut errors = Vec::new();
+        for r in parallel_map(&by_zone, by_zone.len().max(1), |(zone, group)| {
+            self.create_in(zone, group)
+        }) {
+            match r {
+                Ok(made) => created.extend(made),
+                Err(e) => errors.push(e),
+            }
+        }
+        match errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(created),
+        }
     }
 
     fn adopt(&self, disks: &[(u8, Disk)]) -> Result<()> {
@@ -261,7 +317,7 @@ impl DiskAdapter for Gcloud {
         let mut a = args(["compute", "snapshots", "create", name]);
         a.push(format!("--project={}", self.project));
         a.push(format!("--source-disk={}", disk.name));
-        a.push(format!("--source-disk-zone={}", self.zone));
+        a.push(format!("--source-disk-zone={}", disk.source.topology_value));
         a.push(format!("--labels={}", labels.join(",")));
         a.push("--format=json".into());
         let out = self.tool()?.run_retry(&a, None)?;
@@ -304,6 +360,29 @@ impl DiskAdapter for Gcloud {
     }
 
     fn delete(&self, disks: &[Disk], detach: Duration) -> Result<()> {
+        assert_owned(disks)?;
+        let mut by_zone: Vec<(String, Vec<Disk>)> = Vec::new();
+        for d in disks {
+            let zone = Some(d.source.topology_value.clone())
+                .filter(|z| !z.is_empty())
+                .unwrap_or_else(|| self.zone.clone());
+            match by_zone.iter_mut().find(|(z, _)| *z == zone) {
+                Some((_, group)) => group.push(d.clone()),
+                None => by_zone.push((zone, vec![d.clone()])),
+            }
+        }
+        for r in parallel_map(&by_zone, by_zone.len().max(1), |(zone, group)| {
+            self.delete_in(zone, group, detach)
+        }) {
+            r?;
+        }
+        Ok(())
+    }
+}
+
+impl Gcloud {
+    /// Deletes `disks`, all in `zone`, in batched calls until none is left.
+    fn delete_in(&self, zone: &str, disks: &[Disk], detach: Duration) -> Result<()> {
         if disks.is_empty() {
             return Ok(());
         }
@@ -315,7 +394,7 @@ impl DiskAdapter for Gcloud {
         loop {
             let mut a = args(["compute", "disks", "delete"]);
             a.extend(remaining.iter().map(|d| d.name.clone()));
-            a.extend(self.scope());
+            a.extend(self.scope(zone));
             a.push("--quiet".into());
             let out = tool.run(&a, None)?;
             if out.success() {

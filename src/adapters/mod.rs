@@ -16,7 +16,7 @@ use anyhow::Result;
 
 use crate::spec::{Cloud, Spec};
 
-use crate::domain::{Backup, Disk, DiskSource, Owner};
+use crate::domain::{Backup, Disk, DiskSource, Owner, Placement};
 
 /// The labels (GCE) or tags (AWS) that tie a disk to its cluster and node.
 pub const CLUSTER_KEY: &str = "esk-cluster";
@@ -63,6 +63,9 @@ pub trait DiskAdapter: Sync {
     fn restore_from(&self, _backup: &Backup) -> Result<()> {
         Err(self.no_backups().into())
     }
+    /// Where each node's disk is or goes (`--zones`): new disks are made, and existing ones
+    /// listed, in these zones. Adapters of clouds without zones ignore it.
+    fn place(&self, _placement: &Placement) {}
     /// Why this kind of disk has no backups.
     fn no_backups(&self) -> crate::error::Refused {
         crate::error::Refused::new("this kind of disk has no snapshots")
@@ -83,6 +86,28 @@ impl RestoreSource {
     /// The snapshot's id (GCE name, EBS `snap-…`, VolumeSnapshot name), once set.
     pub fn get(&self) -> Option<&str> {
         self.0.get().map(String::as_str)
+    }
+}
+
+/// The placement a zonal adapter holds (set again when a run plans again under its lock).
+#[derive(Debug, Default)]
+pub struct HeldPlacement(std::sync::RwLock<Placement>);
+
+impl HeldPlacement {
+    pub fn set(&self, placement: &Placement) {
+        if let Ok(mut p) = self.0.write() {
+            *p = placement.clone();
+        }
+    }
+
+    /// Node `i`'s zone, if placed.
+    pub fn zone_of(&self, i: u8) -> Option<String> {
+        self.0.read().ok().and_then(|p| p.nodes.get(&i).cloned())
+    }
+
+    /// Every zone the cluster's disks may be in.
+    pub fn zones(&self) -> Vec<String> {
+        self.0.read().map(|p| p.zones.clone()).unwrap_or_default()
     }
 }
 

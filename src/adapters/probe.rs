@@ -72,10 +72,11 @@ pub fn aws_identity(aws: &Tool, region: &str) -> Result<Value, String> {
     aws_json(aws, &a)
 }
 
-/// `aws ec2 describe-availability-zones` for one zone (validated ids).
-pub fn aws_zones(aws: &Tool, region: &str, zone: &str) -> Result<Value, String> {
+/// `aws ec2 describe-availability-zones` for the given zones (validated ids).
+pub fn aws_zones(aws: &Tool, region: &str, zones: &[String]) -> Result<Value, String> {
     let mut a = args(["ec2", "describe-availability-zones", "--output=json"]);
     a.push(format!("--region={region}"));
-    a.push(format!("--zone-names={zone}"));
+    a.push("--zone-names".into());
+    a.extend(zones.iter().cloned());
     aws_json(aws, &a)
 }

@@ -55,6 +55,12 @@ pub fn offline_manifests(
     include_secrets: bool,
 ) -> Result<Vec<Manifest>> {
     let disks = adapters::offline(spec)?;
+    if spec.location.zones.len() > 1 {
+        let members: Vec<u8> = spec.members().collect();
+        let (placement, _) =
+            crate::domain::place_nodes(&spec.location.zones, &members, &[], &Default::default());
+        disks.place(&placement);
+    }
     let node_disks: Vec<NodeDisk> = spec
         .members()
         .map(|i| NodeDisk {

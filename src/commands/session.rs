@@ -85,6 +85,21 @@ pub(super) struct Session<'a> {
     pub(super) report: &'a Reporter,
     /// `create --from-backup`: the backup every new disk is made from.
     pub(super) restore: Option<crate::domain::Backup>,
+    /// Zones to spread over: `--zones`, else (a new cluster) the zones of the Kubernetes
+    /// nodes when they are several; empty for one zone. The record's win for a cluster made
+    /// spread and run without `--zones`.
+    pub(super) zones: Zones,
+}
+
+/// Where the zones of a run come from, before the record is read.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Zones {
+    /// `--zones`, as given.
+    pub(super) requested: Vec<String>,
+    /// The zones of the Kubernetes nodes (only when no --zone or --zones was given).
+    pub(super) default: Vec<String>,
+    /// The zones the disk adapter lists now.
+    listed: Vec<String>,
 }
 
 impl<'a> Session<'a> {
@@ -121,13 +136,42 @@ impl<'a> Session<'a> {
         spec.kube_id = kube_id?;
         let cluster = cluster?;
         let connected = adapters::connect(&spec, context.as_deref(), &kubectl)?;
+        let zones = Zones {
+            requested: spec.location.zones.clone(),
+            default: if spec.location.zone.is_none() {
+                crate::doctor::node_zones(spec.cloud, &connected.zone, &cluster.nodes)
+            } else {
+                Vec::new()
+            },
+            listed: vec![connected.zone.clone()],
+        };
+        let mut zones = zones;
+        // The zones a new cluster's nodes go to: each must have Ready Kubernetes nodes.
+        let chosen = if zones.requested.len() > 1 {
+            zones.requested.clone()
+        } else if zones.default.len() > 1 {
+            zones.default.clone()
+        } else {
+            vec![connected.zone.clone()]
+        };
+        if chosen.len() > 1 {
+            // The first list of the disks reads every zone they may be in.
+            connected.disks.place(&crate::domain::Placement {
+                zones: chosen.clone(),
+                nodes: Default::default(),
+            });
+            zones.listed.extend(chosen.iter().cloned());
+        }
         if spec.profile.str("node.antiAffinity")? == "auto" {
             let available =
-                crate::doctor::schedulable_nodes(spec.cloud, &connected.zone, &cluster.nodes);
+                crate::doctor::usable_nodes(spec.cloud, &chosen, spec.nodes.get(), &cluster.nodes);
             if available < usize::from(spec.nodes.get()) {
                 spec.security.required_anti_affinity = false;
                 let zone = crate::doctor::topology_key(spec.cloud)
-                    .map(|_| format!(" in zone {}", connected.zone))
+                    .map(|_| match &chosen[..] {
+                        [one] => format!(" in zone {one}"),
+                        many => format!(" usable in zones {}", many.join(", ")),
+                    })
                     .unwrap_or_default();
                 notes.push(format!(
                     "warning: the cluster has {available} Kubernetes node(s){zone} for {} \
@@ -138,7 +182,11 @@ impl<'a> Session<'a> {
             }
         }
         let refusal = preflight
-            .then(|| crate::doctor::create_refusal(spec.cloud, &connected.zone, &cluster))
+            .then(|| {
+                chosen
+                    .iter()
+                    .find_map(|z| crate::doctor::create_refusal(spec.cloud, z, &cluster))
+            })
             .flatten();
         if let (true, Err(e)) = (csi, &cluster.csi_drivers) {
             notes.push(format!("warning: could not check the CSI driver: {e}"));
@@ -155,6 +203,7 @@ impl<'a> Session<'a> {
             refusal,
             report,
             restore: None,
+            zones,
         })
     }
 
@@ -205,8 +254,10 @@ impl<'a> Session<'a> {
                     .retain(|n| !n.contains("spreading them is only preferred"));
             }
         }
+        let mut disks = disks?;
+        self.place(state.record.as_ref(), names, &mut disks)?;
         Ok(Observed {
-            disks: disks?,
+            disks,
             objects: state.objects,
             record: state.record,
             namespace_exists: namespace_exists?,
@@ -217,6 +268,83 @@ impl<'a> Session<'a> {
             volume_capacities: state.volume_capacities,
             expandable_classes,
         })
+    }
+
+    /// Decides each node's zone (see `domain::zones`) and tells the disk adapter, listing the
+    /// disks again when the record names zones the first list did not read. Clusters in one
+    /// zone are left as they were: the adapter's one zone.
+    fn place(
+        &mut self,
+        record: Option<&crate::record::Record>,
+        names: &[String],
+        disks: &mut Vec<crate::domain::Disk>,
+    ) -> Result<()> {
+        if !matches!(self.spec.cloud, Cloud::Gke | Cloud::Aws) {
+            return Ok(());
+        }
+        let recorded = record.map(|r| r.zones.clone()).unwrap_or_default();
+        let (zones, by_default) = if !self.zones.requested.is_empty() {
+            (self.zones.requested.clone(), false)
+        } else if !recorded.is_empty() {
+            (recorded, false)
+        } else if record.is_none() && self.zones.default.len() > 1 {
+            // Only a new cluster spreads by default: an existing one-zone cluster keeps its
+            // shape unless --zones asks.
+            (self.zones.default.clone(), true)
+        } else {
+            (Vec::new(), false)
+        };
+        let spread_before = record.is_some_and(|r| !r.zones.is_empty());
+        if zones.len() < 2 && !spread_before {
+            self.spec.location.zones.clear();
+            return Ok(());
+        }
+        // The disks are listed in every zone they may be in: the chosen ones and wherever the
+        // record says the cluster's disks are (a one-zone cluster's zone, each node's zone).
+        let mut list = zones.clone();
+        if let Some(r) = record {
+            for z in std::iter::once(&r.zone)
+                .chain(&r.zones)
+                .chain(r.node_zones.values())
+            {
+                if !z.is_empty() && !list.contains(z) {
+                    list.push(z.clone());
+                }
+            }
+        }
+        if list.iter().any(|z| !self.zones.listed.contains(z)) {
+            self.disks.place(&crate::domain::Placement {
+                zones: list.clone(),
+                nodes: Default::default(),
+            });
+            // GCE lists disks per zone (EBS per region, all of them already).
+            if self.spec.cloud == Cloud::Gke {
+                *disks = self.disks.list(names)?;
+            }
+            self.zones.listed = list;
+        }
+        let members: Vec<u8> = self.spec.members().collect();
+        let node_zones = record.map(|r| r.node_zones.clone()).unwrap_or_default();
+        let (placement, notes) = crate::domain::place_nodes(&zones, &members, disks, &node_zones);
+        self.disks.place(&placement);
+        let mut notes = notes;
+        if by_default {
+            notes.push(format!(
+                "zones: the Kubernetes nodes are in {} zones, so the nodes spread over {} \
+                 (pass --zones to choose, or --zone for one)",
+                zones.len(),
+                zones.join(", ")
+            ));
+        }
+        for n in notes {
+            if !self.notes.contains(&n) {
+                self.notes.push(n);
+            }
+        }
+        // The record keeps the zones chosen; each node's own zone (maybe outside them, where
+        // its disk already was) is kept per node.
+        self.spec.location.zones = zones;
+        Ok(())
     }
 
     /// Observes and plans (`make`) under the cluster lock; --dry-run takes none. A missing

@@ -18,11 +18,47 @@ use crate::health::{self, clock, disk_use, observe, wait, Observation};
 use crate::report::Reporter;
 use crate::spec::Spec;
 
-/// The cluster's disks through its disk adapter (errors kept as text: a status still shows).
-fn list_disks(spec: &Spec, context: Option<&str>, kubectl: &Kubectl) -> Result<Vec<Disk>, String> {
+/// The cluster's disks through its disk adapter (errors kept as text: a status still shows),
+/// in every zone the record names for a cluster spread over zones.
+fn list_disks(
+    spec: &Spec,
+    context: Option<&str>,
+    kubectl: &Kubectl,
+    zones: &[String],
+) -> Result<Vec<Disk>, String> {
     adapters::connect(spec, context, kubectl)
-        .and_then(|c| c.disks.list(&[]))
+        .and_then(|c| {
+            if !zones.is_empty() {
+                c.disks.place(&crate::domain::Placement {
+                    zones: zones.to_vec(),
+                    nodes: Default::default(),
+                });
+            }
+            c.disks.list(&[])
+        })
         .map_err(|e| format!("{e:#}"))
+}
+
+/// The zones a spread cluster's record names (its chosen zones and each node's), if any.
+fn recorded_zones(record: Option<&serde_json::Value>) -> Vec<String> {
+    let data = record.map(|r| &r["data"]);
+    let mut zones: Vec<String> = Vec::new();
+    let chosen = data.and_then(|d| d["zones"].as_str()).unwrap_or_default();
+    let per_node = data
+        .and_then(|d| d["nodeZones"].as_str())
+        .unwrap_or_default();
+    let each = per_node
+        .split(',')
+        .filter_map(|p| p.split_once('=').map(|(_, z)| z));
+    for z in chosen.split(',').chain(each) {
+        if !z.is_empty()
+            && crate::spec::cloud_id("zone", z).is_ok()
+            && !zones.iter().any(|x| x == z)
+        {
+            zones.push(z.to_string());
+        }
+    }
+    zones
 }
 
 fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
@@ -48,7 +84,7 @@ fn early_disks(base: &Spec, context: Option<&str>, kubectl: &Kubectl) -> EarlyDi
                 kube_id,
                 ..base.clone()
             };
-            let disks = list_disks(&guess, context, kubectl);
+            let disks = list_disks(&guess, context, kubectl, &recorded_zones(record.as_ref()));
             EarlyDisks {
                 listed_as: Some(guess),
                 disks,
@@ -72,6 +108,7 @@ impl EarlyDisks {
         context: Option<&str>,
         kubectl: &Kubectl,
     ) {
+        let zones = recorded_zones(self.record.as_ref());
         if let Some(record) = self.record {
             let same = |o: &serde_json::Value| {
                 o["kind"] == "ConfigMap" && o["metadata"]["name"] == record["metadata"]["name"]
@@ -87,7 +124,7 @@ impl EarlyDisks {
                 if guess.cloud == spec.cloud && guess.profile.name == spec.profile.name {
                     self.disks
                 } else {
-                    list_disks(spec, context, kubectl)
+                    list_disks(spec, context, kubectl, &zones)
                 }
             }
         });

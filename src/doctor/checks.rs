@@ -198,14 +198,35 @@ fn cluster_checks(
         }
         None => return [checks, skip_all(2, "needs the Kubernetes API")].concat(),
     };
-    checks.push(placement::nodes(spec.cloud, zone, &cluster.nodes));
-    checks.push(spreading(
-        spec,
-        facts.record.as_ref(),
-        zone,
-        nodes_arg,
-        cluster,
-    ));
+    let zones = placement::chosen_zones(spec, facts.record.as_ref(), zone, &cluster.nodes);
+    if zones.len() > 1 {
+        // Spread over zones: every chosen zone must be able to run its share of the nodes.
+        checks.push(placement::nodes_in_zones(
+            spec.cloud,
+            &zones,
+            &cluster.nodes,
+        ));
+        let wanted = nodes_arg
+            .map(NodeCount::get)
+            .or(facts.record.as_ref().map(|r| r.nodes))
+            .unwrap_or(DEFAULT_NODES);
+        checks.push(placement::spreading_over_zones(
+            &spreading_mode(spec, facts.record.as_ref()),
+            spec.cloud,
+            &zones,
+            wanted,
+            &cluster.nodes,
+        ));
+    } else {
+        checks.push(placement::nodes(spec.cloud, zone, &cluster.nodes));
+        checks.push(spreading(
+            spec,
+            facts.record.as_ref(),
+            zone,
+            nodes_arg,
+            cluster,
+        ));
+    }
     match spec.cloud {
         Cloud::Gke | Cloud::Aws => {
             checks.extend(placement::csi_driver(spec.cloud, &cluster.csi_drivers));
@@ -227,6 +248,18 @@ fn cluster_checks(
     checks
 }
 
+/// The anti-affinity mode set (else recorded, else auto).
+fn spreading_mode(spec: &Spec, record: Option<&Record>) -> Spreading {
+    let setting = spec.profile.str("node.antiAffinity").unwrap_or_default();
+    match (setting.as_str(), record.map(|r| r.anti_affinity.as_str())) {
+        ("required", _) => Spreading::Required("node.antiAffinity=required".into()),
+        ("preferred", _) => Spreading::Preferred,
+        (_, Some("required")) => Spreading::Required("as the cluster was made".into()),
+        (_, Some("preferred")) => Spreading::Preferred,
+        _ => Spreading::Auto,
+    }
+}
+
 /// Spreading for the node count asked (else recorded, else 3), in the mode set (else
 /// recorded, else auto), over the nodes pods can use.
 fn spreading(
@@ -240,14 +273,7 @@ fn spreading(
         .map(NodeCount::get)
         .or(record.map(|r| r.nodes))
         .unwrap_or(DEFAULT_NODES);
-    let setting = spec.profile.str("node.antiAffinity").unwrap_or_default();
-    let mode = match (setting.as_str(), record.map(|r| r.anti_affinity.as_str())) {
-        ("required", _) => Spreading::Required("node.antiAffinity=required".into()),
-        ("preferred", _) => Spreading::Preferred,
-        (_, Some("required")) => Spreading::Required("as the cluster was made".into()),
-        (_, Some("preferred")) => Spreading::Preferred,
-        _ => Spreading::Auto,
-    };
+    let mode = spreading_mode(spec, record);
     let zonal = placement::topology_key(spec.cloud).is_some();
     let (available, scope) = match zone {
         Some(z) if zonal => match placement::schedulable_nodes(spec.cloud, z, &cluster.nodes) {
@@ -258,6 +284,15 @@ fn spreading(
         _ => (cluster.nodes.len(), String::new()),
     };
     placement::spreading(&mode, wanted, available, &scope)
+}
+
+/// The zones whose existence the cloud checks read: `--zones` when given, else the one.
+fn zones_to_check(spec: &Spec, zone: &str) -> Vec<String> {
+    if spec.location.zones.len() > 1 {
+        spec.location.zones.clone()
+    } else {
+        vec![zone.to_string()]
+    }
 }
 
 /// The cloud CLI's checks and the zone the disks go to (`None` when unknown or not zonal).
@@ -351,7 +386,27 @@ fn gcloud_side(spec: &Spec, context: Option<&str>) -> (Vec<Check>, Option<String
         Some(read) => read,
         None => probe::gcloud_read_zone(&tool, &project, &zone),
     });
-    let access = cloud::gcloud_access(identity.as_deref(), read.as_ref(), &project, &zone);
+    let mut access = cloud::gcloud_access(identity.as_deref(), read.as_ref(), &project, &zone);
+    // --zones: every other zone must be readable too (each read is one gcloud process).
+    let others: Vec<String> = zones_to_check(spec, &zone)
+        .into_iter()
+        .filter(|z| *z != zone)
+        .collect();
+    if identity.is_some() && !others.is_empty() {
+        let reads = crate::parallel::parallel_map(&others, others.len(), |z| {
+            probe::gcloud_read_zone(&tool, &project, z)
+        });
+        let mut each = vec![access];
+        for (z, r) in others.iter().zip(reads) {
+            each.push(cloud::gcloud_access(
+                identity.as_deref(),
+                Some(&r),
+                &project,
+                z,
+            ));
+        }
+        access = cloud::all_zones("gcloud credentials", each);
+    }
     (vec![version_check, location, access], Some(zone))
 }
 
@@ -365,7 +420,8 @@ fn aws_side(spec: &Spec, context: Option<&str>) -> (Vec<Check>, Option<String>) 
         let version = tool.as_ref().map(|t| s.spawn(|| probe::aws_version(t)));
         let found = match (&tool, place) {
             (Some(t), Some((region, zone))) => {
-                let zones = s.spawn(move || probe::aws_zones(t, region, zone));
+                let wanted = zones_to_check(spec, zone);
+                let zones = s.spawn(move || probe::aws_zones(t, region, &wanted));
                 Some((join(zones), probe::aws_identity(t, region)))
             }
             _ => None,
@@ -396,7 +452,11 @@ fn aws_side(spec: &Spec, context: Option<&str>) -> (Vec<Check>, Option<String>) 
         checks.push(Check::skip("AWS credentials", "needs aws"));
         return (checks, Some(zone.to_string()));
     };
-    checks.push(cloud::aws_zone(&zones, region, zone));
+    let each: Vec<Check> = zones_to_check(spec, zone)
+        .iter()
+        .map(|z| cloud::aws_zone(&zones, region, z))
+        .collect();
+    checks.push(cloud::all_zones("AWS zone", each));
     checks.push(cloud::aws_credentials(&identity));
     (checks, Some(zone.to_string()))
 }

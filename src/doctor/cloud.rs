@@ -88,6 +88,21 @@ pub fn gcloud_access(
     }
 }
 
+/// One check for several zones: the first that fails, else one pass naming them all.
+pub fn all_zones(name: &'static str, each: Vec<Check>) -> Check {
+    if each.len() < 2 {
+        return each
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Check::skip(name, "no zone"));
+    }
+    if let Some(bad) = each.iter().find(|c| c.status != super::Status::Pass) {
+        return bad.clone();
+    }
+    let details: Vec<&str> = each.iter().map(|c| c.detail.as_str()).collect();
+    Check::pass(name, details.join("; "))
+}
+
 /// AWS: the availability zone exists in the region and is available.
 pub fn aws_zone(zones: &Result<Value, String>, region: &str, zone: &str) -> Check {
     match zones {

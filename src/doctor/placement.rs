@@ -23,7 +23,7 @@ pub fn topology_key(cloud: Cloud) -> Option<&'static str> {
 fn in_zone<'a>(nodes: &'a [KubeNode], key: &str, zone: &str) -> Vec<&'a KubeNode> {
     nodes
         .iter()
-        .filter(|n| n.labels.get(key).map(String::as_str) == Some(zone))
+        .filter(|n| n.ready && n.labels.get(key).map(String::as_str) == Some(zone))
         .collect()
 }
 
@@ -34,6 +34,50 @@ pub fn schedulable_nodes(cloud: Cloud, zone: &str, nodes: &[KubeNode]) -> usize 
         Some(key) => in_zone(nodes, key, zone).len(),
         None => nodes.len(),
     }
+}
+
+/// The region of a zone: GCE `us-central1-a` is in `us-central1`, AWS `us-east-1a` in
+/// `us-east-1`.
+fn region_of(cloud: Cloud, zone: &str) -> String {
+    match cloud {
+        Cloud::Gke => zone.rsplit_once('-').map_or(zone, |(r, _)| r).to_string(),
+        _ => zone
+            .strip_suffix(|c: char| c.is_ascii_lowercase())
+            .unwrap_or(zone)
+            .to_string(),
+    }
+}
+
+/// The zones of `zone`'s region that hold Ready Kubernetes nodes (by the label the volumes'
+/// affinity uses), sorted: where a new cluster spreads by default.
+pub fn node_zones(cloud: Cloud, zone: &str, nodes: &[KubeNode]) -> Vec<String> {
+    let Some(key) = topology_key(cloud) else {
+        return Vec::new();
+    };
+    let region = region_of(cloud, zone);
+    let mut zones: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.ready)
+        .filter_map(|n| n.labels.get(key).cloned())
+        .filter(|z| region_of(cloud, z) == region)
+        .collect();
+    zones.sort();
+    zones.dedup();
+    zones
+}
+
+/// How many Kubernetes nodes the anti-affinity can use when `wanted` EventStore nodes go
+/// round-robin over `zones`: in each zone, no more than the EventStore nodes placed there.
+pub fn usable_nodes(cloud: Cloud, zones: &[String], wanted: u8, nodes: &[KubeNode]) -> usize {
+    let k = zones.len().max(1);
+    zones
+        .iter()
+        .enumerate()
+        .map(|(j, z)| {
+            let placed = (0..usize::from(wanted)).filter(|i| i % k == j).count();
+            schedulable_nodes(cloud, z, nodes).min(placed)
+        })
+        .sum()
 }
 
 /// "us-central1-a (3), us-central1-b (1)": where the nodes are, by `key`.
@@ -92,6 +136,88 @@ pub fn nodes(cloud: Cloud, zone: Option<&str>, nodes: &[KubeNode]) -> Check {
         ),
         (None, _) => Check::pass("nodes", format!("{} Kubernetes node(s)", nodes.len())),
     }
+}
+
+/// The zones the cluster's nodes are (or would be) spread over: `--zones`, else the record's,
+/// else, when no zone was asked for, the zones of the Kubernetes nodes. One or none: the
+/// single-zone checks apply.
+pub fn chosen_zones(
+    spec: &crate::spec::Spec,
+    record: Option<&crate::record::Record>,
+    zone: Option<&str>,
+    nodes: &[KubeNode],
+) -> Vec<String> {
+    if !spec.location.zones.is_empty() {
+        return spec.location.zones.clone();
+    }
+    if let Some(r) = record.filter(|r| !r.zones.is_empty()) {
+        return r.zones.clone();
+    }
+    match (zone, &spec.location.zone, record) {
+        (Some(z), None, None) => node_zones(spec.cloud, z, nodes),
+        _ => Vec::new(),
+    }
+}
+
+/// Spread over `zones`: each has Ready Kubernetes nodes (one ✗ line naming those without).
+pub fn nodes_in_zones(cloud: Cloud, zones: &[String], nodes: &[KubeNode]) -> Check {
+    let Some(key) = topology_key(cloud) else {
+        return Check::skip("nodes", "no zones on this cloud");
+    };
+    let empty: Vec<&String> = zones
+        .iter()
+        .filter(|z| in_zone(nodes, key, z).is_empty())
+        .collect();
+    let count: Vec<String> = zones
+        .iter()
+        .map(|z| format!("{z} ({})", in_zone(nodes, key, z).len()))
+        .collect();
+    if empty.is_empty() {
+        return Check::pass(
+            "nodes",
+            format!(
+                "Ready Kubernetes node(s) with {key} in every zone: {}",
+                count.join(", ")
+            ),
+        );
+    }
+    let names: Vec<&str> = empty.iter().map(|z| z.as_str()).collect();
+    Check::fail(
+        "nodes",
+        format!(
+            "no Ready Kubernetes node has {key}={} (nodes: {}), so its nodes' pods would stay \
+             Pending",
+            names.join(" or "),
+            zones_of(nodes, key)
+        ),
+        format!(
+            "add nodes in {}, or leave it out of --zones",
+            names.join(" and ")
+        ),
+    )
+}
+
+/// Spreading over zones: in each zone, a Kubernetes node per EventStore node placed there.
+pub fn spreading_over_zones(
+    mode: &Spreading,
+    cloud: Cloud,
+    zones: &[String],
+    wanted: u8,
+    nodes: &[KubeNode],
+) -> Check {
+    if zones
+        .iter()
+        .any(|z| schedulable_nodes(cloud, z, nodes) == 0)
+    {
+        return Check::skip("spreading", "a chosen zone has no Kubernetes node");
+    }
+    let available = usable_nodes(cloud, zones, wanted, nodes);
+    spreading(
+        mode,
+        wanted,
+        available,
+        &format!(" usable over {} zones", zones.len()),
+    )
 }
 
 /// How the anti-affinity between EventStore nodes was or will be chosen.
@@ -231,6 +357,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            ready: true,
         }
     }
 

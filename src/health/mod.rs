@@ -14,6 +14,7 @@ mod value;
 mod verdict;
 pub mod wait;
 mod warnings;
+mod zones;
 
 use std::collections::BTreeMap;
 
@@ -33,6 +34,7 @@ pub use value::{
 };
 pub use verdict::state_hint;
 pub use warnings::not_after as certificate_expiry;
+pub use zones::ZoneSpread;
 
 /// Everything read from the cluster in one look.
 #[derive(Clone, Debug, Default)]
@@ -87,6 +89,7 @@ pub fn assess(spec: &Spec, obs: &Observation, now: i64) -> Health {
             )],
             warnings: Vec::new(),
             nodes: Vec::new(),
+            zones: None,
         };
     }
     let expected = spec.nodes.get();
@@ -195,22 +198,27 @@ pub fn assess(spec: &Spec, obs: &Observation, now: i64) -> Health {
             member: judged.members.get(&n.index).cloned(),
         });
     }
-    let verdict =
-        judged
-            .verdict
-            .unwrap_or(if rows.iter().all(|r| r.ok) && judged.reasons.is_empty() {
-                Verdict::Healthy
-            } else {
-                Verdict::Degraded
-            });
+    let spread = zones::spread(&rows, &obs.nodes, u64::from(expected));
+    let mut reasons = judged.reasons;
+    if let Some(s) = &spread {
+        reasons.extend(zones::reasons(s));
+    }
+    let verdict = judged
+        .verdict
+        .unwrap_or(if rows.iter().all(|r| r.ok) && reasons.is_empty() {
+            Verdict::Healthy
+        } else {
+            Verdict::Degraded
+        });
     Health {
         warnings: collect_warnings(spec, obs, &nodes, &cluster, now),
         cluster,
         verdict,
         exit_code: verdict.exit_code(),
         leader: judged.leader,
-        reasons: judged.reasons,
+        reasons,
         nodes: rows,
+        zones: spread,
     }
 }
 

@@ -117,6 +117,9 @@ pub fn table(h: &Health, connection: Option<&Connection>) -> String {
         }),
     );
     out.push_str(&format!("  {}\n", facts.join(" · ")));
+    if let Some(z) = &h.zones {
+        out.push_str(&format!("  {}\n", z.line(u64::from(c.nodes))));
+    }
     if !h.nodes.is_empty() {
         let mut storage = vec![[
             "NODE", "DISK", "ID", "SIZE", "USED", "ZONE", "OWNER", "CLAIM", "VOLUME",

@@ -153,6 +153,9 @@ pub struct Health {
     pub reasons: Vec<String>,
     pub warnings: Vec<String>,
     pub nodes: Vec<NodeHealth>,
+    /// How the voting nodes spread over zones; omitted for a cluster in one zone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zones: Option<super::ZoneSpread>,
 }
 
 impl Health {

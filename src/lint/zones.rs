@@ -95,10 +95,11 @@ pub fn quorum_in_one_zone(inv: &Inventory, voting: &[&Node], size: u64, out: &mu
     if by_zone.len() < 2 {
         return;
     }
-    let quorum = size / 2 + 1;
+    let quorum = crate::domain::quorum(size);
     for (zone, (count, first)) in &by_zone {
-        // Losing the zone stops the cluster when the others cannot make a quorum.
-        if size.saturating_sub(*count) < quorum {
+        // Losing the zone stops the cluster when the others cannot make a quorum (the same
+        // arithmetic `status` and the placement use).
+        if !crate::domain::survives_zone_loss(size, *count) {
             out.push(Finding::new(
                 "ES027",
                 &first.item.object,

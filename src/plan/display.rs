@@ -16,6 +16,13 @@ fn member(i: u8) -> String {
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Plan: {}", self.title)?;
+        // A cluster spread over zones names each node's zone; one in a single zone prints as
+        // it always did.
+        let zones = self.node_zones();
+        let member = |i: u8| match zones.get(&i) {
+            Some(z) => format!("{}, zone {z}", member(i)),
+            None => member(i),
+        };
         for w in &self.warnings {
             writeln!(f, "  ! {w}")?;
         }

@@ -8,7 +8,7 @@ use super::{Action, DiskStep, Plan};
 use crate::metrics::PodMonitorStep;
 use crate::spec::Spec;
 
-fn disk_step(step: &DiskStep) -> Value {
+fn disk_step(step: &DiskStep, zones: &std::collections::BTreeMap<u8, String>) -> Value {
     let (action, node, name, id) = match step {
         DiskStep::Create { node, name, .. } => ("create", Some(*node), name.as_str(), ""),
         DiskStep::Keep { node, disk } => {
@@ -32,6 +32,10 @@ fn disk_step(step: &DiskStep) -> Value {
     if let Some(j) = node.and_then(crate::spec::replica_of) {
         doc["replica"] = j.into();
     }
+    // Only a cluster spread over zones has the field, so other documents stay as they were.
+    if let Some(zone) = node.and_then(|i| zones.get(&i)) {
+        doc["zone"] = zone.clone().into();
+    }
     doc
 }
 
@@ -45,6 +49,7 @@ pub fn document(spec: &Spec, plan: &Plan, outcome: Option<&Outcome>) -> Value {
     let names = |refs: &[crate::manifest::ObjectRef]| -> Vec<String> {
         refs.iter().map(ToString::to_string).collect()
     };
+    let zones = plan.node_zones();
     let mut doc = json!({
         "command": command,
         "cluster": {
@@ -56,7 +61,7 @@ pub fn document(spec: &Spec, plan: &Plan, outcome: Option<&Outcome>) -> Value {
         },
         "dryRun": outcome.is_none(),
         "plan": {
-            "disks": plan.disks.iter().map(disk_step).collect::<Vec<_>>(),
+            "disks": plan.disks.iter().map(|d| disk_step(d, &zones)).collect::<Vec<_>>(),
             "createNamespace": plan.create_namespace,
             "delete": names(&plan.delete),
             "apply": names(&plan.apply),

@@ -176,6 +176,24 @@ impl Plan {
         nodes
     }
 
+    /// Each node's zone when its disks are in more than one zone (else empty).
+    pub fn node_zones(&self) -> BTreeMap<u8, String> {
+        let zones: BTreeMap<u8, String> = self
+            .node_disks()
+            .into_iter()
+            .filter(|n| n.source.kind == "csi" && !n.source.topology_value.is_empty())
+            .map(|n| (n.index, n.source.topology_value))
+            .collect();
+        let mut distinct: Vec<&String> = zones.values().collect();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() > 1 {
+            zones
+        } else {
+            BTreeMap::new()
+        }
+    }
+
     pub fn disks_to_delete(&self) -> Vec<&Disk> {
         self.disks
             .iter()

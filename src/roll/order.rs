@@ -72,6 +72,7 @@ mod tests {
 
     fn health(leader: u8, nodes: Vec<NodeHealth>) -> Health {
         Health {
+            zones: None,
             cluster: Default::default(),
             verdict: crate::health::Verdict::Healthy,
             exit_code: 0,

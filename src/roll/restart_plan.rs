@@ -137,6 +137,7 @@ mod tests {
 
     fn health(nodes: Vec<NodeHealth>) -> Health {
         Health {
+            zones: None,
             cluster: Default::default(),
             verdict: crate::health::Verdict::Healthy,
             exit_code: 0,

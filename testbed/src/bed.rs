@@ -36,9 +36,25 @@ impl TestBed {
         TestBed::with_context(GKE_CONTEXT)
     }
 
+    /// A GKE or EKS bed (by `context`, as [`TestBed::with_context`]) whose Kubernetes nodes are
+    /// spread over `zones` of the region, `per_zone` in each (a regional GKE cluster, an EKS
+    /// node group over several AZs). An empty `per_zone` zone is not seeded at all.
+    pub fn with_zones(context: &str, zones: &[&str], per_zone: usize) -> TestBed {
+        let bed = TestBed::bare(context);
+        seed_cluster(&bed.kube, context, zones, per_zone);
+        bed
+    }
+
     /// Starts a bed with the given kube context name (e.g. "kind-dev", an EKS ARN), holding
     /// what such a cluster has before anything is applied (see [`seed_cluster`]).
     pub fn with_context(context: &str) -> TestBed {
+        let bed = TestBed::bare(context);
+        seed_cluster(&bed.kube, context, &[], CLOUD_NODES);
+        bed
+    }
+
+    /// Both emulators and the bed's files, with nothing seeded yet.
+    fn bare(context: &str) -> TestBed {
         let dir = tempfile::Builder::new()
             .prefix("esk-bed-")
             .tempdir()
@@ -50,7 +66,6 @@ impl TestBed {
         let kube = KubeEmulator::start().expect("start the Kubernetes emulator");
         kube.write_kubeconfig(&dir.path().join("kubeconfig"), context)
             .expect("write kubeconfig");
-        seed_cluster(&kube, context);
         let moto = std::sync::Arc::new(OnceLock::new());
         kube.set_volume_expander(volume_expander(&gce, &moto));
         TestBed {
@@ -210,61 +225,95 @@ fn volume_expander(
 ///   and CSIDriver `ebs.csi.aws.com` (the EBS CSI add-on, which esk needs);
 /// - kind (`kind-NAME`): one node `NAME-control-plane`, no CSI driver;
 /// - anything else: one node `node-1`.
-pub fn seed_cluster(kube: &KubeEmulator, context: &str) {
+///
+/// `zones` (GKE and EKS only; empty: the one zone above) spreads the cloud's nodes, `per_zone`
+/// in each zone, named per zone as the clouds name them (a GKE instance group per zone).
+pub fn seed_cluster(kube: &KubeEmulator, context: &str, zones: &[&str], per_zone: usize) {
     let gke: Vec<&str> = context.split('_').collect();
     let eks_region = context
         .strip_prefix("arn:aws:eks:")
         .and_then(|rest| rest.split(':').next());
-    // (node names, (zone, region) if the cloud has zones, the CSI driver, kubelet version)
-    let (nodes, location, driver, version) = if gke.len() == 4 && gke[0] == "gke" {
+    let region_of = |zone: &str| zone.rsplit_once('-').map_or(zone, |(r, _)| r).to_string();
+    // (node name, zone if the cloud has zones), the region, the CSI driver, kubelet version
+    let (nodes, region, driver, version) = if gke.len() == 4 && gke[0] == "gke" {
         let zone = if gke[2].matches('-').count() >= 2 {
             gke[2].to_string()
         } else {
             ZONE.to_string()
         };
-        let region = zone
-            .rsplit_once('-')
-            .map_or(zone.clone(), |(r, _)| r.into());
         let cluster = dns_label(gke[3]);
-        let nodes: Vec<String> = ["9xkq", "m2vt", "r7wd", "c4hn", "x8pz"]
-            .iter()
-            .cycle()
-            .take(CLOUD_NODES)
-            .map(|suffix| format!("gke-{cluster}-default-pool-5f6d3a21-{suffix}"))
-            .collect();
-        let location = Some((zone, region));
-        (nodes, location, Some(GKE_CSI_DRIVER), "v1.32.0-gke.1000000")
+        let spread: Vec<String> = if zones.is_empty() {
+            vec![zone.clone()]
+        } else {
+            zones.iter().map(|z| z.to_string()).collect()
+        };
+        let mut nodes = Vec::new();
+        for (k, z) in spread.iter().enumerate() {
+            // One managed instance group per zone, each with its own hash.
+            let group = ["5f6d3a21", "8c1e7b40", "d2a9f613", "47be0c58"][k % 4];
+            for suffix in ["9xkq", "m2vt", "r7wd", "c4hn", "x8pz"]
+                .iter()
+                .cycle()
+                .take(per_zone)
+            {
+                nodes.push((
+                    format!("gke-{cluster}-default-pool-{group}-{suffix}"),
+                    Some(z.clone()),
+                ));
+            }
+        }
+        let region = region_of(&zone);
+        (nodes, region, Some(GKE_CSI_DRIVER), "v1.32.0-gke.1000000")
     } else if let Some(region) = eks_region {
         let domain = if region == "us-east-1" {
             "ec2.internal".to_string()
         } else {
             format!("{region}.compute.internal")
         };
-        let nodes: Vec<String> = (0..CLOUD_NODES)
-            .map(|i| format!("ip-192-168-{}-{}.{domain}", 10 + i, 20 + 7 * i))
-            .collect();
-        let location = Some((format!("{region}a"), region.to_string()));
-        (nodes, location, Some(EBS_CSI_DRIVER), "v1.32.0-eks-1000000")
+        let spread: Vec<String> = if zones.is_empty() {
+            vec![format!("{region}a")]
+        } else {
+            zones.iter().map(|z| z.to_string()).collect()
+        };
+        let mut nodes = Vec::new();
+        for (k, z) in spread.iter().enumerate() {
+            for i in 0..per_zone {
+                // Each AZ has its own subnet.
+                let name = format!("ip-192-168-{}-{}.{domain}", 10 + 32 * k + i, 20 + 7 * i);
+                nodes.push((name, Some(z.clone())));
+            }
+        }
+        (
+            nodes,
+            region.to_string(),
+            Some(EBS_CSI_DRIVER),
+            "v1.32.0-eks-1000000",
+        )
     } else if let Some(name) = context.strip_prefix("kind-") {
         let node = format!("{}-control-plane", dns_label(name));
-        (vec![node], None, None, "v1.32.0")
+        (vec![(node, None)], String::new(), None, "v1.32.0")
     } else {
-        (vec!["node-1".to_string()], None, None, "v1.32.0")
+        (
+            vec![("node-1".to_string(), None)],
+            String::new(),
+            None,
+            "v1.32.0",
+        )
     };
-    for name in &nodes {
+    for (name, zone) in &nodes {
         let mut labels = serde_json::json!({
             "kubernetes.io/hostname": name,
             "kubernetes.io/os": "linux",
             "kubernetes.io/arch": "amd64",
         });
-        match (&location, driver) {
-            (Some((zone, region)), Some(GKE_CSI_DRIVER)) => {
+        match (zone, driver) {
+            (Some(zone), Some(GKE_CSI_DRIVER)) => {
                 labels["topology.kubernetes.io/zone"] = zone.as_str().into();
                 labels["topology.kubernetes.io/region"] = region.as_str().into();
                 labels["topology.gke.io/zone"] = zone.as_str().into();
                 labels["cloud.google.com/gke-nodepool"] = "default-pool".into();
             }
-            (Some((zone, region)), _) => {
+            (Some(zone), _) => {
                 labels["topology.kubernetes.io/zone"] = zone.as_str().into();
                 labels["topology.kubernetes.io/region"] = region.as_str().into();
                 labels["topology.ebs.csi.aws.com/zone"] = zone.as_str().into();

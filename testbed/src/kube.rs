@@ -27,6 +27,7 @@ mod kinds;
 mod kubelet;
 mod logs;
 mod openapi;
+mod outage;
 mod ownership;
 mod patch;
 mod pods;

@@ -37,3 +37,4 @@ mod status;
 mod status_day2;
 mod ui;
 mod wait;
+mod zones;

@@ -45,6 +45,7 @@ impl Aws {
             region,
             zone,
             restore: Default::default(),
+            placement: Default::default(),
         })
     }
 

@@ -56,6 +56,7 @@ impl Gcloud {
             project: cloud_id("project", &project)?,
             zone: cloud_id("zone", &zone)?,
             restore: Default::default(),
+            placement: Default::default(),
         })
     }
 

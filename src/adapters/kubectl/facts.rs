@@ -14,6 +14,9 @@ use crate::adapters::process::args;
 pub struct KubeNode {
     pub name: String,
     pub labels: BTreeMap<String, String>,
+    /// Not reported NotReady (a node without a Ready condition counts as ready): the
+    /// scheduler places pods only on ready nodes.
+    pub ready: bool,
 }
 
 /// The cluster's nodes and, when asked for, its CSI drivers, from one call.
@@ -95,9 +98,15 @@ impl Kubectl {
                             .collect()
                     })
                     .unwrap_or_default();
+                let ready = !n["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] != "True");
                 Some(KubeNode {
                     name: n["metadata"]["name"].as_str()?.to_string(),
                     labels,
+                    ready,
                 })
             })
             .collect();

@@ -7,34 +7,51 @@ use super::store::{Key, Store};
 
 use serde_json::{json, Value};
 
-/// The Node a pod runs on: its claim's volume zone decides where possible, then the ordinal.
-fn pick_node(store: &Store, pod: &Value, ordinal: usize) -> Option<(String, String)> {
+/// The Node a pod runs on, as the scheduler picks it: only a Ready Node (one whose Ready
+/// condition says otherwise is tainted not-ready) that satisfies the node affinity of every
+/// PersistentVolume behind the pod's claims (the VolumeBinding filter), spread by ordinal.
+/// `Err` holds the scheduler's message when no Node fits: the pod stays Pending.
+fn pick_node(
+    store: &Store,
+    pod: &Value,
+    ordinal: usize,
+) -> Result<Option<(String, String)>, String> {
     let nodes: Vec<&Value> = store
         .keys_of("Node")
         .iter()
         .filter_map(|k| store.by_key(k))
         .collect();
     if nodes.is_empty() {
-        return None;
+        return Ok(None);
     }
-    let zones = volume_zones(store, pod);
-    let fits: Vec<&&Value> = nodes
+    let volumes = volume_affinities(store, pod);
+    let ready: Vec<&Value> = nodes.iter().copied().filter(|n| node_ready(n)).collect();
+    let pool: Vec<&Value> = ready
         .iter()
-        .filter(|n| {
-            zones.is_empty()
-                || zones.iter().any(|z| {
-                    let l = &n["metadata"]["labels"];
-                    l["topology.kubernetes.io/zone"] == z.as_str()
-                        || l["topology.gke.io/zone"] == z.as_str()
-                        || l["kubernetes.io/hostname"] == z.as_str()
-                })
-        })
+        .copied()
+        .filter(|n| volumes.iter().all(|terms| node_matches(n, terms)))
         .collect();
-    let pool: Vec<&Value> = if fits.is_empty() {
-        nodes
-    } else {
-        fits.into_iter().copied().collect()
-    };
+    if pool.is_empty() {
+        let total = nodes.len();
+        let not_ready = total - ready.len();
+        let conflict = ready.len();
+        let mut reasons = Vec::new();
+        if conflict > 0 {
+            reasons.push(format!(
+                "{conflict} node(s) had volume node affinity conflict"
+            ));
+        }
+        if not_ready > 0 {
+            reasons.push(format!(
+                "{not_ready} node(s) had untolerated taint {{node.kubernetes.io/not-ready: }}"
+            ));
+        }
+        return Err(format!(
+            "0/{total} nodes are available: {}. preemption: 0/{total} nodes are available: \
+             {total} Preemption is not helpful for scheduling.",
+            reasons.join(", ")
+        ));
+    }
     let node = pool[ordinal % pool.len()];
     let ip = node["status"]["addresses"]
         .as_array()
@@ -43,13 +60,63 @@ fn pick_node(store: &Store, pod: &Value, ordinal: usize) -> Option<(String, Stri
         .find(|a| a["type"] == "InternalIP")
         .and_then(|a| a["address"].as_str())
         .map_or_else(|| format!("10.128.0.{}", ordinal % 250 + 2), str::to_string);
-    Some((str_of(node, &["metadata", "name"]).to_string(), ip))
+    Ok(Some((str_of(node, &["metadata", "name"]).to_string(), ip)))
 }
 
-/// Values of the node affinity terms of the volumes behind the pod's claims.
-fn volume_zones(store: &Store, pod: &Value) -> Vec<String> {
+/// Whether a Node may get new pods: not when its Ready condition is False or Unknown (a
+/// Node seeded without conditions counts as Ready).
+fn node_ready(node: &Value) -> bool {
+    !node["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] != "True")
+}
+
+/// Whether `node` satisfies a volume's `nodeSelectorTerms` (terms ORed, expressions ANDed).
+/// `kubernetes.io/hostname` is the Node's name where a seeded Node lacks the label (a kubelet
+/// always sets it).
+fn node_matches(node: &Value, terms: &Value) -> bool {
+    let Some(terms) = terms.as_array() else {
+        return true;
+    };
+    let label = |key: &str| -> Option<String> {
+        node["metadata"]["labels"][key]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| {
+                (key == "kubernetes.io/hostname")
+                    .then(|| str_of(node, &["metadata", "name"]).to_string())
+            })
+    };
+    terms.iter().any(|term| {
+        term["matchExpressions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| {
+                let have = label(str_of(e, &["key"]));
+                let values: Vec<&str> = e["values"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                match str_of(e, &["operator"]) {
+                    "In" => have.is_some_and(|v| values.contains(&v.as_str())),
+                    "NotIn" => have.is_none_or(|v| !values.contains(&v.as_str())),
+                    "Exists" => have.is_some(),
+                    "DoesNotExist" => have.is_none(),
+                    _ => false,
+                }
+            })
+    })
+}
+
+/// The `nodeSelectorTerms` of the volumes behind the pod's claims.
+fn volume_affinities(store: &Store, pod: &Value) -> Vec<Value> {
     let ns = str_of(pod, &["metadata", "namespace"]);
-    let mut zones = Vec::new();
+    let mut affinities = Vec::new();
     for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
         let claim = str_of(volume, &["persistentVolumeClaim", "claimName"]);
         if claim.is_empty() {
@@ -68,24 +135,18 @@ fn volume_zones(store: &Store, pod: &Value) -> Vec<String> {
             continue;
         };
         let terms = &pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"];
-        for term in terms.as_array().into_iter().flatten() {
-            for expr in term["matchExpressions"].as_array().into_iter().flatten() {
-                for v in expr["values"].as_array().into_iter().flatten() {
-                    if let Some(v) = v.as_str() {
-                        zones.push(v.to_string());
-                    }
-                }
-            }
+        if terms.is_array() {
+            affinities.push(terms.clone());
         }
     }
-    zones
+    affinities
 }
 
 pub(super) fn update_status(store: &mut Store, key: &Key, overrides: &Overrides) {
     let Some(pod) = store.by_key(key).cloned() else {
         return;
     };
-    let state = overrides.rollout.state_of(&overrides.states, &pod);
+    let mut state = overrides.rollout.state_of(&overrides.states, &pod);
     // Spread by the StatefulSet ordinal, or by the number ending the Deployment's name.
     let ordinal = pod["metadata"]["labels"]["apps.kubernetes.io/pod-index"]
         .as_str()
@@ -93,10 +154,16 @@ pub(super) fn update_status(store: &mut Store, key: &Key, overrides: &Overrides)
         .or_else(|| node_key(&pod).rsplit('-').next().map(str::to_string))
         .and_then(|i| i.parse().ok())
         .unwrap_or(0);
+    let mut node = None;
+    if state.unschedulable.is_none() && str_of(&pod, &["spec", "nodeName"]).is_empty() {
+        match pick_node(store, &pod, ordinal) {
+            Ok(picked) => node = picked,
+            Err(message) => state.unschedulable = Some(message),
+        }
+    }
     let scheduled = state.unschedulable.is_none();
     let node = match str_of(&pod, &["spec", "nodeName"]) {
-        "" if scheduled => pick_node(store, &pod, ordinal),
-        "" => None,
+        "" => node,
         name => Some((
             name.to_string(),
             str_of(&pod, &["status", "hostIP"]).to_string(),

@@ -15,12 +15,23 @@ use crate::http::{Request, Response};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What tests set: one view for every node, views per node, unreachable nodes.
+/// What tests set: one view for every node, views per node, unreachable nodes, and nodes
+/// the others' derived views show dead (a zone outage).
 #[derive(Clone, Debug, Default)]
 pub struct GossipOverrides {
     all: Option<Gossip>,
     per_node: BTreeMap<String, Gossip>,
     unreachable: BTreeSet<String>,
+    dead: BTreeSet<String>,
+}
+
+impl GossipOverrides {
+    /// Node `key`'s pod answers nothing, and the other members' gossip shows it dead in its
+    /// last state (a Follower), as a server's does once a peer stops answering.
+    pub(super) fn lose(&mut self, key: &str) {
+        self.unreachable.insert(key.to_string());
+        self.dead.insert(key.to_string());
+    }
 }
 
 fn env_value<'a>(pod: &'a Value, suffix: &str) -> Option<&'a str> {
@@ -204,6 +215,25 @@ fn derived_view(store: &Store, pod: &Value) -> Gossip {
             m.version = version_of(p);
             m.read_only = replica;
             m.replication_host = advertised_for_replication(p);
+        }
+    }
+    // Members lost with their zone: still listed, dead.
+    let info = super::kinds::by_kind("Pod").expect("Pod is served");
+    let ns = pod["metadata"]["namespace"].as_str();
+    let instance = &pod["metadata"]["labels"]["app.kubernetes.io/instance"];
+    let dead: Vec<&Value> = store
+        .list(info, ns)
+        .filter(|p| {
+            &p["metadata"]["labels"]["app.kubernetes.io/instance"] == instance
+                && role(p) == role(pod)
+                && store.overrides.gossip.dead.contains(&node_key(p))
+        })
+        .collect();
+    for p in dead {
+        let host = advertised(p);
+        if gossip.members.iter().all(|m| m.host != host) {
+            let last = if legacy { "Slave" } else { "Follower" };
+            gossip = gossip.with(&host, last).alive(&host, false);
         }
     }
     gossip
