@@ -263,7 +263,7 @@ fn a_denied_verb_fails_alone_and_is_named() {
     let line = fails_alone(&out, "permissions");
     assert!(
         line.contains(
-            "2 of 67 denied in namespace default: update leases.coordination.k8s.io, \
+            "2 of 70 denied in namespace default: update leases.coordination.k8s.io, \
              delete persistentvolumes (cluster-wide)"
         ),
         "{line}"
