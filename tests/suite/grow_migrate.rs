@@ -215,6 +215,23 @@ fn kubectl_ok(bed: &TestBed, args: &[&str]) {
     assert!(out.status.success(), "kubectl {args:?}: {}", text(&out));
 }
 
+/// What a migration does first to node 2: its workload gone (its pod with it), then its claim.
+fn stop_node_2_and_delete_its_claim(bed: &TestBed) {
+    kubectl_ok(
+        bed,
+        &[
+            "delete",
+            "deployment/es-2",
+            "--cascade=foreground",
+            "--wait=true",
+        ],
+    );
+    kubectl_ok(
+        bed,
+        &["delete", "persistentvolumeclaim/es-data-2", "--wait=true"],
+    );
+}
+
 /// A growing migration of node 2 stopped after its claim went: the workload and the claim
 /// are gone, the volume Released (and, with `volume_patched`, already of esk's class and
 /// freed for the new claim). A re-run finishes it, node 2's cloud disk growing like the
@@ -225,19 +242,7 @@ fn interrupted_migration_is_finished(volume_patched: bool) {
     let bed = legacy_cluster();
     let volumes_before = volumes(&bed);
     let disks_before = cloud_disks(&bed);
-    kubectl_ok(
-        &bed,
-        &[
-            "delete",
-            "deployment/es-2",
-            "--cascade=foreground",
-            "--wait=true",
-        ],
-    );
-    kubectl_ok(
-        &bed,
-        &["delete", "persistentvolumeclaim/es-data-2", "--wait=true"],
-    );
+    stop_node_2_and_delete_its_claim(&bed);
     let pv = &volumes_before[1].1;
     let released = bed.kube.get("PersistentVolume", None, pv).unwrap();
     assert_eq!(released["status"]["phase"], "Released");
@@ -343,19 +348,7 @@ fn a_claim_made_again_beside_its_volume_grows_the_cloud_disk() {
         .as_str()
         .unwrap_or("")
         .to_string();
-    kubectl_ok(
-        &bed,
-        &[
-            "delete",
-            "deployment/es-2",
-            "--cascade=foreground",
-            "--wait=true",
-        ],
-    );
-    kubectl_ok(
-        &bed,
-        &["delete", "persistentvolumeclaim/es-data-2", "--wait=true"],
-    );
+    stop_node_2_and_delete_its_claim(&bed);
     let release = r#"{"spec":{"claimRef":{"uid":null,"resourceVersion":null}}}"#;
     kubectl_ok(
         &bed,
