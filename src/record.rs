@@ -60,15 +60,7 @@ impl Record {
                 .get("readOnlyReplicas")
                 .and_then(|k| k.parse().ok())
                 .unwrap_or(0),
-            zones: data
-                .get("zones")
-                .map(|z| {
-                    z.split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            zones: comma_list(data, "zones"),
             node_zones: data
                 .get("nodeZones")
                 .map(|z| {
@@ -80,15 +72,7 @@ impl Record {
                         .collect()
                 })
                 .unwrap_or_default(),
-            disks: data
-                .get("disks")
-                .map(|d| {
-                    d.split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            disks: comma_list(data, "disks"),
         })
     }
 
@@ -213,6 +197,18 @@ impl Record {
             value: Value::Mapping(value),
         }
     }
+}
+
+/// A comma-separated list under `key` (empty entries skipped), empty when absent.
+fn comma_list(data: &BTreeMap<String, String>, key: &str) -> Vec<String> {
+    data.get(key)
+        .map(|v| {
+            v.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
