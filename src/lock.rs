@@ -272,15 +272,19 @@ fn delete_lease(inner: &Inner, rv: &str) -> Result<RawAnswer> {
         .raw(RawVerb::Delete, &inner.path, Some(&options.to_string()))
 }
 
+/// Whether two versions of the Lease name the same holder (process and identity).
+fn same_holder(a: &Value, b: &Value) -> bool {
+    Holder::from_lease(a) == Holder::from_lease(b)
+        && a["spec"]["holderIdentity"] == b["spec"]["holderIdentity"]
+}
+
 /// The Lease's current resourceVersion if it still names the holder of `ours`.
 fn still_ours(inner: &Inner, ours: &Value) -> Option<String> {
     let Ok(RawAnswer::Ok(out)) = inner.kubectl.raw(RawVerb::Get, &inner.path, None) else {
         return None;
     };
     let current = parse(&out).ok()?;
-    let same = Holder::from_lease(&current) == Holder::from_lease(ours)
-        && current["spec"]["holderIdentity"] == ours["spec"]["holderIdentity"];
-    same.then(|| {
+    same_holder(&current, ours).then(|| {
         current["metadata"]["resourceVersion"]
             .as_str()
             .map(str::to_string)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde_json::Value;
 
-use super::{parse, ClusterLock, Holder, Inner, ACTIVE, LEASE_SECONDS};
+use super::{parse, same_holder, ClusterLock, Inner, ACTIVE, LEASE_SECONDS};
 use crate::adapters::kubectl::{Kubectl, RawAnswer, RawVerb};
 use crate::clock;
 use crate::error::LockHeld;
@@ -73,9 +73,7 @@ fn renew(inner: &Inner) -> Result<()> {
         Ok(_) => match inner.kubectl.raw(RawVerb::Get, &inner.path, None) {
             Ok(RawAnswer::Ok(out)) => {
                 let current = parse(&out)?;
-                if Holder::from_lease(&current) != Holder::from_lease(&next)
-                    || current["spec"]["holderIdentity"] != next["spec"]["holderIdentity"]
-                {
+                if !same_holder(&current, &next) {
                     anyhow::bail!("another run took over the cluster lock");
                 }
                 current
