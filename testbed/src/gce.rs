@@ -245,6 +245,15 @@ impl GceEmulator {
         lock(&self.state).disk_named(name).users.detach_at(at);
     }
 
+    /// Detaches the disk `name` from every instance once `n` deletes of it were refused for
+    /// it being in use (the refused answers are sent first). Panics if there is no such disk.
+    pub fn detach_after_refused_deletes(&self, name: &str, n: u32) {
+        lock(&self.state)
+            .disk_named(name)
+            .users
+            .detach_after_refusals(n);
+    }
+
     /// Holds the HTTP request carrying the `k`-th mutating call from now (counted as
     /// [`GceEmulator::mutating_requests`] counts them: each insert, delete or setLabels, each
     /// batch part on its own; `k` = 1 is the next one) until [`GceEmulator::release`]. A held

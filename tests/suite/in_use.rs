@@ -46,8 +46,9 @@ fn an_attached_gce_disk_is_retried_until_the_cloud_lets_go() {
     let bed = TestBed::start();
     esk_ok(&bed, &["create", "3"]);
     bed.gce.attach("es-disk-2", "gke-node-1");
-    // Deleting the objects first takes a few seconds; the disk lets go a little later.
-    bed.gce.detach_after("es-disk-2", Duration::from_secs(10));
+    // The disk lets go after the first delete met it in use (a timed detach would race the
+    // time esk takes to get there on a loaded machine).
+    bed.gce.detach_after_refused_deletes("es-disk-2", 1);
     let out = esk_ok(&bed, &["delete", "--yes"]);
     assert!(stderr(&out).contains("retrying gcloud"), "{}", text(&out));
     assert!(labelled_gce_disks(&bed, "es").is_empty());

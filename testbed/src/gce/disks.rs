@@ -143,6 +143,7 @@ impl State {
             return Err(not_ready(&path(k, "disks")));
         }
         if let Some(in_use) = record.users.in_use_error(&path(k, "disks")) {
+            record.users.refused_delete();
             return Err(in_use);
         }
         record.gone_at = Some(gone_at);

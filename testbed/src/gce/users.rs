@@ -11,6 +11,8 @@ pub(super) struct Users {
     /// Instance links, as in the disk's `users`.
     links: Vec<String>,
     detach_at: Option<Instant>,
+    /// Refused deletes left before the disk detaches by itself (`refused_delete`).
+    refusals_before_detach: Option<u32>,
     last_attach: Option<String>,
     last_detach: Option<String>,
 }
@@ -25,6 +27,7 @@ impl Users {
             self.links.push(instance_link);
         }
         self.detach_at = None;
+        self.refusals_before_detach = None;
         self.last_attach = Some(timestamp(SystemTime::now()));
     }
 
@@ -34,10 +37,29 @@ impl Users {
             self.last_detach = Some(timestamp(SystemTime::now()));
         }
         self.detach_at = None;
+        self.refusals_before_detach = None;
     }
 
     pub fn detach_at(&mut self, at: Instant) {
         self.detach_at = Some(at);
+    }
+
+    /// Detaches once `n` deletes were refused for the disk being in use: a release that
+    /// comes after the caller has met the error, however slow the machine is.
+    pub fn detach_after_refusals(&mut self, n: u32) {
+        self.refusals_before_detach = Some(n);
+    }
+
+    /// Counts a delete refused with `in_use_error`.
+    pub fn refused_delete(&mut self) {
+        if let Some(n) = self.refusals_before_detach {
+            if n <= 1 {
+                self.detach();
+                self.refusals_before_detach = None;
+            } else {
+                self.refusals_before_detach = Some(n - 1);
+            }
+        }
     }
 
     /// Lets a detach that is due take effect.
@@ -103,5 +125,16 @@ mod tests {
         let mut disk = json!({});
         users.render(&mut disk);
         assert!(disk["users"].is_null() && disk["lastDetachTimestamp"].is_string());
+    }
+
+    #[test]
+    fn detaches_after_the_nth_refused_delete() {
+        let mut users = Users::default();
+        users.attach("vm".into());
+        users.detach_after_refusals(2);
+        users.refused_delete();
+        assert_eq!(users.links(), ["vm"]);
+        users.refused_delete();
+        assert!(users.links().is_empty());
     }
 }
