@@ -2,8 +2,9 @@
 //! from a backup, in another zone), keeps the old one labelled `esk-replaced=I`, rebinds node
 //! I and waits while gossip shows it catching up until it follows; refused with nothing
 //! changed when the others would lose quorum or on the healthy leader; killed mid-way, a
-//! re-run finishes on the same new disk; `disks prune` deletes only replaced disks and
-//! `delete --keep-disks` keeps them.
+//! re-run finishes on the same new disk; `node move` copies the node's own data to another
+//! zone; `disks prune` deletes only replaced disks, `delete --keep-disks` keeps them and
+//! `delete --yes` deletes them.
 
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
@@ -254,7 +255,7 @@ fn replace_from_a_backup_killed_mid_way_is_finished_by_a_re_run_on_one_new_disk(
 }
 
 #[test]
-fn refused_without_quorum_on_the_healthy_leader_and_without_yes_with_nothing_changed() {
+fn refused_without_quorum_on_the_leader_or_without_yes_then_node_move_copies_its_own_data() {
     let bed = spread_cluster();
     let before = (names(&bed), pv(&bed, 2));
     let versions = |bed: &TestBed| -> Vec<(String, String)> {
@@ -293,4 +294,29 @@ fn refused_without_quorum_on_the_healthy_leader_and_without_yes_with_nothing_cha
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(stderr(&out).contains("without --yes"), "{}", text(&out));
     unchanged(&bed, &objects, "no --yes");
+    // node move: node 3's own data, snapshotted, on a new disk in zone a.
+    bed.kube.set_leader("es-1");
+    let out = esk_ok(&bed, &["node", "move", "3", "--zone", ZONES[0], "--yes"]);
+    assert!(
+        stdout(&out).contains("node 3 follows the leader"),
+        "{}",
+        text(&out)
+    );
+    let moved = bed
+        .gce
+        .disks()
+        .into_iter()
+        .find(|d| d.name == "es-disk-3-r1")
+        .expect("node 3's new disk");
+    assert_eq!(moved.zone, ZONES[0]);
+    assert_eq!(moved.labels.get("esk-node").map(String::as_str), Some("3"));
+    let snapshot = moved.source_snapshot.expect("made from a snapshot");
+    let of_node_3 = bed
+        .gce
+        .snapshots()
+        .into_iter()
+        .find(|s| s.name == snapshot)
+        .is_some_and(|s| s.source_disk.1 == "es-disk-3");
+    assert!(of_node_3, "{snapshot} is not of node 3's disk");
+    assert_eq!(pod_zone(&bed, 3), ZONES[0]);
 }
