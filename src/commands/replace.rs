@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use super::confirm::confirm_change;
+use super::confirm::{command_line, confirm_change};
 use super::existing::{found, open};
 use super::session::Session;
 use crate::backup::{backup_name, choose_node, Member as BackupMember};
@@ -18,6 +18,7 @@ use crate::domain::{Disk, Placement};
 use crate::error::{Refused, UsageError};
 use crate::execute::replace::Replacer;
 use crate::health::{self, clock, observe};
+use crate::lock::{self, Acquired, Holder};
 use crate::plan::replace::{self, Cluster, Contents, Member, ReplacePlan, Request};
 use crate::render::NodeDisk;
 use crate::report::Reporter;
@@ -51,6 +52,17 @@ pub(super) fn run(
         return Err(UsageError::new("node move needs --zone: the zone to move the node to").into());
     }
     let (base, kubectl, _) = open(g)?;
+    // The lock first: the health the refusals read must still hold when the run acts.
+    let lock = if args.dry_run {
+        None
+    } else {
+        let me = Holder::me(&command_line());
+        let timeout = Duration::from_secs(g.lock_timeout);
+        match lock::acquire(&kubectl, &base, &me, timeout, report)? {
+            Acquired::Held(l) => Some(l),
+            Acquired::NoNamespace => None,
+        }
+    };
     let objects = observe::read_objects(&kubectl, &base)?;
     let spec = found(g, base, &objects)?;
     let i = node_index(raw, spec.nodes.get())?;
@@ -101,7 +113,6 @@ pub(super) fn run(
     s.spec = spec.clone();
     s.spec.kube_id = kube_id;
     s.spec.location = location;
-    let lock = if args.dry_run { None } else { s.try_lock(g)? };
     let stem = s.spec.disk_name(i);
     let candidates: Vec<String> = (1..=9).map(|k| format!("{stem}-r{k}")).collect();
     let observed = s.observe(&candidates, false)?;

@@ -246,8 +246,8 @@ impl Replacer<'_> {
         }
     }
 
-    /// Reads gossip until node I is a Follower that is alive and healthy, printing its lag
-    /// behind the leader each time it changes.
+    /// Reads gossip until node I is a Follower that is alive and healthy, showing its lag
+    /// behind the leader each time it changes (stderr: stdout keeps the plan and summary).
     fn wait_following(&self, i: u8) -> Result<()> {
         let proxy = self.kubectl.proxy()?;
         let started = Instant::now();
@@ -263,7 +263,7 @@ impl Replacer<'_> {
             let line = match member {
                 Some(m) if m.state == "Follower" || m.state == "Slave" => {
                     if node.is_some_and(|n| n.ok) && m.alive {
-                        println!("node {i} follows the leader");
+                        self.report.info(&format!("node {i} follows the leader"));
                         return Ok(());
                     }
                     format!("node {i}: {}", m.state)
@@ -275,7 +275,7 @@ impl Replacer<'_> {
                 None => format!("node {i}: starting (not in gossip yet)"),
             };
             if line != last {
-                println!("{line}");
+                self.report.info(&line);
                 last = line;
             }
             if started.elapsed() >= self.timeout {

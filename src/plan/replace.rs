@@ -167,12 +167,14 @@ pub fn plan(cluster: &Cluster, req: &Request) -> anyhow::Result<ReplacePlan> {
     };
     let contents = match (resuming, &req.contents) {
         (Some(r), _) if r.from.is_empty() => Contents::Empty,
-        (Some(r), _) => match &req.contents {
-            Some(Contents::Backup(n)) if *n == r.from => Contents::Backup(n.clone()),
-            _ => Contents::Snapshot {
-                of: cluster.snapshot_of.unwrap_or(0),
+        // Resumed: the recorded backup (made already, or still to snapshot from the node asked
+        // now, else from an up-to-date follower).
+        (Some(r), _) => match (&req.contents, cluster.snapshot_of.as_ref()) {
+            (Some(Contents::Snapshot { of, .. }), _) | (_, Some(of)) => Contents::Snapshot {
+                of: *of,
                 name: r.from.clone(),
             },
+            _ => Contents::Backup(r.from.clone()),
         },
         (None, Some(c)) => c.clone(),
         (None, None) => {

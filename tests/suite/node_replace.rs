@@ -121,7 +121,7 @@ fn replace_into_another_zone_empty_then_prune_only_the_replaced_disk() {
             "node", "replace", "2", "--zone", ZONES[2], "--empty", "--yes",
         ],
     );
-    let said = stdout(&out);
+    let said = text(&out);
     // Gossip showed node 2 behind the leader, then following.
     assert!(
         said.contains("node 2: CatchingUp,") && said.contains("bytes behind the leader"),
@@ -224,7 +224,7 @@ fn replace_from_a_backup_killed_mid_way_is_finished_by_a_re_run_on_one_new_disk(
         text(&out)
     );
     assert!(
-        stdout(&out).contains("node 2 follows the leader"),
+        text(&out).contains("node 2 follows the leader"),
         "{}",
         text(&out)
     );
@@ -298,7 +298,7 @@ fn refused_without_quorum_on_the_leader_or_without_yes_then_node_move_copies_its
     bed.kube.set_leader("es-1");
     let out = esk_ok(&bed, &["node", "move", "3", "--zone", ZONES[0], "--yes"]);
     assert!(
-        stdout(&out).contains("node 3 follows the leader"),
+        text(&out).contains("node 3 follows the leader"),
         "{}",
         text(&out)
     );
