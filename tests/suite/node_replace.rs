@@ -320,3 +320,57 @@ fn refused_without_quorum_on_the_leader_or_without_yes_then_node_move_copies_its
     assert!(of_node_3, "{snapshot} is not of node 3's disk");
     assert_eq!(pod_zone(&bed, 3), ZONES[0]);
 }
+
+/// The same on EKS: the old volume's `esk-node` tag goes and `esk-replaced=2` comes; the new
+/// volume is in the asked AZ, tagged for node 2, and node 2's PV names it.
+#[test]
+fn aws_replace_tags_the_old_volume_replaced_and_makes_the_new_one_in_its_zone() {
+    const AWS_ZONES: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
+    let bed = TestBed::with_zones(
+        "arn:aws:eks:us-east-1:123456789012:cluster/test",
+        &AWS_ZONES,
+        1,
+    );
+    bed.moto();
+    esk_ok(&bed, &["create", "3", "--zones", &AWS_ZONES.join(",")]);
+    bed.kube.set_leader("es-1");
+    let out = esk_ok(
+        &bed,
+        &[
+            "node",
+            "replace",
+            "2",
+            "--zone",
+            AWS_ZONES[2],
+            "--empty",
+            "--yes",
+        ],
+    );
+    let v = aws_json(&bed, &["ec2", "describe-volumes"]);
+    let volumes = v["Volumes"].as_array().expect("volumes");
+    let tag = |vol: &Value, key: &str| -> Option<String> {
+        vol["Tags"]
+            .as_array()?
+            .iter()
+            .find(|t| t["Key"] == key)
+            .and_then(|t| t["Value"].as_str())
+            .map(str::to_string)
+    };
+    let named = |name: &str| {
+        volumes
+            .iter()
+            .find(|vol| tag(vol, "Name").as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("volume {name}: {}", text(&out)))
+    };
+    assert_eq!(volumes.len(), 4, "{v}");
+    let old = named("es-disk-2");
+    assert_eq!(tag(old, "esk-replaced").as_deref(), Some("2"));
+    assert_eq!(tag(old, "esk-node"), None, "{old}");
+    assert_eq!(old["AvailabilityZone"], AWS_ZONES[1]);
+    let new = named("es-disk-2-r1");
+    assert_eq!(tag(new, "esk-node").as_deref(), Some("2"));
+    assert_eq!(new["AvailabilityZone"], AWS_ZONES[2]);
+    let pv = pv(&bed, 2);
+    assert_eq!(pv["spec"]["csi"]["volumeHandle"], new["VolumeId"], "{pv}");
+    assert_eq!(pod_zone(&bed, 2), AWS_ZONES[2]);
+}
