@@ -6,8 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 mod verbs;
 pub use verbs::{
-    BackupVerb, CreateArgs, DeleteArgs, DisksVerb, LintArgs, LogsArgs, NodeVerb, Read, ResizeArgs,
-    RestartArgs,
+    BackupVerb, CreateArgs, DeleteArgs, DisksVerb, LintArgs, LogsArgs, NodeVerb, Read, ReplaceArgs,
+    ResizeArgs, RestartArgs,
 };
 
 use crate::error::UsageError;

@@ -29,6 +29,7 @@ mod man;
 mod node;
 mod pod_monitor;
 mod render;
+mod replace;
 mod report;
 mod resize;
 mod restart;

@@ -23,6 +23,7 @@ mod detach;
 mod grow;
 mod migrate;
 mod progress;
+pub mod replace;
 mod restarts;
 
 pub use progress::progress;
@@ -308,6 +309,8 @@ impl Executor<'_> {
                     .collect()
             },
             rotation: phase.map(|p| p.as_str().to_string()).unwrap_or_default(),
+            // A run of create or resize finishes no node replacement: that is `node replace`'s.
+            replacing: None,
         }
         .manifest(self.spec)
     }

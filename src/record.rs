@@ -33,6 +33,45 @@ pub struct Record {
     /// runs keep filling, and each node's zone. Empty for a cluster in one zone.
     pub zones: Vec<String>,
     pub node_zones: BTreeMap<u8, String>,
+    /// A `node replace` under way (interrupted, it is finished by running it again).
+    pub replacing: Option<Replacing>,
+}
+
+/// A node replacement under way, kept from before its new disk is made until the node is
+/// back, so a re-run finishes it on the same disk instead of making another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replacing {
+    pub node: u8,
+    /// The new disk's name.
+    pub disk: String,
+    /// The zone it is (to be) made in; "" for the cluster's one zone.
+    pub zone: String,
+    /// The backup it is made from; "" for an empty disk.
+    pub from: String,
+}
+
+impl Replacing {
+    fn parse(raw: &str) -> Option<Replacing> {
+        let get = |key: &str| {
+            raw.split(',')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string())
+        };
+        Some(Replacing {
+            node: crate::spec::parse_member(&get("node")?)?,
+            disk: get("disk")?,
+            zone: get("zone").unwrap_or_default(),
+            from: get("from").unwrap_or_default(),
+        })
+    }
+
+    fn format(&self) -> String {
+        format!(
+            "node={},disk={},zone={},from={}",
+            self.node, self.disk, self.zone, self.from
+        )
+    }
 }
 
 impl Record {
@@ -73,6 +112,7 @@ impl Record {
                 })
                 .unwrap_or_default(),
             disks: comma_list(data, "disks"),
+            replacing: data.get("replacing").and_then(|r| Replacing::parse(r)),
         })
     }
 
@@ -171,6 +211,9 @@ impl Record {
                 .collect();
             put("nodeZones", nodes.join(","));
         }
+        if let Some(r) = &self.replacing {
+            put("replacing", r.format());
+        }
         put("eskVersion", env!("CARGO_PKG_VERSION").to_string());
         let labels: Mapping = labels(spec, "record", None)
             .into_iter()
@@ -234,6 +277,14 @@ mod tests {
         .unwrap();
         assert_eq!(spread.zones, ["a-1-a", "a-1-b"]);
         assert_eq!(spread.node_zones.len(), 3);
+        let r = Replacing {
+            node: 2,
+            disk: "es-disk-2-r1".into(),
+            zone: "a-1-c".into(),
+            from: String::new(),
+        };
+        assert_eq!(Replacing::parse(&r.format()), Some(r));
+        assert_eq!(Replacing::parse("node=x,disk=d"), None);
         assert_eq!(spread.node_zones[&2], "a-1-b");
         assert_eq!(
             spread.node_zones[&crate::spec::REPLICA_BASE.saturating_add(1)],

@@ -89,6 +89,8 @@ impl Aws {
         let tag = |k: &str| tag(v, k);
         let name = tag("Name").unwrap_or_else(|| id.clone());
         let (owner, node) = owner_of(&self.spec, tag);
+        let replaced = super::replaced_of(tag);
+        let node = if replaced.is_some() { None } else { node };
         let mut source = self.source(&id);
         // A volume can only attach in its own zone, whatever --zone says today.
         if let Some(az) = v["AvailabilityZone"].as_str() {
@@ -100,6 +102,7 @@ impl Aws {
             id,
             node,
             owner,
+            replaced,
         })
     }
 
@@ -238,6 +241,27 @@ impl DiskAdapter for Aws {
             );
         }
         Ok(ok)
+    }
+
+    /// The replaced tag first, then the node tag goes: stopped in between, the volume has
+    /// both and is read as replaced (a re-run removes the node tag).
+    fn mark_replaced(&self, disk: &Disk, node: u8) -> Result<()> {
+        let tool = self.tool()?;
+        let mut a = self.ec2("create-tags");
+        a.push(format!("--resources={}", disk.id));
+        a.push("--tags".into());
+        a.push(format!(
+            "Key={},Value={}",
+            super::REPLACED_KEY,
+            crate::spec::member_label(node)
+        ));
+        tool.run_retry(&a, None)?;
+        let mut a = self.ec2("delete-tags");
+        a.push(format!("--resources={}", disk.id));
+        a.push("--tags".into());
+        a.push(format!("Key={}", super::NODE_KEY));
+        tool.run_retry(&a, None)?;
+        Ok(())
     }
 
     fn adopt(&self, disks: &[(u8, Disk)]) -> Result<()> {

@@ -233,6 +233,7 @@ impl DiskAdapter for Dynamic {
                     .as_str()
                     .and_then(crate::spec::parse_member),
                 source: self.source(&name),
+                replaced: None,
                 owner,
                 name,
             });
@@ -256,6 +257,7 @@ impl DiskAdapter for Dynamic {
                 name: n.clone(),
                 id: String::new(),
                 node: Some(*i),
+                replaced: None,
                 owner: Owner::This,
                 source: self.source(n),
             })

@@ -87,8 +87,14 @@ impl Gcloud {
             .unwrap_or(&self.zone)
             .to_string();
         let labels = &item["labels"];
-        let (owner, node) = owner_of(&self.spec, |k| labels[k].as_str().map(str::to_string));
-        let node = node.or_else(|| node_from_default_name(&self.spec, &name));
+        let get = |k: &str| labels[k].as_str().map(str::to_string);
+        let (owner, node) = owner_of(&self.spec, get);
+        let replaced = super::replaced_of(get);
+        // A replaced disk keeps its old name, which must not give it its node back.
+        let node = match replaced {
+            Some(_) => None,
+            None => node.or_else(|| node_from_default_name(&self.spec, &name)),
+        };
         Some(Disk {
             id: item["id"]
                 .as_str()
@@ -98,6 +104,7 @@ impl Gcloud {
             name,
             node,
             owner,
+            replaced,
         })
     }
 
@@ -307,6 +314,20 @@ impl DiskAdapter for Gcloud {
 
     fn label_nodes(&self, disks: &[(u8, Disk)]) -> Result<()> {
         self.add_labels(disks, false)
+    }
+
+    /// One `disks update`: gcloud reads the label fingerprint and sends setLabels with it.
+    fn mark_replaced(&self, disk: &Disk, node: u8) -> Result<()> {
+        let mut a = args(["compute", "disks", "update", &disk.name]);
+        a.extend(self.scope(&disk.source.topology_value));
+        a.push(format!(
+            "--update-labels={}={}",
+            super::REPLACED_KEY,
+            crate::spec::member_label(node)
+        ));
+        a.push(format!("--remove-labels={}", super::NODE_KEY));
+        self.tool()?.run_retry(&a, None)?;
+        Ok(())
     }
 
     fn snapshot(&self, disk: &Disk, node: u8, name: &str) -> Result<Backup> {

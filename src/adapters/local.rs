@@ -307,6 +307,7 @@ impl DiskAdapter for Local {
                 id: format!("{}:{}", e.node, e.path),
                 source: self.source(&e),
                 node: Some(e.index),
+                replaced: None,
                 owner: Owner::This,
                 name,
             })
@@ -332,6 +333,7 @@ impl DiskAdapter for Local {
                 id: format!("{}:{}", entry.node, entry.path),
                 source: self.source(&entry),
                 node: Some(*i),
+                replaced: None,
                 owner: Owner::This,
                 name: name.clone(),
             });

@@ -27,6 +27,9 @@ pub const MANAGED_KEY: &str = "managed-by";
 pub const KUBE_KEY: &str = "esk-kube";
 /// Set on disks taken over with --adopt-disks, which esk never deletes.
 pub const ADOPTED_KEY: &str = "esk-adopted";
+/// Set, with the node's number, on a disk `esk node replace` took its node off (its node
+/// label removed): kept until `esk disks prune` or `esk delete --yes`.
+pub const REPLACED_KEY: &str = "esk-replaced";
 
 pub trait DiskAdapter: Sync {
     /// Disks labelled for this cluster, plus any disk named in `names` (to detect collisions).
@@ -42,6 +45,12 @@ pub trait DiskAdapter: Sync {
     /// nothing to do.
     fn label_nodes(&self, _disks: &[(u8, Disk)]) -> Result<()> {
         Ok(())
+    }
+    /// Takes `disk` off node `node` for good (`esk node replace`): its node label (tag) goes
+    /// and `esk-replaced=<node>` comes, so later runs find the node by its new disk. Safe to
+    /// repeat.
+    fn mark_replaced(&self, _disk: &Disk, _node: u8) -> Result<()> {
+        Err(crate::error::Refused::new("this kind of disk cannot be replaced by esk").into())
     }
     /// Deletes disks, waiting up to `detach` for any the cloud still reports attached.
     /// Callers pass only disks whose owner is `Owner::This`.
@@ -139,6 +148,11 @@ pub fn backup_of(
             .unwrap_or(0),
         status,
     })
+}
+
+/// The node a disk served before it was replaced (`esk-replaced`), if it was.
+pub fn replaced_of(get: impl Fn(&str) -> Option<String>) -> Option<u8> {
+    get(REPLACED_KEY).and_then(|n| crate::spec::parse_member(&n))
 }
 
 /// Reads ownership from a disk's labels or tags.

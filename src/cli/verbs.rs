@@ -134,9 +134,16 @@ pub enum BackupVerb {
     },
 }
 
-/// `esk disks grow`.
+/// `esk disks grow|prune`.
 #[derive(Debug, Subcommand)]
 pub enum DisksVerb {
+    /// Delete the disks `esk node replace` kept (label esk-replaced) that esk made for this
+    /// cluster, after confirmation (--yes); adopted and foreign disks are never deleted.
+    Prune {
+        /// List them and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Grow every node's disk online to SIZE (the same as re-running create with
     /// --set disk.sizeGb=SIZE and the cluster's node count; no restart, no copy).
     Grow {
@@ -225,7 +232,21 @@ pub struct RestartArgs {
     pub timeout: u64,
 }
 
-/// `esk node restart I`: one node at a time.
+/// `esk node replace I` and `esk node move I --zone Z`: how the new disk is made.
+#[derive(Debug, Args)]
+pub struct ReplaceArgs {
+    /// Seconds node I may take to follow the leader again.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output: text, or json (one document on stdout: the plan and what was done).
+    #[arg(short = 'o', long, default_value = "text", value_name = "text|json")]
+    pub output: String,
+}
+
+/// `esk node restart|replace|move I`: one node at a time.
 #[derive(Debug, Subcommand)]
 pub enum NodeVerb {
     /// Restart node I safely: refused (exit 3, nothing changed) if the cluster could lose
@@ -236,5 +257,33 @@ pub enum NodeVerb {
         node: String,
         #[command(flatten)]
         args: RestartArgs,
+    },
+    /// Give node I a new disk (its disk lost, corrupt, or in a zone that is down): made empty
+    /// (--empty: the node catches up from the leader), from a backup, or by default from a
+    /// fresh snapshot of an up-to-date follower; in the node's zone, or --zone (one of the
+    /// cluster's). The old disk is kept, labelled
+    /// esk-replaced=I. Refused (exit 3, nothing changed) when the others would lose quorum,
+    /// or on the healthy leader, unless --force. Interrupted, a re-run finishes it.
+    Replace {
+        /// The node's number (1..N).
+        #[arg(value_name = "I")]
+        node: String,
+        /// An empty disk: the node copies the log from the leader.
+        #[arg(long, conflicts_with = "from_backup")]
+        empty: bool,
+        /// Make the new disk from this backup (`esk backup list`).
+        #[arg(long, value_name = "NAME")]
+        from_backup: Option<String>,
+        #[command(flatten)]
+        args: ReplaceArgs,
+    },
+    /// Move node I to the zone --zone names: `replace` from a fresh snapshot of node I's own disk
+    /// (its zone must be up; for a zone that is down use `node replace`).
+    Move {
+        /// The node's number (1..N).
+        #[arg(value_name = "I")]
+        node: String,
+        #[command(flatten)]
+        args: ReplaceArgs,
     },
 }

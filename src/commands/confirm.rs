@@ -58,6 +58,29 @@ pub(super) fn confirm_deletion(yes: bool, doomed: &str, question: &str, what: &s
     }
 }
 
+/// A change that cannot be taken back by esk (a node's new disk): `--yes`, or `yes` typed on
+/// a terminal; without a terminal, refused.
+pub(super) fn confirm_change(yes: bool, question: &str, what: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Refused::new(format!(
+            "refusing to {what} without --yes: stdin is not a terminal"
+        ))
+        .into());
+    }
+    eprint!("{question} Type 'yes' to confirm: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).ok();
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Refused::new(format!("not confirmed: {what}; nothing was changed")).into())
+    }
+}
+
 pub(super) fn summary(spec: &Spec, plan: &Plan, o: &Outcome) -> String {
     let verb = match plan.action {
         plan::Action::Create => "created",

@@ -32,6 +32,9 @@ pub struct Disk {
     pub node: Option<u8>,
     pub owner: Owner,
     pub source: DiskSource,
+    /// The node this disk served before `esk node replace` gave the node a new one (its
+    /// `esk-replaced` label or tag); such a disk serves no node and is kept until pruned.
+    pub replaced: Option<u8>,
 }
 
 /// How node i's disk appears in its PersistentVolume. Chosen by the disk adapter.

@@ -137,6 +137,7 @@ mod tests {
             name: format!("es-disk-{i}"),
             id: String::new(),
             node: Some(i),
+            replaced: None,
             owner: Owner::This,
             source: DiskSource {
                 kind: "csi".into(),

@@ -230,6 +230,7 @@ fn warnings_cover_zone_count_spreading_and_surplus_disks() {
         name: format!("es-disk-{i}"),
         id: format!("{i}00"),
         node: Some(i),
+        replaced: None,
         owner: Owner::This,
         source: crate::domain::DiskSource {
             kind: "csi".into(),

@@ -237,6 +237,7 @@ mod tests {
             name: format!("es-disk-{i}"),
             id: String::new(),
             node: Some(i),
+            replaced: None,
             owner: Owner::This,
             source: crate::domain::DiskSource {
                 kind: "csi".into(),

@@ -6,6 +6,7 @@ mod display;
 mod growth;
 pub mod json;
 mod outcome;
+pub mod replace;
 mod rules;
 #[cfg(test)]
 mod tests;

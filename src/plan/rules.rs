@@ -193,7 +193,12 @@ fn plan_nodes(
     let mut steps = Vec::new();
     let mut warnings = spec_warnings(spec);
     let mut used = std::collections::BTreeSet::new();
-    for d in observed.disks.iter().filter(|d| d.owner.is_ours()) {
+    // Replaced disks (`esk node replace`) serve no node: kept until pruned.
+    for d in observed
+        .disks
+        .iter()
+        .filter(|d| d.owner.is_ours() && d.replaced.is_none())
+    {
         // A disk esk made under an --adopt-disks pattern gets its node label only after the
         // create; a run stopped in between left it with the cluster's labels and its name.
         let by_name = || {
@@ -221,6 +226,13 @@ fn plan_nodes(
         }
         let name = wanted_name(spec, adopt, i);
         match observed.disks.iter().find(|d| d.name == name) {
+            Some(d) if d.owner.is_ours() && d.replaced.is_some() => {
+                return Err(Refused::new(format!(
+                    "node {i} has no disk, and disk {name} was replaced (label esk-replaced): \
+                     finish the replacement with `esk node replace {i}` (a re-run resumes it)"
+                ))
+                .into())
+            }
             Some(d) if d.owner.is_ours() => {
                 return Err(Refused::new(format!(
                     "disk {name} is labelled for node {:?} of this cluster, not node {i}; fix its labels first",
@@ -269,8 +281,15 @@ fn plan_nodes(
     }
     let surplus = steps
         .iter()
-        .filter(|s| matches!(s, DiskStep::KeepSurplus { .. }))
+        .filter(|s| matches!(s, DiskStep::KeepSurplus { disk } if disk.replaced.is_none()))
         .count();
+    let replaced = steps.len() - steps.iter().filter(|s| !is_replaced(s)).count();
+    if replaced > 0 {
+        warnings.push(format!(
+            "{replaced} replaced disk(s) of this cluster are kept (`esk disks prune` deletes \
+             them)"
+        ));
+    }
     if surplus > 0 {
         warnings.push(format!(
             "{surplus} disk(s) of this cluster are not used by any node and are kept \
@@ -295,6 +314,10 @@ fn plan_nodes(
         pod_monitor: None,
         warnings,
     })
+}
+
+fn is_replaced(step: &DiskStep) -> bool {
+    matches!(step, DiskStep::KeepSurplus { disk } if disk.replaced.is_some())
 }
 
 /// Adopted disks are kept even where deletion was asked for: say so.

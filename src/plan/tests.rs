@@ -33,6 +33,7 @@ fn disk(name: &str, node: Option<u8>, owner: Owner) -> Disk {
         name: name.into(),
         id: format!("id-{name}"),
         node,
+        replaced: None,
         owner,
         source: source(name),
     }

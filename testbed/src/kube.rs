@@ -16,6 +16,7 @@ mod access;
 mod admission;
 mod attach;
 mod body;
+mod catch_up;
 mod controllers;
 mod curl_jobs;
 mod defaults;

@@ -26,6 +26,7 @@ mod lock;
 mod logs;
 mod metrics;
 mod network;
+mod node_replace;
 mod output;
 mod report;
 mod restarts;

@@ -24,6 +24,11 @@ fn pick_node(
     if nodes.is_empty() {
         return Ok(None);
     }
+    // A GCE PD attaches only in its own zone (the PD CSI driver's ControllerPublishVolume
+    // looks the disk up in the Node's zone): a volume pinned to another zone never attaches.
+    if let Some(message) = misplaced_disk(store, pod) {
+        return Err(message);
+    }
     let volumes = volume_affinities(store, pod);
     let ready: Vec<&Value> = nodes.iter().copied().filter(|n| node_ready(n)).collect();
     let pool: Vec<&Value> = ready
@@ -113,10 +118,10 @@ fn node_matches(node: &Value, terms: &Value) -> bool {
     })
 }
 
-/// The `nodeSelectorTerms` of the volumes behind the pod's claims.
-fn volume_affinities(store: &Store, pod: &Value) -> Vec<Value> {
+/// The PersistentVolumes behind the pod's claims.
+fn pod_volumes<'a>(store: &'a Store, pod: &Value) -> Vec<&'a Value> {
     let ns = str_of(pod, &["metadata", "namespace"]);
-    let mut affinities = Vec::new();
+    let mut out = Vec::new();
     for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
         let claim = str_of(volume, &["persistentVolumeClaim", "claimName"]);
         if claim.is_empty() {
@@ -131,15 +136,61 @@ fn volume_affinities(store: &Store, pod: &Value) -> Vec<Value> {
             String::new(),
             str_of(pvc, &["spec", "volumeName"]).into(),
         );
-        let Some(pv) = store.by_key(&pv_key) else {
+        out.extend(store.by_key(&pv_key));
+    }
+    out
+}
+
+/// The attach error of a GCE PD volume whose node affinity pins it to a zone other than the
+/// disk's own (`projects/P/zones/Z/disks/N`): every Node it may run on is in the wrong zone.
+fn misplaced_disk(store: &Store, pod: &Value) -> Option<String> {
+    for pv in pod_volumes(store, pod) {
+        if pv["spec"]["csi"]["driver"] != "pd.csi.storage.gke.io" {
+            continue;
+        }
+        let handle = str_of(pv, &["spec", "csi", "volumeHandle"]);
+        let parts: Vec<&str> = handle.split('/').collect();
+        let (Some(&zone), Some(&disk)) = (parts.get(3), parts.get(5)) else {
             continue;
         };
-        let terms = &pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"];
-        if terms.is_array() {
-            affinities.push(terms.clone());
+        let terms = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"].as_array();
+        let pinned: Vec<String> = terms
+            .into_iter()
+            .flatten()
+            .flat_map(|t| {
+                t["matchExpressions"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter(|e| {
+                matches!(
+                    str_of(e, &["key"]),
+                    "topology.gke.io/zone" | "topology.kubernetes.io/zone"
+                ) && str_of(e, &["operator"]) == "In"
+            })
+            .flat_map(|e| e["values"].as_array().cloned().unwrap_or_default())
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        if !pinned.is_empty() && !pinned.iter().any(|p| p == zone) {
+            return Some(format!(
+                "AttachVolume.Attach failed for volume \"{}\" : rpc error: code = NotFound \
+                 desc = Could not find disk Key{{\"{disk}\", zonal: \"{}\"}}",
+                str_of(pv, &["metadata", "name"]),
+                pinned[0]
+            ));
         }
     }
-    affinities
+    None
+}
+
+/// The `nodeSelectorTerms` of the volumes behind the pod's claims.
+fn volume_affinities(store: &Store, pod: &Value) -> Vec<Value> {
+    pod_volumes(store, pod)
+        .into_iter()
+        .map(|pv| pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"].clone())
+        .filter(Value::is_array)
+        .collect()
 }
 
 pub(super) fn update_status(store: &mut Store, key: &Key, overrides: &Overrides) {

@@ -107,6 +107,8 @@ pub struct Overrides {
     pub users: super::users::Users,
     /// How full each claim's file system is (see `stats`).
     pub volume_use: super::stats::VolumeUse,
+    /// Nodes started on a new disk, catching up with the leader (see `catch_up`).
+    pub catch_up: super::catch_up::CatchUp,
 }
 
 const POD_NAME_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -264,6 +266,7 @@ fn sync_workload(store: &mut Store, kind: &str, workload: &Value, owned: Vec<Key
             }
             let pod = new_pod(store, &wanted, &pod_name, kept.len());
             store.overrides.rollout.made(&pod);
+            super::catch_up::pod_made(store, &pod);
             store.insert_raw(key.clone(), pod);
             kept.push(key);
         }
@@ -276,6 +279,7 @@ fn sync_workload(store: &mut Store, kind: &str, workload: &Value, owned: Vec<Key
             }
             let pod = new_pod(store, &wanted, &pod_name, ordinal);
             store.overrides.rollout.made(&pod);
+            super::catch_up::pod_made(store, &pod);
             store.insert_raw(key.clone(), pod);
             kept.push(key);
         }

@@ -210,8 +210,20 @@ fn derived_view(store: &Store, pod: &Value) -> Gossip {
             (true, false, false) => "Follower",
             (true, false, true) => "Slave",
         };
+        // A node started on a new disk copies the log first (see `catch_up`).
+        let behind = (ready && !leads && !replica)
+            .then(|| store.overrides.catch_up.progress(&node_key(p)))
+            .flatten();
+        let state = if behind.is_some() {
+            "CatchingUp"
+        } else {
+            state
+        };
         gossip = gossip.with(&advertised(p), state);
         if let Some(m) = gossip.members.last_mut() {
+            if let Some(done) = behind {
+                m.writer_checkpoint = (m.writer_checkpoint as f64 * done) as i64;
+            }
             m.version = version_of(p);
             m.read_only = replica;
             m.replication_host = advertised_for_replication(p);

@@ -1943,3 +1943,41 @@ fn the_resizer_grows_a_bound_volume_and_its_disk_only_while_the_volume_holds_les
     let run = bed.apply(&claim("b", "growing", "10Gi")).failed();
     assert!(run.stderr.contains("Forbidden"), "{run:?}");
 }
+
+/// A GCE PD attaches only in its own zone: a volume whose node affinity pins it to another
+/// zone than its disk's leaves its pod Pending with the attach error; pinned to the disk's
+/// zone, the pod runs.
+#[test]
+fn a_gce_disk_is_used_only_in_its_own_zone() {
+    let pinned = |zone: &str| {
+        default_manifest().replace(
+            "    fsType: ext4\n",
+            &format!(
+                "    fsType: ext4\n  nodeAffinity:\n    required:\n      nodeSelectorTerms:\n      \
+                 - matchExpressions:\n        - {{key: topology.gke.io/zone, operator: In, \
+                 values: [{zone}]}}\n"
+            ),
+        )
+    };
+    for (zone, runs) in [("us-central1-b", false), ("us-central1-a", true)] {
+        let bed = Bed::new();
+        for z in ["us-central1-a", "us-central1-b"] {
+            bed.kube.seed(json!({"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": format!("gke-{z}"), "labels": {"topology.gke.io/zone": z}}}));
+        }
+        bed.apply(&pinned(zone)).ok();
+        let pods = bed.kube.pods("es");
+        let pod = pods
+            .iter()
+            .find(|p| {
+                p["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("es-1-"))
+            })
+            .expect("es-1's pod");
+        assert_eq!(pod["status"]["phase"] == "Running", runs, "{zone}: {pod}");
+        if !runs {
+            assert!(pod.to_string().contains("Could not find disk"), "{pod}");
+        }
+    }
+}
