@@ -118,7 +118,7 @@ impl Templates {
     pub fn render(&self, spec: &Spec, disks: &[NodeDisk]) -> Result<Vec<Manifest>, UsageError> {
         let mut env = self.env.clone();
         register_label_functions(&mut env, spec);
-        let ctx = merge(&base_context(spec), "zone_spread", zone_spread(disks));
+        let ctx = merge(&base_context(spec), "zone_spread", zone_spread(spec, disks));
         let failed =
             |node: Option<u8>| move |e: minijinja::Error| template_error(&e, &self.origins, node);
         let mut out = Vec::new();
@@ -286,7 +286,16 @@ fn base_context(spec: &Spec) -> JValue {
 /// `DoNotSchedule` while the disks are balanced (no zone holds two more than another), so the
 /// spread can never contradict a volume's zone; `ScheduleAnyway` otherwise (disks made before
 /// the spread, which never move). None for a cluster in one zone: its pods stay as they were.
-fn zone_spread(disks: &[NodeDisk]) -> JValue {
+/// `--cloud dynamic` on a Kubernetes cluster over several zones: `DoNotSchedule`, the pods
+/// choosing the zones and, with a `WaitForFirstConsumer` class, their volumes following.
+fn zone_spread(spec: &Spec, disks: &[NodeDisk]) -> JValue {
+    if spec.cloud == crate::spec::Cloud::Dynamic {
+        return if spec.location.kube_zones.len() > 1 {
+            JValue::from("DoNotSchedule")
+        } else {
+            JValue::from(())
+        };
+    }
     let mut per_zone: BTreeMap<&str, usize> = BTreeMap::new();
     for d in disks
         .iter()

@@ -135,6 +135,9 @@ impl<'a> Session<'a> {
         });
         spec.kube_id = kube_id?;
         let cluster = cluster?;
+        if spec.cloud == Cloud::Dynamic {
+            spec.location.kube_zones = crate::doctor::kube_zones(&cluster.nodes);
+        }
         let connected = adapters::connect(&spec, context.as_deref(), &kubectl)?;
         let zones = Zones {
             requested: spec.location.zones.clone(),

@@ -66,6 +66,23 @@ pub fn node_zones(cloud: Cloud, zone: &str, nodes: &[KubeNode]) -> Vec<String> {
     zones
 }
 
+/// `--cloud dynamic`: the zones of every Kubernetes node (`topology.kubernetes.io/zone`),
+/// sorted. NotReady nodes count: the scheduler's zone spread counts their zones as domains
+/// too (`nodeTaintsPolicy: Ignore`), and a zone outage must not change the pods' template
+/// (which would restart the nodes of the zones still up).
+pub fn kube_zones(nodes: &[KubeNode]) -> Vec<String> {
+    let mut zones: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| n.labels.get(ZONE_LABEL).cloned())
+        .collect();
+    zones.sort();
+    zones.dedup();
+    zones
+}
+
+/// The well-known zone label of every Kubernetes node on a cloud.
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
 /// How many Kubernetes nodes the anti-affinity can use when `wanted` EventStore nodes go
 /// round-robin over `zones`: in each zone, no more than the EventStore nodes placed there.
 pub fn usable_nodes(cloud: Cloud, zones: &[String], wanted: u8, nodes: &[KubeNode]) -> usize {

@@ -39,6 +39,7 @@ mod resource;
 mod rollout;
 mod route;
 mod scale;
+mod scheduler;
 mod schema;
 mod selector;
 mod snapshots;

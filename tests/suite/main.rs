@@ -38,3 +38,4 @@ mod status_day2;
 mod ui;
 mod wait;
 mod zones;
+mod zones_more;

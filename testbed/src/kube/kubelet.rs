@@ -1,146 +1,11 @@
-//! What the scheduler and the kubelet report for a pod: its Node (in its volume's zone where
-//! one is), IP, phase, conditions and container statuses from the node's [`PodState`], the
-//! events that state implies (its logs are served by `logs.rs`).
+//! What the kubelet reports for a pod once the scheduler (`scheduler.rs`) placed it: its IP,
+//! phase, conditions and container statuses from the node's [`PodState`], the events that
+//! state implies (its logs are served by `logs.rs`).
 
 use super::pods::{node_key, str_of, Overrides, PodState};
 use super::store::{Key, Store};
 
 use serde_json::{json, Value};
-
-/// The Node a pod runs on, as the scheduler picks it: only a Ready Node (one whose Ready
-/// condition says otherwise is tainted not-ready) that satisfies the node affinity of every
-/// PersistentVolume behind the pod's claims (the VolumeBinding filter), spread by ordinal.
-/// `Err` holds the scheduler's message when no Node fits: the pod stays Pending.
-fn pick_node(
-    store: &Store,
-    pod: &Value,
-    ordinal: usize,
-) -> Result<Option<(String, String)>, String> {
-    let nodes: Vec<&Value> = store
-        .keys_of("Node")
-        .iter()
-        .filter_map(|k| store.by_key(k))
-        .collect();
-    if nodes.is_empty() {
-        return Ok(None);
-    }
-    let volumes = volume_affinities(store, pod);
-    let ready: Vec<&Value> = nodes.iter().copied().filter(|n| node_ready(n)).collect();
-    let pool: Vec<&Value> = ready
-        .iter()
-        .copied()
-        .filter(|n| volumes.iter().all(|terms| node_matches(n, terms)))
-        .collect();
-    if pool.is_empty() {
-        let total = nodes.len();
-        let not_ready = total - ready.len();
-        let conflict = ready.len();
-        let mut reasons = Vec::new();
-        if conflict > 0 {
-            reasons.push(format!(
-                "{conflict} node(s) had volume node affinity conflict"
-            ));
-        }
-        if not_ready > 0 {
-            reasons.push(format!(
-                "{not_ready} node(s) had untolerated taint {{node.kubernetes.io/not-ready: }}"
-            ));
-        }
-        return Err(format!(
-            "0/{total} nodes are available: {}. preemption: 0/{total} nodes are available: \
-             {total} Preemption is not helpful for scheduling.",
-            reasons.join(", ")
-        ));
-    }
-    let node = pool[ordinal % pool.len()];
-    let ip = node["status"]["addresses"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|a| a["type"] == "InternalIP")
-        .and_then(|a| a["address"].as_str())
-        .map_or_else(|| format!("10.128.0.{}", ordinal % 250 + 2), str::to_string);
-    Ok(Some((str_of(node, &["metadata", "name"]).to_string(), ip)))
-}
-
-/// Whether a Node may get new pods: not when its Ready condition is False or Unknown (a
-/// Node seeded without conditions counts as Ready).
-fn node_ready(node: &Value) -> bool {
-    !node["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] != "True")
-}
-
-/// Whether `node` satisfies a volume's `nodeSelectorTerms` (terms ORed, expressions ANDed).
-/// `kubernetes.io/hostname` is the Node's name where a seeded Node lacks the label (a kubelet
-/// always sets it).
-fn node_matches(node: &Value, terms: &Value) -> bool {
-    let Some(terms) = terms.as_array() else {
-        return true;
-    };
-    let label = |key: &str| -> Option<String> {
-        node["metadata"]["labels"][key]
-            .as_str()
-            .map(str::to_string)
-            .or_else(|| {
-                (key == "kubernetes.io/hostname")
-                    .then(|| str_of(node, &["metadata", "name"]).to_string())
-            })
-    };
-    terms.iter().any(|term| {
-        term["matchExpressions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .all(|e| {
-                let have = label(str_of(e, &["key"]));
-                let values: Vec<&str> = e["values"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                match str_of(e, &["operator"]) {
-                    "In" => have.is_some_and(|v| values.contains(&v.as_str())),
-                    "NotIn" => have.is_none_or(|v| !values.contains(&v.as_str())),
-                    "Exists" => have.is_some(),
-                    "DoesNotExist" => have.is_none(),
-                    _ => false,
-                }
-            })
-    })
-}
-
-/// The `nodeSelectorTerms` of the volumes behind the pod's claims.
-fn volume_affinities(store: &Store, pod: &Value) -> Vec<Value> {
-    let ns = str_of(pod, &["metadata", "namespace"]);
-    let mut affinities = Vec::new();
-    for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
-        let claim = str_of(volume, &["persistentVolumeClaim", "claimName"]);
-        if claim.is_empty() {
-            continue;
-        }
-        let key: Key = ("PersistentVolumeClaim".into(), ns.into(), claim.into());
-        let Some(pvc) = store.by_key(&key) else {
-            continue;
-        };
-        let pv_key: Key = (
-            "PersistentVolume".into(),
-            String::new(),
-            str_of(pvc, &["spec", "volumeName"]).into(),
-        );
-        let Some(pv) = store.by_key(&pv_key) else {
-            continue;
-        };
-        let terms = &pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"];
-        if terms.is_array() {
-            affinities.push(terms.clone());
-        }
-    }
-    affinities
-}
 
 pub(super) fn update_status(store: &mut Store, key: &Key, overrides: &Overrides) {
     let Some(pod) = store.by_key(key).cloned() else {
@@ -156,7 +21,7 @@ pub(super) fn update_status(store: &mut Store, key: &Key, overrides: &Overrides)
         .unwrap_or(0);
     let mut node = None;
     if state.unschedulable.is_none() && str_of(&pod, &["spec", "nodeName"]).is_empty() {
-        match pick_node(store, &pod, ordinal) {
+        match super::scheduler::pick_node(store, &pod, ordinal) {
             Ok(picked) => node = picked,
             Err(message) => state.unschedulable = Some(message),
         }
