@@ -259,3 +259,77 @@ fn aws_restore_makes_each_volume_in_its_nodes_zone() {
         );
     }
 }
+
+/// The old scripts' disks, already in different zones (node 1's in c, nodes 2 and 3's in a),
+/// are adopted where they are: no disk made or moved for them, each PV pinned to its disk's
+/// zone, and `status` shows the resulting spread and that zone a holds a quorum. The
+/// read-only replicas spread too, over the zones with the fewest replicas (a, then b).
+#[test]
+fn adopted_disks_keep_their_zones_and_replicas_spread() {
+    let bed = TestBed::with_zones(testbed::bed::GKE_CONTEXT, &GKE_ZONES, 2);
+    let old = [(1, GKE_ZONES[2]), (2, GKE_ZONES[0]), (3, GKE_ZONES[0])];
+    let ids: Vec<u64> = old
+        .iter()
+        .map(|(i, z)| bed.gce.seed_disk("p", z, &format!("esdisk-{i}"), &[]).id)
+        .collect();
+    let out = esk_ok(
+        &bed,
+        &[
+            "create",
+            "3",
+            "--insecure",
+            "--adopt-disks",
+            "esdisk-{i}",
+            "--read-only-replicas",
+            "2",
+        ],
+    );
+    let disks = bed.gce.disks();
+    for ((i, zone), id) in old.iter().zip(&ids) {
+        let d = disks
+            .iter()
+            .find(|d| d.name == format!("esdisk-{i}"))
+            .expect("the old disk");
+        assert_eq!(
+            (&d.zone, d.id),
+            (&zone.to_string(), *id),
+            "esdisk-{i} was remade or moved"
+        );
+        assert!(
+            !disks
+                .iter()
+                .any(|o| o.id != d.id && o.labels.get("esk-node") == Some(&i.to_string())),
+            "a second disk for node {i}: {disks:?}"
+        );
+        let pv = esk_objects(&bed, "PersistentVolume", "es")
+            .into_iter()
+            .find(|p| p["metadata"]["labels"]["esk.io/node"].as_str() == Some(&*i.to_string()))
+            .unwrap_or_else(|| panic!("PV of node {i}"));
+        assert_eq!(pv_zone(&pv), *zone, "node {i}: {pv}");
+        assert_eq!(node_zone(&bed, &pod_node(&bed, &i.to_string())), *zone);
+    }
+    let mut replica_zones: Vec<String> = disks
+        .iter()
+        .filter(|d| d.labels.get("esk-cluster").map(String::as_str) == Some("es"))
+        .filter(|d| !d.name.starts_with("esdisk-"))
+        .map(|d| d.zone.clone())
+        .collect();
+    replica_zones.sort();
+    assert_eq!(
+        replica_zones,
+        [GKE_ZONES[0], GKE_ZONES[1]],
+        "{}\n{disks:?}",
+        text(&out)
+    );
+    let status = esk(&bed, &["status"]);
+    let line = stdout(&status)
+        .lines()
+        .find(|l| l.trim_start().starts_with("zones:"))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no zones line:\n{}", text(&status)));
+    assert!(
+        line.contains("us-central1-a 2 · us-central1-c 1")
+            && line.contains("losing us-central1-a (2 of 3) loses the quorum"),
+        "{line}"
+    );
+}

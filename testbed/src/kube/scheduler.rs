@@ -43,7 +43,12 @@ pub(super) fn pick_node(
         })
         .collect();
     let ready: Vec<&Value> = nodes.iter().filter(|n| node_ready(n)).collect();
-    let fits_volumes: Vec<&Value> = ready
+    let fits_pod: Vec<&Value> = ready
+        .iter()
+        .copied()
+        .filter(|n| pod_selects(pod, n))
+        .collect();
+    let fits_volumes: Vec<&Value> = fits_pod
         .iter()
         .copied()
         .filter(|n| volumes.iter().all(|terms| node_matches(n, terms)))
@@ -58,7 +63,13 @@ pub(super) fn pick_node(
         let total = nodes.len();
         let not_ready = total - ready.len();
         let mut reasons = Vec::new();
-        let conflict = ready.len() - fits_volumes.len();
+        let unselected = ready.len() - fits_pod.len();
+        if unselected > 0 {
+            reasons.push(format!(
+                "{unselected} node(s) didn't match Pod's node affinity/selector"
+            ));
+        }
+        let conflict = fits_pod.len() - fits_volumes.len();
         if conflict > 0 {
             reasons.push(format!(
                 "{conflict} node(s) had volume node affinity conflict"
