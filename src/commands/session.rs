@@ -185,11 +185,7 @@ impl<'a> Session<'a> {
             }
         }
         let refusal = preflight
-            .then(|| {
-                chosen
-                    .iter()
-                    .find_map(|z| crate::doctor::create_refusal(spec.cloud, z, &cluster))
-            })
+            .then(|| crate::doctor::create_refusal(spec.cloud, &chosen, &cluster))
             .flatten();
         if let (true, Err(e)) = (csi, &cluster.csi_drivers) {
             notes.push(format!("warning: could not check the CSI driver: {e}"));
