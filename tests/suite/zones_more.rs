@@ -196,6 +196,22 @@ fn aws_restore_makes_each_volume_in_its_nodes_zone() {
     const ZONES: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
     let bed = TestBed::with_zones("arn:aws:eks:us-east-1:123456789012:cluster/test", &ZONES, 1);
     bed.moto();
+    // As EC2, the bed refuses a volume in an AZ the region does not have.
+    let bad = bed.run(
+        "aws",
+        &[
+            "ec2",
+            "create-volume",
+            "--availability-zone=us-east-1q",
+            "--size=1",
+        ],
+        None,
+    );
+    assert!(
+        !bad.status.success() && stderr(&bad).contains("InvalidParameterValue"),
+        "{}",
+        text(&bad)
+    );
     esk_ok(&bed, &["create", "3", "--insecure"]);
     esk_ok(&bed, &["backup", "create", "nightly"]);
     esk_ok(&bed, &["delete", "--yes"]);
@@ -332,4 +348,22 @@ fn adopted_disks_keep_their_zones_and_replicas_spread() {
             && line.contains("losing us-central1-a (2 of 3) loses the quorum"),
         "{line}"
     );
+    // The report lists every node's disk in its zone (GCE lists disks per zone: node 1's,
+    // in zone c, is not in the context's zone a).
+    let archive = bed.dir().join("report.tar");
+    esk_ok(&bed, &["report", "-o", archive.to_str().expect("path")]);
+    let files = crate::report::untar(&std::fs::read(&archive).expect("the report"));
+    let status: Value = serde_json::from_slice(&files["esk-report-es/status.json"]).unwrap();
+    for (i, zone) in old {
+        let node = status["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|n| n["index"] == i && n["readOnlyReplica"].is_null())
+            .unwrap_or_else(|| panic!("node {i} in {status}"));
+        assert_eq!(node["disk"]["name"], format!("esdisk-{i}"), "{node}");
+        assert_eq!(node["disk"]["zone"], zone, "{node}");
+        // Read from the cloud, not only from the volume: only a listing in its zone says so.
+        assert_eq!(node["disk"]["owner"], "adopted", "{node}");
+    }
 }
