@@ -227,6 +227,7 @@ impl Global {
                 Some(list) => crate::spec::zone_list(list, cloud)?,
                 None => Vec::new(),
             },
+            kube_zones: Vec::new(),
         };
         let mut location = location;
         if let (Some(first), None) = (location.zones.first(), &location.zone) {

@@ -139,6 +139,10 @@ pub struct Location {
     pub zone: Option<String>,
     /// `--zones`: the zones to spread the nodes over (empty: one zone, or the default).
     pub zones: Vec<String>,
+    /// `--cloud dynamic`: the zones of the Kubernetes cluster's Nodes (their
+    /// `topology.kubernetes.io/zone`), over which the pods spread and so, with a
+    /// `WaitForFirstConsumer` class, their claims' volumes. Read from the cluster, never a flag.
+    pub kube_zones: Vec<String>,
 }
 
 /// Reads `--zones Z1,Z2,...`: distinct zone names of one region, on a cloud with zones.

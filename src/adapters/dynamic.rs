@@ -56,8 +56,10 @@ impl Dynamic {
             .unwrap_or_default()
     }
 
-    /// A warning when the StorageClass deletes volumes with their claims.
-    pub fn reclaim_warning(&self) -> Result<Option<String>> {
+    /// What the plan says of the claims' StorageClass: a warning when it deletes volumes with
+    /// their claims; on a Kubernetes cluster over several zones, how the volumes follow the
+    /// pods' zone spread (`WaitForFirstConsumer`), or a warning that they may not (`Immediate`).
+    pub fn class_notes(&self) -> Result<Vec<String>> {
         let classes = self
             .kubectl()?
             .get_json(&args(["storageclasses.storage.k8s.io"]))?;
@@ -70,7 +72,8 @@ impl Dynamic {
                 c["metadata"]["name"] == wanted.as_str()
             }
         });
-        Ok(match class {
+        let mut notes = Vec::new();
+        notes.extend(match class {
             None if wanted.is_empty() => Some(
                 "warning: the cluster has no default StorageClass; pass --set disk.storageClass=NAME"
                     .to_string(),
@@ -82,7 +85,33 @@ impl Dynamic {
                 c["metadata"]["name"].as_str().unwrap_or("?")
             )),
             Some(_) => None,
-        })
+        });
+        let zones = &self.spec.location.kube_zones;
+        if let (Some(c), true) = (class, zones.len() > 1) {
+            let name = c["metadata"]["name"].as_str().unwrap_or("?");
+            notes.push(if c["volumeBindingMode"] == "WaitForFirstConsumer" {
+                format!(
+                    "zones: the Kubernetes nodes are in {} zones ({}): the pods spread over \
+                     them, and StorageClass {name} (WaitForFirstConsumer) makes each claim's \
+                     volume in its pod's zone",
+                    zones.len(),
+                    zones.join(", ")
+                )
+            } else {
+                // An Immediate class provisions when the claim is made, before any pod: the
+                // provisioner picks the zone, and the pod must then go where its volume is,
+                // whatever the spread asks.
+                format!(
+                    "warning: StorageClass {name} binds Immediate: each claim's volume gets a \
+                     zone before its pod is scheduled, so the pods' spread over {} can leave \
+                     a pod Pending (volume node affinity conflict) or several in one zone; pass \
+                     --set disk.storageClass=NAME of a class with volumeBindingMode: \
+                     WaitForFirstConsumer",
+                    zones.join(", ")
+                )
+            });
+        }
+        Ok(notes)
     }
 
     /// Backups of claims need the snapshot.storage.k8s.io API (the external-snapshotter CRDs

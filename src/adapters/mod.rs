@@ -242,7 +242,7 @@ pub fn connect(
         }
         Cloud::Dynamic => {
             let d = dynamic::Dynamic::new(spec, kubectl);
-            notes.extend(d.reclaim_warning()?);
+            notes.extend(d.class_notes()?);
             (Box::new(d), String::new())
         }
     };

@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 
 use super::existing::{found, open};
 use crate::adapters::kubectl::{Kubectl, LogQuery};
+use crate::adapters::probe;
 use crate::adapters::process::{args, parallel_map};
-use crate::adapters::{self, probe};
 use crate::bundle::{scrub, Tar};
 use crate::cli::Global;
 use crate::connection::{Connection, DEFAULT_CA_FILE};
@@ -92,11 +92,24 @@ pub(super) fn run(g: &Global, output: Option<&Path>) -> Result<()> {
     match observe::read_identity(&kubectl, &spec) {
         Ok((kube_id, _)) => {
             spec.kube_id = kube_id;
-            obs.disks = Some(
-                adapters::connect(&spec, context, &kubectl)
-                    .and_then(|c| c.disks.list(&[]))
-                    .map_err(|e| format!("{e:#}")),
-            );
+            // A spread cluster's disks are in every zone its record names, not only the
+            // adapter's one zone (GCE lists disks per zone).
+            let zones: Vec<String> = health::recorded(&spec, &obs)
+                .map(|r| {
+                    let mut zones: Vec<String> = Vec::new();
+                    for z in std::iter::once(&r.zone)
+                        .chain(&r.zones)
+                        .chain(r.node_zones.values())
+                    {
+                        if !z.is_empty() && !zones.contains(z) {
+                            zones.push(z.clone());
+                        }
+                    }
+                    zones
+                })
+                .filter(|z| z.len() > 1)
+                .unwrap_or_default();
+            obs.disks = Some(super::status::list_disks(&spec, context, &kubectl, &zones));
         }
         Err(e) => files.failed("disks", format!("{e:#}")),
     }

@@ -135,6 +135,9 @@ impl<'a> Session<'a> {
         });
         spec.kube_id = kube_id?;
         let cluster = cluster?;
+        if spec.cloud == Cloud::Dynamic {
+            spec.location.kube_zones = crate::doctor::kube_zones(&cluster.nodes);
+        }
         let connected = adapters::connect(&spec, context.as_deref(), &kubectl)?;
         let zones = Zones {
             requested: spec.location.zones.clone(),
@@ -182,11 +185,7 @@ impl<'a> Session<'a> {
             }
         }
         let refusal = preflight
-            .then(|| {
-                chosen
-                    .iter()
-                    .find_map(|z| crate::doctor::create_refusal(spec.cloud, z, &cluster))
-            })
+            .then(|| crate::doctor::create_refusal(spec.cloud, &chosen, &cluster))
             .flatten();
         if let (true, Err(e)) = (csi, &cluster.csi_drivers) {
             notes.push(format!("warning: could not check the CSI driver: {e}"));

@@ -20,7 +20,7 @@ use crate::spec::Spec;
 
 /// The cluster's disks through its disk adapter (errors kept as text: a status still shows),
 /// in every zone the record names for a cluster spread over zones.
-fn list_disks(
+pub(super) fn list_disks(
     spec: &Spec,
     context: Option<&str>,
     kubectl: &Kubectl,

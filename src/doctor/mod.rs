@@ -14,7 +14,9 @@ use std::fmt;
 use crate::adapters::kubectl::ResourceAttributes;
 use crate::spec::Cloud;
 
-pub use placement::{create_refusal, node_zones, schedulable_nodes, topology_key, usable_nodes};
+pub use placement::{
+    create_refusal, kube_zones, node_zones, schedulable_nodes, topology_key, usable_nodes,
+};
 
 /// The oldest Kubernetes server esk supports.
 pub const MIN_SERVER: (u32, u32) = (1, 29);

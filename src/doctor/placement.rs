@@ -66,6 +66,23 @@ pub fn node_zones(cloud: Cloud, zone: &str, nodes: &[KubeNode]) -> Vec<String> {
     zones
 }
 
+/// `--cloud dynamic`: the zones of every Kubernetes node (`topology.kubernetes.io/zone`),
+/// sorted. NotReady nodes count: the scheduler's zone spread counts their zones as domains
+/// too (`nodeTaintsPolicy: Ignore`), and a zone outage must not change the pods' template
+/// (which would restart the nodes of the zones still up).
+pub fn kube_zones(nodes: &[KubeNode]) -> Vec<String> {
+    let mut zones: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| n.labels.get(ZONE_LABEL).cloned())
+        .collect();
+    zones.sort();
+    zones.dedup();
+    zones
+}
+
+/// The well-known zone label of every Kubernetes node on a cloud.
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
 /// How many Kubernetes nodes the anti-affinity can use when `wanted` EventStore nodes go
 /// round-robin over `zones`: in each zone, no more than the EventStore nodes placed there.
 pub fn usable_nodes(cloud: Cloud, zones: &[String], wanted: u8, nodes: &[KubeNode]) -> usize {
@@ -113,6 +130,42 @@ fn zone_problem(cloud: Cloud, zone: &str, nodes: &[KubeNode]) -> Option<(String,
         problem,
         format!("pass --zone with a zone that has nodes, or add nodes in {zone}"),
     ))
+}
+
+/// The chosen zones with no Ready Kubernetes node, and the fix: add nodes there, or spread
+/// over the other zones only.
+fn spread_problem(cloud: Cloud, chosen: &[String], nodes: &[KubeNode]) -> Option<(String, String)> {
+    let key = topology_key(cloud)?;
+    let (empty, rest): (Vec<&String>, Vec<&String>) = chosen
+        .iter()
+        .partition(|z| in_zone(nodes, key, z).is_empty());
+    if empty.is_empty() {
+        return None;
+    }
+    let list = |zones: &[&String]| {
+        zones
+            .iter()
+            .map(|z| z.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let (these, it) = match empty.len() {
+        1 => (format!("zone {}", empty[0]), "it"),
+        _ => (format!("zones {}", list(&empty)), "them"),
+    };
+    let problem = format!(
+        "no Ready Kubernetes node has {key} in {these} (nodes: {})",
+        zones_of(nodes, key)
+    );
+    let fix = if rest.is_empty() {
+        format!("add Kubernetes nodes in {these}")
+    } else {
+        format!(
+            "add Kubernetes nodes in {these}, or leave {it} out: --zones {}",
+            list(&rest)
+        )
+    };
+    Some((problem, fix))
 }
 
 /// Nodes exist, and on a zonal cloud some are in the disks' zone.
@@ -332,14 +385,19 @@ pub fn storage_class(classes: &Value, wanted: &str) -> Check {
     Check::pass("StorageClass", format!("{name} ({provisioner})"))
 }
 
-/// Why `esk create` must not make disks here: no Kubernetes node in the disks' zone, or no
-/// CSI driver for the cloud's volumes (their pods would stay Pending). One line.
-pub fn create_refusal(cloud: Cloud, zone: &str, cluster: &ClusterNodes) -> Option<String> {
-    let problem =
-        zone_problem(cloud, zone, &cluster.nodes).or_else(|| match &cluster.csi_drivers {
-            Ok(Some(drivers)) => csi_problem(cloud, drivers),
-            _ => None,
-        });
+/// Why `esk create` must not make disks here: no Ready Kubernetes node in a chosen zone, or
+/// no CSI driver for the cloud's volumes (their pods would stay Pending). One line, with the
+/// fix: for a spread, the zones without nodes named together and the `--zones` without them.
+pub fn create_refusal(cloud: Cloud, chosen: &[String], cluster: &ClusterNodes) -> Option<String> {
+    let problem = match chosen {
+        [] => None,
+        [zone] => zone_problem(cloud, zone, &cluster.nodes),
+        many => spread_problem(cloud, many, &cluster.nodes),
+    };
+    let problem = problem.or_else(|| match &cluster.csi_drivers {
+        Ok(Some(drivers)) => csi_problem(cloud, drivers),
+        _ => None,
+    });
     problem.map(|(problem, fix)| {
         format!("refusing to create disks: {problem}, so the nodes' pods would stay Pending; {fix}")
     })
@@ -380,18 +438,28 @@ mod tests {
             nodes: nodes.to_vec(),
             csi_drivers: Ok(Some(vec![gcloud::CSI_DRIVER.into()])),
         };
-        assert_eq!(create_refusal(Cloud::Gke, "z-a", &cluster), None);
-        let why = create_refusal(Cloud::Gke, "z-c", &cluster).unwrap_or_default();
+        assert_eq!(create_refusal(Cloud::Gke, &zones(&["z-a"]), &cluster), None);
+        let why = create_refusal(Cloud::Gke, &zones(&["z-c"]), &cluster).unwrap_or_default();
         assert!(
             why.contains("no Kubernetes node has topology.gke.io/zone=z-c"),
             "{why}"
         );
-        assert_eq!(create_refusal(Cloud::Kind, "", &cluster), None);
+        assert_eq!(create_refusal(Cloud::Kind, &zones(&[""]), &cluster), None);
+        // Spread: every zone without nodes named, and the --zones that leaves them out.
+        let why = create_refusal(Cloud::Gke, &zones(&["z-a", "z-c", "z-b", "z-d"]), &cluster)
+            .unwrap_or_default();
+        assert!(
+            why.contains("in zones z-c,z-d")
+                && why.ends_with(
+                    "add Kubernetes nodes in zones z-c,z-d, or leave them out: --zones z-a,z-b"
+                ),
+            "{why}"
+        );
         let no_driver = ClusterNodes {
             csi_drivers: Ok(Some(vec![])),
             ..cluster.clone()
         };
-        let why = create_refusal(Cloud::Gke, "z-a", &no_driver).unwrap_or_default();
+        let why = create_refusal(Cloud::Gke, &zones(&["z-a"]), &no_driver).unwrap_or_default();
         assert!(
             why.contains("CSI driver pd.csi.storage.gke.io is not installed"),
             "{why}"
@@ -401,7 +469,11 @@ mod tests {
             csi_drivers: Err("forbidden".into()),
             ..cluster
         };
-        assert_eq!(create_refusal(Cloud::Gke, "z-a", &unknown), None);
+        assert_eq!(create_refusal(Cloud::Gke, &zones(&["z-a"]), &unknown), None);
+    }
+
+    fn zones(names: &[&str]) -> Vec<String> {
+        names.iter().map(|z| z.to_string()).collect()
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod disks;
 mod faults;
 mod operations;
 mod paging;
+mod regions;
 mod route;
 mod snapshots;
 mod users;
@@ -114,6 +115,7 @@ impl GceEmulator {
         name: &str,
         labels: &[(&str, &str)],
     ) -> Disk {
+        assert!(regions::exists(zone), "GCE has no zone {zone}");
         let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         let mut state = lock(&self.state);
         let record = state.add_disk(
@@ -407,6 +409,10 @@ fn respond(state: &Mutex<State>, req: Request) -> Response {
         return batch::batch(state, &req);
     }
     let result = match &route {
+        Some(Route::Zone(p, z)) if !regions::exists(z) => Err(regions::zone_not_found(p, z)),
+        Some(Route::List(_, Some(z)) | Route::Insert(_, z)) if !regions::exists(z) => {
+            Err(regions::unknown_zone(z))
+        }
         Some(Route::Zone(p, z)) => Ok(zone(p, z)),
         Some(Route::List(p, z)) => lock(state).list(p, *z, &req),
         Some(Route::Insert(p, z)) => lock(state).insert(p, z, &req.body),

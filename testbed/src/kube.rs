@@ -40,6 +40,7 @@ mod resource;
 mod rollout;
 mod route;
 mod scale;
+mod scheduler;
 mod schema;
 mod selector;
 mod snapshots;

@@ -39,3 +39,4 @@ mod status_day2;
 mod ui;
 mod wait;
 mod zones;
+mod zones_more;

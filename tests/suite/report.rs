@@ -12,7 +12,7 @@ use testbed::kube::PodState;
 
 /// The files of a ustar archive: path → contents (read with the format's own rules, not
 /// esk's code).
-fn untar(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn untar(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
     let mut at = 0;
     while at + 512 <= bytes.len() {

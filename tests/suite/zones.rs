@@ -222,7 +222,14 @@ fn a_chosen_zone_without_kubernetes_nodes_fails_doctor_and_create() {
     );
     let out = esk(&bed, &["create", "3", "--zones", &zones]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(stderr(&out).contains("us-central1-c"), "{}", text(&out));
+    assert!(
+        stderr(&out).contains(
+            "add Kubernetes nodes in zone us-central1-c, or leave it out: --zones \
+             us-central1-a,us-central1-b"
+        ),
+        "{}",
+        text(&out)
+    );
     assert!(bed.gce.disks().is_empty());
     assert_eq!(bed.mutating_requests(), 0);
 }

@@ -192,7 +192,7 @@ mod tests {
     #[test]
     fn set_labels_checks_the_fingerprint_and_bad_input_is_a_400() {
         let state = Mutex::new(State::default());
-        let disks = "/compute/v1/projects/p/zones/z/disks";
+        let disks = "/compute/v1/projects/p/zones/us-central1-a/disks";
         let (status, _) = call(&state, "POST", disks, r#"{"name":"d","labels":{"a":"b"}}"#);
         assert_eq!(status, 200);
         let (_, disk) = call(&state, "GET", &format!("{disks}/d"), "");

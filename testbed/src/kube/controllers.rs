@@ -186,6 +186,13 @@ fn bind_claims(store: &mut Store) {
             continue;
         }
         let class = str_of(&pvc, &["spec", "storageClassName"]).to_string();
+        // Delayed binding: nothing until the scheduler names the Node of a pod using it.
+        let selected = pvc["metadata"]["annotations"][super::scheduler::SELECTED_NODE]
+            .as_str()
+            .map(str::to_string);
+        if selected.is_none() && super::scheduler::waits_for_consumer(store, &pvc) {
+            continue;
+        }
         let reserved = store.keys_of("PersistentVolume").into_iter().find(|k| {
             store.by_key(k).is_some_and(|pv| {
                 pv["spec"]["claimRef"].is_object()
@@ -195,7 +202,9 @@ fn bind_claims(store: &mut Store) {
         });
         let volume = match reserved {
             Some((_, _, name)) => Some(name),
-            None if super::snapshots::source_ready(store, &pvc) => provision(store, &pvc, &class),
+            None if super::snapshots::source_ready(store, &pvc) => {
+                provision(store, &pvc, &class, selected.as_deref())
+            }
             None => None,
         };
         if let Some(volume) = volume {
@@ -204,8 +213,16 @@ fn bind_claims(store: &mut Store) {
     }
 }
 
-/// Creates a volume for the claim when its class has a real provisioner.
-fn provision(store: &mut Store, pvc: &Value, class: &str) -> Option<String> {
+/// Binds what the scheduler just allowed to bind (claims given a selected Node).
+pub(super) fn bind_now(store: &mut Store) {
+    bind_claims(store);
+    update_claims(store);
+    update_volumes(store);
+}
+
+/// Creates a volume for the claim when its class has a real provisioner; for a claim whose
+/// pod's Node was selected, in that Node's zone (the volume's node affinity says which).
+fn provision(store: &mut Store, pvc: &Value, class: &str, node: Option<&str>) -> Option<String> {
     if class.is_empty() {
         return None;
     }
@@ -243,6 +260,15 @@ fn provision(store: &mut Store, pvc: &Value, class: &str) -> Option<String> {
         },
         "status": {"phase": "Bound"}
     });
+    let zone = node
+        .and_then(|n| store.by_key(&("Node".into(), String::new(), n.into())))
+        .and_then(|n| super::scheduler::node_label(n, super::scheduler::ZONE_LABEL));
+    let mut pv = pv;
+    if let Some(zone) = zone {
+        pv["spec"]["nodeAffinity"] = json!({"required": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": super::scheduler::ZONE_LABEL, "operator": "In", "values": [zone]}
+        ]}]}});
+    }
     store.insert_raw(pv_key(&name), pv);
     Some(name)
 }

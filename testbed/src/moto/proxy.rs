@@ -127,6 +127,11 @@ fn handle(state: &Mutex<State>, moto_port: u16, req: Request) -> Response {
     if let Some((fault, serial)) = fault {
         return error_response(&fault, serial);
     }
+    if action.as_deref() == Some("CreateVolume") {
+        if let Some(refused) = unknown_zone(moto_port, &req) {
+            return refused;
+        }
+    }
     forward(moto_port, &req).unwrap_or_else(|e| {
         let fault = AwsFault {
             action: String::new(),
@@ -137,6 +142,37 @@ fn handle(state: &Mutex<State>, moto_port: u16, req: Request) -> Response {
         };
         error_response(&fault, 0)
     })
+}
+
+/// A form parameter of an EC2 query request, decoded.
+fn form_param(req: &Request, name: &str) -> Option<String> {
+    let body = String::from_utf8_lossy(&req.body);
+    let prefix = format!("{name}=");
+    body.split('&')
+        .find_map(|kv| kv.strip_prefix(prefix.as_str()).map(http::percent_decode))
+}
+
+/// EC2 refuses a volume in an availability zone its region does not have (moto makes one
+/// anyway, in no zone): the zones are the region's as moto lists them, asked with the
+/// request's own credentials (their scope names the region).
+fn unknown_zone(moto_port: u16, req: &Request) -> Option<Response> {
+    let zone = form_param(req, "AvailabilityZone")?;
+    let mut probe = req.clone();
+    probe.body = b"Action=DescribeAvailabilityZones&Version=2016-11-15".to_vec();
+    let listed = forward(moto_port, &probe).ok()?;
+    let known =
+        String::from_utf8_lossy(&listed.body).contains(&format!("<zoneName>{zone}</zoneName>"));
+    if known || listed.status != 200 {
+        return None;
+    }
+    let fault = AwsFault {
+        action: "CreateVolume".into(),
+        status: 400,
+        code: "InvalidParameterValue".into(),
+        message: format!("Invalid availability zone: [{zone}]"),
+        times: 0,
+    };
+    Some(error_response(&fault, 0))
 }
 
 fn xml_escape(text: &str) -> String {

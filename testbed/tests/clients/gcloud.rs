@@ -529,3 +529,29 @@ fn gcloud_retries_5xx_gets_and_waits_and_403_batch_parts_only() {
     assert_eq!(created.code, 0, "{}", created.stderr);
     assert_eq!(count(&bed.gce.requests(), "POST /batch/"), 3);
 }
+
+#[test]
+fn a_zone_the_region_does_not_have_is_refused() {
+    let bed = Bed::new();
+    let made = bed.gcloud(&["create", "d1", "--size=10GB", "--zone=us-central1-d"]);
+    assert_ne!(made.code, 0);
+    assert!(made.stderr.contains("Unknown zone"), "{}", made.stderr);
+    assert!(bed.names().is_empty());
+    let mut describe = bed.command("gcloud");
+    let described = run(describe.args(["compute", "zones", "describe", "us-central1-d"]));
+    assert_ne!(described.code, 0);
+    assert!(
+        described.stderr.contains("was not found"),
+        "{}",
+        described.stderr
+    );
+    let mut real = bed.command("gcloud");
+    let real = run(real.args([
+        "compute",
+        "zones",
+        "describe",
+        "us-central1-f",
+        "--format=json",
+    ]));
+    assert_eq!(real.code, 0, "{}", real.stderr);
+}
