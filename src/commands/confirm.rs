@@ -38,37 +38,32 @@ pub(super) fn confirm_disk_deletion(plan: &Plan, yes: bool) -> Result<()> {
 /// The one rule for deleting data (disks, backups): `--yes`, or `yes` typed on a terminal;
 /// without a terminal, refused. `doomed` names what would go, `what` the kind of deletion.
 pub(super) fn confirm_deletion(yes: bool, doomed: &str, question: &str, what: &str) -> Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Refused::new(format!(
-            "refusing to delete {doomed} without --yes: stdin is not a terminal"
-        ))
-        .into());
-    }
-    eprint!("{question} Type 'yes' to confirm: ");
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).ok();
-    if answer.trim() == "yes" {
-        Ok(())
-    } else {
-        Err(Refused::new(format!("{what} not confirmed; nothing was changed")).into())
-    }
+    confirm(
+        yes,
+        question,
+        &format!("refusing to delete {doomed} without --yes: stdin is not a terminal"),
+        &format!("{what} not confirmed; nothing was changed"),
+    )
 }
 
-/// A change that cannot be taken back by esk (a node's new disk): `--yes`, or `yes` typed on
-/// a terminal; without a terminal, refused.
+/// A change that cannot be taken back by esk (a node's new disk): the same rule.
 pub(super) fn confirm_change(yes: bool, question: &str, what: &str) -> Result<()> {
+    confirm(
+        yes,
+        question,
+        &format!("refusing to {what} without --yes: stdin is not a terminal"),
+        &format!("not confirmed: {what}; nothing was changed"),
+    )
+}
+
+/// `--yes`, or `yes` typed on a terminal after `question`; without a terminal refused with
+/// `no_terminal`, any other answer with `declined`.
+fn confirm(yes: bool, question: &str, no_terminal: &str, declined: &str) -> Result<()> {
     if yes {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Refused::new(format!(
-            "refusing to {what} without --yes: stdin is not a terminal"
-        ))
-        .into());
+        return Err(Refused::new(no_terminal).into());
     }
     eprint!("{question} Type 'yes' to confirm: ");
     std::io::stderr().flush().ok();
@@ -77,7 +72,7 @@ pub(super) fn confirm_change(yes: bool, question: &str, what: &str) -> Result<()
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        Err(Refused::new(format!("not confirmed: {what}; nothing was changed")).into())
+        Err(Refused::new(declined).into())
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use super::confirm::{command_line, confirm_change};
+use super::confirm::confirm_change;
 use super::existing::{found, open};
 use super::session::Session;
 use crate::backup::{backup_name, choose_node, Member as BackupMember};
@@ -18,7 +18,6 @@ use crate::domain::{Disk, Placement};
 use crate::error::{Refused, UsageError};
 use crate::execute::replace::Replacer;
 use crate::health::{self, clock, observe};
-use crate::lock::{self, Acquired, Holder};
 use crate::plan::replace::{self, Cluster, Contents, Member, ReplacePlan, Request};
 use crate::render::NodeDisk;
 use crate::report::Reporter;
@@ -56,12 +55,7 @@ pub(super) fn run(
     let lock = if args.dry_run {
         None
     } else {
-        let me = Holder::me(&command_line());
-        let timeout = Duration::from_secs(g.lock_timeout);
-        match lock::acquire(&kubectl, &base, &me, timeout, report)? {
-            Acquired::Held(l) => Some(l),
-            Acquired::NoNamespace => None,
-        }
+        super::session::try_lock(&kubectl, &base, g, report)?
     };
     let objects = observe::read_objects(&kubectl, &base)?;
     let spec = found(g, base, &objects)?;

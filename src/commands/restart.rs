@@ -10,12 +10,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::confirm::command_line;
 use super::existing::{found, open};
 use crate::cli::{Global, RestartArgs};
 use crate::error::Refused;
 use crate::health::{self, clock, observe};
-use crate::lock::{self, Acquired, Holder};
 use crate::report::Reporter;
 use crate::roll::restart_plan::{self, node_index};
 use crate::roll::{Change, Roller, Step};
@@ -35,12 +33,7 @@ pub(super) fn run(
     let lock = if args.dry_run {
         None
     } else {
-        let me = Holder::me(&command_line());
-        let timeout = Duration::from_secs(g.lock_timeout);
-        match lock::acquire(&kubectl, &base, &me, timeout, report)? {
-            Acquired::Held(l) => Some(l),
-            Acquired::NoNamespace => None,
-        }
+        super::session::try_lock(&kubectl, &base, g, report)?
     };
     let objects = observe::read_objects(&kubectl, &base)?;
     let spec = found(g, base, &objects)?;

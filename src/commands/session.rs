@@ -394,14 +394,7 @@ impl<'a> Session<'a> {
 
     /// The lock, or `None` when the namespace (and so any cluster in it) does not exist.
     pub(super) fn try_lock(&self, g: &Global) -> Result<Option<ClusterLock>> {
-        let me = lock::Holder::me(&command_line());
-        let timeout = Duration::from_secs(g.lock_timeout);
-        Ok(
-            match lock::acquire(&self.kubectl, &self.spec, &me, timeout, self.report)? {
-                lock::Acquired::Held(l) => Some(l),
-                lock::Acquired::NoNamespace => None,
-            },
-        )
+        try_lock(&self.kubectl, &self.spec, g, self.report)
     }
 
     /// Lints what the plan would apply (with --templates that matters): errors refuse unless
@@ -439,4 +432,20 @@ impl<'a> Session<'a> {
             None => Ok(()),
         }
     }
+}
+
+/// The cluster lock for a run of this command line, or `None` when the namespace (and so any
+/// cluster in it) does not exist.
+pub(super) fn try_lock(
+    kubectl: &Kubectl,
+    spec: &Spec,
+    g: &Global,
+    report: &Reporter,
+) -> Result<Option<ClusterLock>> {
+    let me = lock::Holder::me(&command_line());
+    let timeout = Duration::from_secs(g.lock_timeout);
+    Ok(match lock::acquire(kubectl, spec, &me, timeout, report)? {
+        lock::Acquired::Held(l) => Some(l),
+        lock::Acquired::NoNamespace => None,
+    })
 }

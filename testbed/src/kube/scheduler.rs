@@ -124,27 +124,36 @@ pub(super) fn pick_node(
     Ok(Some((name, ip)))
 }
 
+/// The pod's claims that exist, with their keys.
+fn claims_of<'a>(store: &'a Store, pod: &Value) -> Vec<(Key, &'a Value)> {
+    let ns = str_of(pod, &["metadata", "namespace"]);
+    pod["spec"]["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| str_of(v, &["persistentVolumeClaim", "claimName"]))
+        .filter(|claim| !claim.is_empty())
+        .filter_map(|claim| {
+            let key: Key = ("PersistentVolumeClaim".into(), ns.into(), claim.into());
+            store.by_key(&key).map(|pvc| (key, pvc))
+        })
+        .collect()
+}
+
+/// The PersistentVolume a claim is bound to, if any.
+fn volume_of<'a>(store: &'a Store, pvc: &Value) -> Option<&'a Value> {
+    let name = str_of(pvc, &["spec", "volumeName"]);
+    (!name.is_empty())
+        .then(|| store.by_key(&("PersistentVolume".into(), String::new(), name.into())))
+        .flatten()
+}
+
 /// The PersistentVolumes behind the pod's claims.
 fn pod_volumes<'a>(store: &'a Store, pod: &Value) -> Vec<&'a Value> {
-    let ns = str_of(pod, &["metadata", "namespace"]);
-    let mut out = Vec::new();
-    for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
-        let claim = str_of(volume, &["persistentVolumeClaim", "claimName"]);
-        if claim.is_empty() {
-            continue;
-        }
-        let key: Key = ("PersistentVolumeClaim".into(), ns.into(), claim.into());
-        let Some(pvc) = store.by_key(&key) else {
-            continue;
-        };
-        let pv_key: Key = (
-            "PersistentVolume".into(),
-            String::new(),
-            str_of(pvc, &["spec", "volumeName"]).into(),
-        );
-        out.extend(store.by_key(&pv_key));
-    }
-    out
+    claims_of(store, pod)
+        .into_iter()
+        .filter_map(|(_, pvc)| volume_of(store, pvc))
+        .collect()
 }
 
 /// The attach error of a GCE PD volume whose node affinity pins it to a zone other than the
@@ -201,26 +210,13 @@ enum Claim {
 /// The pod's claims that constrain or wait for its Node. A claim not found, or unbound of an
 /// `Immediate` class, is left to its controller here.
 fn pod_claims(store: &Store, pod: &Value) -> Vec<Claim> {
-    let ns = str_of(pod, &["metadata", "namespace"]);
     let mut out = Vec::new();
-    for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
-        let claim = str_of(volume, &["persistentVolumeClaim", "claimName"]);
-        if claim.is_empty() {
-            continue;
-        }
-        let key: Key = ("PersistentVolumeClaim".into(), ns.into(), claim.into());
-        let Some(pvc) = store.by_key(&key) else {
-            continue;
-        };
-        let volume_name = str_of(pvc, &["spec", "volumeName"]);
-        if volume_name.is_empty() {
+    for (key, pvc) in claims_of(store, pod) {
+        if str_of(pvc, &["spec", "volumeName"]).is_empty() {
             if waits_for_consumer(store, pvc) {
                 out.push(Claim::Delayed(key));
             }
-            continue;
-        }
-        let pv_key: Key = ("PersistentVolume".into(), String::new(), volume_name.into());
-        if let Some(pv) = store.by_key(&pv_key) {
+        } else if let Some(pv) = volume_of(store, pvc) {
             out.push(Claim::Bound(
                 pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"].clone(),
             ));
