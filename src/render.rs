@@ -119,7 +119,6 @@ impl Templates {
         let mut env = self.env.clone();
         register_label_functions(&mut env, spec);
         let ctx = merge(&base_context(spec), "zone_spread", zone_spread(spec, disks));
-        let ctx = merge(&ctx, "spread_zones", spread_zones(spec, disks));
         let failed =
             |node: Option<u8>| move |e: minijinja::Error| template_error(&e, &self.origins, node);
         let mut out = Vec::new();
@@ -284,11 +283,16 @@ fn base_context(spec: &Spec) -> JValue {
 }
 
 /// How the voting nodes' pods spread over zones, when their disks are in more than one:
-/// `DoNotSchedule` while the disks are balanced (no zone holds two more than another), so the
-/// spread can never contradict a volume's zone; `ScheduleAnyway` otherwise (disks made before
-/// the spread, which never move). None for a cluster in one zone: its pods stay as they were.
-/// `--cloud dynamic` on a Kubernetes cluster over several zones: `DoNotSchedule`, the pods
-/// choosing the zones and, with a `WaitForFirstConsumer` class, their volumes following.
+/// `ScheduleAnyway`. On gke and aws each pod's zone is its disk's (the volume's node affinity
+/// is the hard rule, and the disks are what esk spreads), so a hard spread could only ever
+/// block a pod: a disk made before the spread, or a node that `node replace`/`node move` put
+/// in another zone (3 nodes over 3 zones, node 3 moved to zone a: skew 2, and a
+/// `DoNotSchedule` spread would leave it Pending, counting even a zone that is down, whose
+/// Nodes' taints it ignores by default). None for a cluster in one zone: its pods stay as
+/// they were. `--cloud dynamic` on a Kubernetes cluster over several zones: `DoNotSchedule`,
+/// the pods choosing the zones and, with a `WaitForFirstConsumer` class, their volumes
+/// following. (kubernetes pkg/scheduler/framework/plugins/podtopologyspread/filtering.go,
+/// v1.32: the skew counts every zone the pod's node affinity allows.)
 fn zone_spread(spec: &Spec, disks: &[NodeDisk]) -> JValue {
     if spec.cloud == crate::spec::Cloud::Dynamic {
         return if spec.location.kube_zones.len() > 1 {
@@ -297,17 +301,10 @@ fn zone_spread(spec: &Spec, disks: &[NodeDisk]) -> JValue {
             JValue::from(())
         };
     }
-    let per_zone = voting_per_zone(disks);
-    if per_zone.len() < 2 {
+    if voting_per_zone(disks).len() < 2 {
         return JValue::from(());
     }
-    let most = per_zone.values().max().copied().unwrap_or(0);
-    let least = per_zone.values().min().copied().unwrap_or(0);
-    JValue::from(if most - least <= 1 {
-        "DoNotSchedule"
-    } else {
-        "ScheduleAnyway"
-    })
+    JValue::from("ScheduleAnyway")
 }
 
 /// How many voting nodes' cloud disks each zone holds.
@@ -324,25 +321,6 @@ fn voting_per_zone(disks: &[NodeDisk]) -> BTreeMap<&str, usize> {
         }
     }
     per_zone
-}
-
-/// The zones the voting nodes' pods may run in when their disks are spread: those disks'
-/// zones. The scheduler computes a spread's skew over every zone the pod may go to (its
-/// node affinity, `nodeAffinityPolicy: Honor`), not over the volumes' zones, so a Kubernetes
-/// zone without a disk (`--zones` leaving one out, disks adopted in two of three zones) would
-/// count as an empty domain and leave a pod Pending; pinning the pods to the disks' zones,
-/// which each pod's volume affinity implies anyway, makes the skew the disks'.
-/// (kubernetes pkg/scheduler/framework/plugins/podtopologyspread/filtering.go, v1.32.)
-/// Empty for a cluster in one zone and for `--cloud dynamic` (its domains are every zone).
-fn spread_zones(spec: &Spec, disks: &[NodeDisk]) -> JValue {
-    if spec.cloud == crate::spec::Cloud::Dynamic {
-        return JValue::from(());
-    }
-    let per_zone = voting_per_zone(disks);
-    if per_zone.len() < 2 {
-        return JValue::from(());
-    }
-    JValue::from_serialize(per_zone.keys().collect::<Vec<_>>())
 }
 
 /// A container port; `internal` ones are reachable only from the cluster's own nodes.

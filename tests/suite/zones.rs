@@ -46,7 +46,8 @@ fn assert_in_zone(bed: &TestBed, i: u8, zone: &str) {
         .expect("deployment");
     let spread = &d["spec"]["template"]["spec"]["topologySpreadConstraints"][0];
     assert_eq!(spread["topologyKey"], "topology.kubernetes.io/zone", "{d}");
-    assert_eq!(spread["whenUnsatisfiable"], "DoNotSchedule");
+    // Soft: the volume pins the pod; a hard spread would block a node moved to another zone.
+    assert_eq!(spread["whenUnsatisfiable"], "ScheduleAnyway");
 }
 
 /// (name, zone, id) of the cluster's GCE disks.
