@@ -147,6 +147,23 @@ impl Kubectl {
         Ok(())
     }
 
+    /// Deletes one pod at once (`--force --grace-period=0`), without its kubelet's word: only
+    /// for a pod on a Node that is not Ready, whose kubelet would never confirm a graceful
+    /// delete.
+    pub fn force_delete_pod(&self, name: &str) -> Result<()> {
+        let mut a = self.base();
+        a.extend(args([
+            "delete",
+            "--ignore-not-found",
+            "--force",
+            "--grace-period=0",
+            "--wait=false",
+        ]));
+        a.push(format!("pod/{name}"));
+        self.tool.run_retry(&a, None)?;
+        Ok(())
+    }
+
     /// A private `kubectl proxy` in this context: many API reads for the cost of one process.
     pub fn proxy(&self) -> Result<super::kube_proxy::KubeProxy> {
         super::kube_proxy::KubeProxy::start(&self.tool, self.context.as_deref())

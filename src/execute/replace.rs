@@ -194,6 +194,7 @@ impl Replacer<'_> {
         self.kubectl
             .patch_merge("Deployment", &workload, r#"{"spec":{"replicas":0}}"#)?;
         if !bound {
+            self.release_unreachable_pod(i, &claim)?;
             self.wait_unmounted(&claim)?;
             self.report.step(
                 &format!("moving node {i}'s volume and claim to its new disk"),
@@ -223,6 +224,53 @@ impl Replacer<'_> {
         self.check()?;
         self.kubectl
             .patch_merge("Deployment", &workload, r#"{"spec":{"replicas":1}}"#)
+    }
+
+    /// Node I's pod on a Kubernetes node that is not Ready (its zone down) stays Terminating
+    /// until its kubelet confirms, which never happens while the node is unreachable: delete
+    /// it at once. Safe: the old disk is never used again (node I gets a new one). Only the
+    /// pod mounting node I's claim; never another.
+    fn release_unreachable_pod(&self, i: u8, claim: &str) -> Result<()> {
+        let pods = self.kubectl.get_json(&["pods".into()])?;
+        let on_claim: Vec<(&str, &str)> = pods["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| {
+                p["spec"]["volumes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|v| v["persistentVolumeClaim"]["claimName"] == claim)
+            })
+            .filter_map(|p| {
+                Some((
+                    p["metadata"]["name"].as_str()?,
+                    p["spec"]["nodeName"].as_str()?,
+                ))
+            })
+            .collect();
+        if on_claim.is_empty() {
+            return Ok(());
+        }
+        let nodes = self.kubectl.get_json(&["nodes".into()])?;
+        for (pod, host) in on_claim {
+            let node = nodes["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|n| n["metadata"]["name"] == host);
+            if !node.is_some_and(not_ready) {
+                continue;
+            }
+            self.check()?;
+            self.report.info(&format!(
+                "node {i}'s pod was on {host}, which is NotReady: deleted it without waiting for \
+                 its kubelet"
+            ));
+            self.kubectl.force_delete_pod(pod)?;
+        }
+        Ok(())
     }
 
     /// Waits until no pod mounts the claim (a new volume must never be made under a pod).
@@ -288,4 +336,14 @@ impl Replacer<'_> {
             std::thread::sleep(POLL);
         }
     }
+}
+
+/// Whether a Kubernetes node's Ready condition is False or Unknown (kubectl shows both as
+/// NotReady); a node reporting no conditions counts as Ready.
+fn not_ready(node: &serde_json::Value) -> bool {
+    node["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] != "True")
 }

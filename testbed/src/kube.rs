@@ -23,6 +23,7 @@ mod defaults;
 mod discovery;
 mod faults;
 mod gossip;
+mod graceful;
 mod immutable;
 mod kinds;
 mod kubelet;

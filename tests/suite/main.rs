@@ -38,5 +38,6 @@ mod status;
 mod status_day2;
 mod ui;
 mod wait;
+mod zone_evacuate;
 mod zones;
 mod zones_more;

@@ -158,6 +158,11 @@ pub fn reconcile(store: &mut Store) {
     }
     super::attach::reconcile(store);
     super::pods::reconcile(store);
+    // A claim freed just now (its last pod gone) goes, and its volume is released.
+    if super::graceful::finish(store) {
+        update_claims(store);
+        update_volumes(store);
+    }
 }
 
 /// Whether the volume may bind to the claim: its claimRef is empty or names this claim.

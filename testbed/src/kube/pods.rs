@@ -179,12 +179,18 @@ pub fn reconcile(store: &mut Store) {
     // Whatever is left belongs to no workload any more.
     for key in pods {
         if !keep.contains(&key) {
-            store.remove_raw(&key);
+            super::graceful::delete_pod(store, &key, None);
         }
     }
     let overrides = store.overrides.clone();
-    for key in keep {
-        update_status(store, &key, &overrides);
+    for key in &keep {
+        update_status(store, key, &overrides);
+    }
+    if super::outage::rejoin(store, &keep) {
+        let overrides = store.overrides.clone();
+        for key in &keep {
+            update_status(store, key, &overrides);
+        }
     }
     super::rollout::record(store);
 }
@@ -232,6 +238,10 @@ fn sync_workload(store: &mut Store, kind: &str, workload: &Value, owned: Vec<Key
     };
     let mut kept = Vec::new();
     for key in owned {
+        // A Terminating pod is no replica any more (the controllers count active pods only).
+        if store.by_key(&key).is_some_and(super::graceful::terminating) {
+            continue;
+        }
         let ordinal_ok = kind == "Deployment"
             || key
                 .2
@@ -243,7 +253,7 @@ fn sync_workload(store: &mut Store, kind: &str, workload: &Value, owned: Vec<Key
             kept.push(key);
         } else {
             note_deleted(store, &key);
-            store.remove_raw(&key);
+            super::graceful::delete_pod(store, &key, None);
         }
     }
     let wanted = Wanted {
@@ -274,7 +284,8 @@ fn sync_workload(store: &mut Store, kind: &str, workload: &Value, owned: Vec<Key
         for ordinal in 0..replicas {
             let pod_name = format!("{name}-{ordinal}");
             let key: Key = ("Pod".into(), ns.clone(), pod_name.clone());
-            if kept.contains(&key) {
+            // A Terminating pod keeps its name until it is gone.
+            if kept.contains(&key) || store.by_key(&key).is_some() {
                 continue;
             }
             let pod = new_pod(store, &wanted, &pod_name, ordinal);

@@ -32,6 +32,17 @@ impl GossipOverrides {
         self.unreachable.insert(key.to_string());
         self.dead.insert(key.to_string());
     }
+
+    /// Whether node `key` was lost with its zone.
+    pub(super) fn is_lost(&self, key: &str) -> bool {
+        self.dead.contains(key)
+    }
+
+    /// Node `key` answers again (its pod now runs on a Node that is up).
+    pub(super) fn rejoin(&mut self, key: &str) {
+        self.unreachable.remove(key);
+        self.dead.remove(key);
+    }
 }
 
 fn env_value<'a>(pod: &'a Value, suffix: &str) -> Option<&'a str> {

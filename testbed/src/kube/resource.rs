@@ -321,7 +321,11 @@ fn delete(
             ));
         }
     }
-    let removed = store.delete(info, ns, name)?;
+    let removed = store.delete(info, ns, name, grace_period(req))?;
+    if store.get(info, ns, name).is_some() {
+        // Kept, Terminating (a pod whose kubelet is away, a claim still in use).
+        return Ok(Response::json(200, &removed));
+    }
     if info.kind == "Namespace" {
         let mut terminating = removed;
         terminating["metadata"]["deletionTimestamp"] = super::time::now().into();
@@ -332,6 +336,18 @@ fn delete(
         200,
         &success(info, name, &removed["metadata"]["uid"]),
     ))
+}
+
+/// The delete's `gracePeriodSeconds` (DeleteOptions body, else query; kubectl sends 0 only
+/// with `--force`).
+fn grace_period(req: &Request) -> Option<i64> {
+    serde_json::from_slice::<Value>(&req.body)
+        .ok()
+        .and_then(|o| o["gracePeriodSeconds"].as_i64())
+        .or_else(|| {
+            req.query_param("gracePeriodSeconds")
+                .and_then(|g| g.parse().ok())
+        })
 }
 
 fn delete_collection(
@@ -354,7 +370,7 @@ fn delete_collection(
         .collect();
     let mut items = Vec::new();
     for (item_ns, name) in names {
-        items.push(store.delete(info, item_ns.as_deref(), &name)?);
+        items.push(store.delete(info, item_ns.as_deref(), &name, grace_period(req))?);
     }
     Ok(Response::json(
         200,

@@ -248,7 +248,7 @@ pub(super) fn node_label(node: &Value, key: &str) -> Option<String> {
 
 /// Whether a Node may get new pods: not when its Ready condition is False or Unknown (a
 /// Node seeded without conditions counts as Ready).
-fn node_ready(node: &Value) -> bool {
+pub(super) fn node_ready(node: &Value) -> bool {
     !node["status"]["conditions"]
         .as_array()
         .into_iter()

@@ -335,12 +335,26 @@ impl Store {
     }
 
     /// Removes an object (a Namespace takes its contents along); returns what was removed.
+    /// A Pod or claim may only be marked Terminating (see `graceful`); `grace_period` is the
+    /// delete's `gracePeriodSeconds`.
     pub fn delete(
         &mut self,
         info: &KindInfo,
         namespace: Option<&str>,
         name: &str,
+        grace_period: Option<i64>,
     ) -> Result<Value, ApiError> {
+        let key = key_of(info, namespace, name);
+        let graceful = match info.kind {
+            "Pod" => Some(super::graceful::delete_pod(self, &key, grace_period)),
+            "PersistentVolumeClaim" => Some(super::graceful::delete_claim(self, &key)),
+            _ => None,
+        };
+        if let Some(outcome) = graceful {
+            let object = outcome.ok_or_else(|| ApiError::not_found(info, name))?;
+            controllers::reconcile(self);
+            return Ok(object);
+        }
         let removed = self
             .objects
             .remove(&key_of(info, namespace, name))
@@ -431,6 +445,12 @@ fn normalize(info: &KindInfo, namespace: Option<&str>, obj: &mut Value, old: Opt
         "deletionGracePeriodSeconds",
     ] {
         meta.remove(field);
+    }
+    // An object being deleted stays so through updates.
+    for field in ["deletionTimestamp", "deletionGracePeriodSeconds"] {
+        if let Some(value) = old.map(|o| &o["metadata"][field]).filter(|v| !v.is_null()) {
+            meta.insert(field.into(), value.clone());
+        }
     }
     for field in ["labels", "annotations", "finalizers", "ownerReferences"] {
         if meta.get(field).is_some_and(Value::is_null) {
