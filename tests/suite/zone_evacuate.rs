@@ -18,14 +18,6 @@ fn pods_of(bed: &TestBed, i: u8) -> Vec<Value> {
         .collect()
 }
 
-fn zone_of_node(bed: &TestBed, node: &str) -> String {
-    let n = bed.kube.get("Node", None, node).expect("node");
-    n["metadata"]["labels"]["topology.kubernetes.io/zone"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[test]
 fn node_replace_evacuates_a_node_from_a_zone_that_is_down() {
     let bed = TestBed::with_zones(testbed::bed::GKE_CONTEXT, &ZONES, 2);
@@ -73,7 +65,7 @@ fn node_replace_evacuates_a_node_from_a_zone_that_is_down() {
     assert!(pod["metadata"]["deletionTimestamp"].is_null(), "{pod}");
     assert_eq!(pod["status"]["phase"], "Running", "{pod}");
     let host = pod["spec"]["nodeName"].as_str().unwrap_or_default();
-    assert_eq!(zone_of_node(&bed, host), ZONES[0]);
+    assert_eq!(node_zone(&bed, host), ZONES[0]);
     let disks: Vec<_> = bed
         .gce
         .disks()

@@ -9,15 +9,6 @@ const GKE_ZONES: [&str; 3] = ["us-central1-a", "us-central1-b", "us-central1-c"]
 const AWS_ZONES: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
 const EKS_CONTEXT: &str = "arn:aws:eks:us-east-1:123456789012:cluster/test";
 
-/// The zone label of every Kubernetes node, by name.
-fn node_zone(bed: &TestBed, node: &str) -> String {
-    let n = bed.kube.get("Node", None, node).expect("node");
-    n["metadata"]["labels"]["topology.kubernetes.io/zone"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// Node i's PV and the Kubernetes node its pod runs on.
 fn pv_and_pod_node(bed: &TestBed, i: u8) -> (Value, String) {
     let pv = bed

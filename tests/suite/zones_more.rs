@@ -7,15 +7,6 @@ use serde_json::{json, Value};
 
 const GKE_ZONES: [&str; 3] = ["us-central1-a", "us-central1-b", "us-central1-c"];
 
-/// The zone label of a Kubernetes node.
-fn node_zone(bed: &TestBed, node: &str) -> String {
-    let n = bed.kube.get("Node", None, node).expect("node");
-    n["metadata"]["labels"]["topology.kubernetes.io/zone"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// The Kubernetes node the pod of member `label` (`esk.io/node`) runs on.
 fn pod_node(bed: &TestBed, label: &str) -> String {
     let pod = esk_objects(bed, "Pod", "es")

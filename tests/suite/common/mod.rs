@@ -214,3 +214,12 @@ pub fn esk_with_only(bed: &TestBed, tools: &[&str], args: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// The zone label (`topology.kubernetes.io/zone`) of the Kubernetes node `node` in the bed.
+pub fn node_zone(bed: &TestBed, node: &str) -> String {
+    let n = bed.kube.get("Node", None, node).expect("node");
+    n["metadata"]["labels"]["topology.kubernetes.io/zone"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
